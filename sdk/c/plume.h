@@ -1,0 +1,116 @@
+/*
+ * plume.h — header-only C SDK for Plume guests (ABI version 1, import module "plume_v1").
+ * See docs/abi.md. Every host call returns an errno (PLUME_OK on success); results come back
+ * through out-pointers. Buffers are (pointer, length) pairs; nothing is NUL-terminated.
+ *
+ * A reactor exports its entry point with PLUME_EXPORT("run"), returns 0 on success, and is built with
+ *   clang --target=wasm32-wasi -O2 -mexec-model=reactor -I sdk/c -Wl,--strip-all guest.c -o guest.wasm
+ *
+ * The helpers that allocate (plume_input_all) need malloc; define PLUME_NO_LIBC before including
+ * this header to leave them out when building with -nostdlib.
+ */
+#ifndef PLUME_H
+#define PLUME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#ifndef PLUME_NO_LIBC
+#include <stdlib.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errno (closed set, docs/abi.md) ---- */
+typedef uint32_t plume_errno_t;
+#define PLUME_OK 0u
+#define PLUME_INVAL 1u
+#define PLUME_TOO_BIG 2u
+#define PLUME_NOENT 3u
+#define PLUME_BADF 4u
+#define PLUME_TIMEOUT 5u
+#define PLUME_CANCELED 6u
+#define PLUME_FAILED 7u
+#define PLUME_NOMEM 8u
+#define PLUME_UNAVAILABLE 9u
+#define PLUME_NOTSUP 10u
+
+/* ---- enums ---- */
+#define PLUME_LOG_DEBUG 0u
+#define PLUME_LOG_INFO 1u
+#define PLUME_LOG_WARN 2u
+#define PLUME_LOG_ERROR 3u
+#define PLUME_CLOCK_REALTIME 0u  /* wall clock, ns since the Unix epoch */
+#define PLUME_CLOCK_MONOTONIC 1u /* ns, monotonic */
+
+#define PLUME_IMPORT(name) __attribute__((import_module("plume_v1"), import_name(name)))
+#define PLUME_EXPORT(name) __attribute__((export_name(name)))
+
+/* ---- raw imports of plume_v1 ---- */
+PLUME_IMPORT("input_size") plume_errno_t plume_input_size(uint32_t *out_size);
+PLUME_IMPORT("input_read")
+plume_errno_t plume_input_read(uint32_t offset, void *buf, uint32_t buf_len, uint32_t *out_nread);
+PLUME_IMPORT("output_write") plume_errno_t plume_output_write(const void *buf, uint32_t len);
+PLUME_IMPORT("log") plume_errno_t plume_log(uint32_t level, const void *buf, uint32_t len);
+PLUME_IMPORT("clock_now") plume_errno_t plume_clock_now(uint32_t clock, uint64_t *out_ns);
+PLUME_IMPORT("random_fill") plume_errno_t plume_random_fill(void *buf, uint32_t len);
+PLUME_IMPORT("sleep") plume_errno_t plume_sleep(uint32_t ms);
+PLUME_IMPORT("fail") plume_errno_t plume_fail(const void *buf, uint32_t len);
+
+/* ---- helpers ---- */
+
+/* Length of a NUL-terminated string (no libc needed). */
+static inline uint32_t plume_strlen(const char *s) {
+  uint32_t n = 0;
+  while (s[n]) n++;
+  return n;
+}
+
+#ifndef PLUME_NO_LIBC
+/* Reads the whole input into a malloc'd buffer (with a NUL byte appended, not counted in *out_len).
+ * Returns NULL if the host call fails or malloc does; the caller frees the buffer. */
+static inline uint8_t *plume_input_all(uint32_t *out_len) {
+  uint32_t size = 0, nread = 0;
+  if (plume_input_size(&size) != PLUME_OK) return NULL;
+  uint8_t *buf = (uint8_t *)malloc((size_t)size + 1);
+  if (!buf) return NULL;
+  if (size && plume_input_read(0, buf, size, &nread) != PLUME_OK) {
+    free(buf);
+    return NULL;
+  }
+  buf[nread] = 0;
+  if (out_len) *out_len = nread;
+  return buf;
+}
+#endif
+
+/* Appends bytes to the output. */
+static inline plume_errno_t plume_output(const void *buf, uint32_t len) { return plume_output_write(buf, len); }
+
+/* Appends a NUL-terminated string to the output. */
+static inline plume_errno_t plume_output_str(const char *s) { return plume_output_write(s, plume_strlen(s)); }
+
+/* Logs a NUL-terminated string at the given level (PLUME_LOG_*). */
+static inline plume_errno_t plume_log_str(uint32_t level, const char *msg) {
+  return plume_log(level, msg, plume_strlen(msg));
+}
+
+/* Sets the failure message; returns 1 so that a reactor can `return plume_fail_str("...");`. */
+static inline int plume_fail_str(const char *msg) {
+  plume_fail(msg, plume_strlen(msg));
+  return 1;
+}
+
+/* Nanoseconds on the given clock (PLUME_CLOCK_*), 0 if the host call fails. */
+static inline uint64_t plume_now_ns(uint32_t clock) {
+  uint64_t ns = 0;
+  if (plume_clock_now(clock, &ns) != PLUME_OK) return 0;
+  return ns;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PLUME_H */

@@ -1,0 +1,56 @@
+/** What a deployed function version is, as every worker receives it (structured-cloneable). */
+import type { GuestConfig } from '../host/interface.ts';
+
+export const PAGE_BYTES = 65536;
+
+export interface Limits {
+  /** Linear memory ceiling; `memory.grow` past it fails in the guest. */
+  readonly memoryMb: number;
+  /** Wall-clock limit per invocation, queueing excluded. */
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+  /** Invocations of this function running at once; more wait in a queue. */
+  readonly maxConcurrency: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  memoryMb: 256,
+  timeoutMs: 30_000,
+  maxOutputBytes: 64 * 1024 * 1024,
+  maxConcurrency: 1024,
+};
+
+/** Linear memory and mutable globals right after init: every invocation starts here (Faasm's Proto-Faaslet). */
+export interface Snapshot {
+  readonly pages: number;
+  /** The memory's bytes up to its last non-zero byte; the rest is zero. Shared read-only by all workers. */
+  readonly data: SharedArrayBuffer;
+  readonly globals: readonly (number | bigint)[];
+}
+
+export interface FunctionDefinition {
+  /** Unique per version in this runtime; workers key instances by it. */
+  readonly id: number;
+  readonly name: string;
+  readonly version: number;
+  readonly module: WebAssembly.Module;
+  readonly kind: 'reactor' | 'command';
+  /** The export invoked per call: `run` (or the configured entry) for reactors, `_start` for commands. */
+  readonly entry: string;
+  /** Import modules the guest uses; only their host interfaces are bound. */
+  readonly importModules: readonly string[];
+  /** True when a guest import may suspend: the entry is then called through `WebAssembly.promising`. */
+  readonly suspends: boolean;
+  readonly stateful: boolean;
+  readonly memoryImport: { readonly module: string; readonly name: string } | undefined;
+  readonly memoryMinPages: number;
+  /** Effective ceiling: the smaller of the module's own maximum and the memory limit. */
+  readonly memoryMaxPages: number;
+  readonly sharedMemory: boolean;
+  /** Export names of the mutable globals (`__plume_global_N`), in snapshot order. */
+  readonly globals: readonly string[];
+  readonly hasStart: boolean;
+  readonly limits: Limits;
+  readonly config: GuestConfig;
+  readonly snapshot: Snapshot | undefined;
+}

@@ -1,0 +1,120 @@
+/**
+ * Warm instances of one function version on one thread. An instance is reset to the snapshot right after
+ * each invocation, so the next one starts clean and fast; a stateful function keeps one instance (an actor)
+ * that is never reset.
+ */
+import { PlumeError } from '../errors.ts';
+import type { HostInterface } from '../host/interface.ts';
+import type { FunctionDefinition } from './definition.ts';
+import { FunctionInstance, newCall, type InvocationResult, type LogSink } from './instance.ts';
+import type { MemoryPool, MemoryShape } from './memory-pool.ts';
+
+export class InstancePool {
+  readonly def: FunctionDefinition;
+  readonly #hosts: readonly HostInterface[];
+  readonly #memories: MemoryPool;
+  readonly #logSink: LogSink;
+  readonly #idle: FunctionInstance[] = [];
+  readonly #shape: MemoryShape;
+  /** Instances created over this pool's life (cold starts on this thread). */
+  created = 0;
+  busy = 0;
+
+  constructor(def: FunctionDefinition, hosts: readonly HostInterface[], memories: MemoryPool, logSink: LogSink) {
+    this.def = def;
+    this.#hosts = hosts;
+    this.#memories = memories;
+    this.#logSink = logSink;
+    this.#shape = {
+      initial: def.snapshot?.pages ?? def.memoryMinPages,
+      maximum: def.memoryMaxPages,
+      shared: def.sharedMemory,
+    };
+  }
+
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  /** A new instance from the snapshot, in a pre-faulted memory when one is spare (Proto-Faaslet restore). */
+  create(): FunctionInstance {
+    const memory = this.def.memoryImport
+      ? this.#memories.take(this.#shape)
+      : new WebAssembly.Memory({ initial: 0, maximum: 0 });
+    const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink);
+    if (this.def.snapshot) inst.restore(this.def.snapshot);
+    this.created++;
+    return inst;
+  }
+
+  /** Park `count` idle instances ready to run (warm pool minimum, density benchmark). */
+  prewarm(count: number): void {
+    while (this.#idle.length < count) this.#idle.push(this.create());
+  }
+
+  /** Drop idle instances beyond `keep` (scale down; the snapshot stays, so the next call restores fast). */
+  trim(keep = 0): void {
+    this.#idle.length = Math.min(this.#idle.length, keep);
+  }
+
+  invoke(input: Uint8Array): InvocationResult | Promise<InvocationResult> {
+    const inst = this.#idle.pop() ?? this.create();
+    const call = newCall(input, this.def.limits.maxOutputBytes);
+    this.busy++;
+    let result: InvocationResult | Promise<InvocationResult>;
+    try {
+      result = inst.run(call);
+    } catch (err) {
+      this.#release(inst, true);
+      throw err;
+    }
+    if (!(result instanceof Promise)) {
+      this.#release(inst, false);
+      return result;
+    }
+    return this.#awaitWithTimeout(inst, result);
+  }
+
+  /**
+   * A suspended guest leaves the thread free, so its timeout can be enforced here; the instance is abandoned
+   * (its pending promise settles into nothing). A guest spinning in a loop never yields: the executor's
+   * watchdog replaces its worker instead.
+   */
+  async #awaitWithTimeout(inst: FunctionInstance, pending: Promise<InvocationResult>): Promise<InvocationResult> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timeoutError(this.def)), this.def.limits.timeoutMs);
+    });
+    try {
+      const result = await Promise.race([pending, timeout]);
+      this.#release(inst, false);
+      return result;
+    } catch (err) {
+      if (err instanceof PlumeError && err.code === 'PLUME_ETIMEOUT') this.busy--;
+      else this.#release(inst, true);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #release(inst: FunctionInstance, failed: boolean): void {
+    this.busy--;
+    const snapshot = this.def.snapshot;
+    if (!snapshot) return;
+    if (this.def.stateful && !failed) {
+      this.#idle.push(inst);
+      return;
+    }
+    // A memory that grew cannot shrink back; such an instance is dropped and a fresh one made on demand.
+    if (!inst.reusable(snapshot)) return;
+    inst.restore(snapshot);
+    this.#idle.push(inst);
+  }
+}
+
+export function timeoutError(def: FunctionDefinition): PlumeError {
+  return new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' timed out after ${def.limits.timeoutMs} ms`, {
+    function: def.name,
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * Every error Plume throws carries a stable `code`. Errors that cross a thread or process boundary travel
+ * as `{ code, message }` and are rebuilt here, so callers can branch on `err.code` wherever they are.
+ */
+export const ErrorCodes = {
+  PLUME_EMODULE: 'the module is not valid WebAssembly or cannot be prepared',
+  PLUME_EIMPORT: 'the module imports something no host interface provides',
+  PLUME_EENTRY: 'the module lacks its entry export, or the export has the wrong type',
+  PLUME_ENOFUNC: 'no function by that name is deployed',
+  PLUME_ETRAP: 'the function trapped',
+  PLUME_EFAILED: 'the function reported a failure',
+  PLUME_ETIMEOUT: 'the function ran past its timeout',
+  PLUME_EOUTPUT: 'the function wrote more output than its limit',
+  PLUME_EMEMORY: 'the function needs more memory than its limit',
+  PLUME_EWORKER: 'the worker running the invocation stopped',
+  PLUME_ECLOSED: 'the runtime is closed',
+  PLUME_EINPUT: 'the input is unreadable or too large',
+  PLUME_EBUSY: 'too many invocations are queued',
+  PLUME_EEXIT: 'the WASI command exited with a non-zero code',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class PlumeError extends Error {
+  readonly code: ErrorCode;
+  /** Extra fields that travel with the error (function name, exit code, …). */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string = ErrorCodes[code], details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'PlumeError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+
+  static from(e: SerializedError): PlumeError {
+    const code = e.code in ErrorCodes ? (e.code as ErrorCode) : 'PLUME_EFAILED';
+    return new PlumeError(code, e.message, e.details ?? {});
+  }
+}
+
+export interface SerializedError {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}

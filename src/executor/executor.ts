@@ -1,0 +1,313 @@
+/**
+ * The main-thread side of the worker pool: places invocations on workers, collects results, enforces
+ * per-function concurrency, and replaces a worker whose guest runs past its timeout.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { PlumeError, type SerializedError } from '../errors.ts';
+import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
+import type { InvocationResult } from '../engine/instance.ts';
+import type { LogLevel } from '../host/interface.ts';
+import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+import { Ring } from './ring.ts';
+
+export interface ExecutorOptions {
+  /** Worker threads; default one per core. */
+  readonly workers?: number;
+  /** Bytes of each ring (power of two); default 4 MiB. */
+  readonly ringBytes?: number;
+  readonly onLog?: (fn: string, level: LogLevel, message: string) => void;
+}
+
+/** How long past its timeout a guest may run before its worker is replaced (the issue allows 100 ms). */
+const WATCHDOG_GRACE_MS = 40;
+const WATCHDOG_TICK_MS = 20;
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
+const decoder = new TextDecoder();
+
+interface Pending {
+  readonly def: FunctionDefinition;
+  readonly resolve: (r: InvocationResult) => void;
+  readonly reject: (e: Error) => void;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  requests: Ring;
+  results: Ring;
+  since: Float64Array;
+  readonly pending: Map<number, Pending>;
+  ready: Promise<void>;
+}
+
+export class Executor {
+  readonly #slots: Slot[] = [];
+  readonly #defs = new Map<number, FunctionDefinition>();
+  readonly #running = new Map<number, number>();
+  readonly #queued = new Map<number, (() => void)[]>();
+  readonly #requests = new Map<number, (msg: FromWorker) => void>();
+  readonly #options: ExecutorOptions;
+  #nextCall = 1;
+  #nextRequest = 1;
+  #watchdog: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Outstanding work (calls, control requests): workers keep the process alive only while it is > 0. */
+  #outstanding = 0;
+
+  constructor(options: ExecutorOptions = {}) {
+    const count = options.workers ?? availableParallelism();
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers must be a positive integer, got ${String(count)}`);
+    this.#options = options;
+    for (let i = 0; i < count; i++) this.#slots.push(this.#spawn(i));
+  }
+
+  get workers(): number {
+    return this.#slots.length;
+  }
+
+  async ready(): Promise<void> {
+    this.#hold();
+    try {
+      await Promise.all(this.#slots.map((s) => s.ready));
+    } finally {
+      this.#unhold();
+    }
+  }
+
+  #hold(): void {
+    if (this.#outstanding++ === 0) for (const s of this.#slots) s.worker.ref();
+  }
+
+  #unhold(): void {
+    if (--this.#outstanding === 0) for (const s of this.#slots) s.worker.unref();
+  }
+
+  /** Take the snapshot on a worker (a looping init is stoppable there), then register the version everywhere. */
+  async register(def: FunctionDefinition): Promise<FunctionDefinition> {
+    const slot = this.#slots[0]!;
+    const reply = await this.#request(slot, (requestId) => ({ type: 'snapshot', requestId, def }), def.limits.timeoutMs, def);
+    if (reply.type !== 'snapshot') throw new Error('unexpected reply');
+    if (reply.error) throw PlumeError.from(reply.error);
+    const full: FunctionDefinition = { ...def, snapshot: reply.snapshot as Snapshot };
+    this.#defs.set(full.id, full);
+    for (const s of this.#slots) this.#post(s, { type: 'register', def: full });
+    return full;
+  }
+
+  unregister(id: number): void {
+    this.#defs.delete(id);
+    for (const s of this.#slots) this.#post(s, { type: 'unregister', id });
+  }
+
+  /** Keep `count` idle instances of a version on every worker (or on its home worker if stateful). */
+  async prewarm(id: number, count: number): Promise<number> {
+    const def = this.#def(id);
+    const slots = def.stateful ? [this.#home(def)] : this.#slots;
+    const replies = await Promise.all(
+      slots.map((s) => this.#request(s, (requestId) => ({ type: 'prewarm', requestId, id, count }), 600_000, def)),
+    );
+    return replies.reduce((n, r) => n + (r.type === 'prewarmed' ? r.idle : 0), 0);
+  }
+
+  trim(id: number, keep = 0): void {
+    for (const s of this.#slots) this.#post(s, { type: 'trim', id, keep });
+  }
+
+  async invoke(id: number, input: Uint8Array): Promise<InvocationResult> {
+    if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime is closed');
+    const def = this.#def(id);
+    const limit = def.stateful ? 1 : def.limits.maxConcurrency;
+    const running = this.#running.get(id) ?? 0;
+    if (running >= limit) await new Promise<void>((go) => this.#queue(id).push(go));
+    this.#running.set(id, (this.#running.get(id) ?? 0) + 1);
+    this.#hold();
+    try {
+      return await this.#dispatch(def, input);
+    } finally {
+      this.#unhold();
+      this.#running.set(id, this.#running.get(id)! - 1);
+      this.#queued.get(id)?.shift()?.();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#watchdog);
+    const closed = new PlumeError('PLUME_ECLOSED', 'the runtime closed before the invocation finished');
+    for (const slot of this.#slots) {
+      for (const p of slot.pending.values()) p.reject(closed);
+      slot.pending.clear();
+      slot.results.interrupt();
+      await slot.worker.terminate();
+    }
+  }
+
+  #dispatch(def: FunctionDefinition, input: Uint8Array): Promise<InvocationResult> {
+    const slot = def.stateful ? this.#home(def) : this.#leastLoaded();
+    const callId = this.#nextCall++ >>> 0 || this.#nextCall++;
+    return new Promise<InvocationResult>((resolve, reject) => {
+      slot.pending.set(callId, { def, resolve, reject });
+      if (slot.requests.write(RecordType.invoke, callId, def.id, input)) slot.requests.wake();
+      else this.#post(slot, { type: 'invoke', callId, id: def.id, input: input.slice() });
+      this.#armWatchdog();
+    });
+  }
+
+  #leastLoaded(): Slot {
+    let best = this.#slots[0]!;
+    for (const s of this.#slots) if (s.pending.size < best.pending.size) best = s;
+    return best;
+  }
+
+  /** Stateful functions live on one worker, so their single instance (actor) keeps its state. */
+  #home(def: FunctionDefinition): Slot {
+    return this.#slots[def.id % this.#slots.length]!;
+  }
+
+  #def(id: number): FunctionDefinition {
+    const def = this.#defs.get(id);
+    if (!def) throw new PlumeError('PLUME_ENOFUNC', `function version ${id} is not deployed`);
+    return def;
+  }
+
+  #queue(id: number): (() => void)[] {
+    let q = this.#queued.get(id);
+    if (!q) this.#queued.set(id, (q = []));
+    return q;
+  }
+
+  #spawn(index: number): Slot {
+    const slot = { index, pending: new Map() } as unknown as Slot;
+    this.#start(slot);
+    return slot;
+  }
+
+  /** (Re)start the worker of a slot with fresh rings; messages from a replaced worker are ignored. */
+  #start(slot: Slot): void {
+    const bytes = this.#options.ringBytes ?? 4 * 1024 * 1024;
+    const requests = Ring.create(bytes);
+    const results = Ring.create(bytes);
+    const init: WorkerInit = { requests: requests.buffer, results: results.buffer };
+    const worker = new Worker(WORKER_URL, { workerData: init });
+    let markReady: () => void = () => {};
+    slot.ready = new Promise<void>((r) => (markReady = r));
+    Object.assign(slot, { worker, requests, results, since: new Float64Array(requests.buffer, 0, 32) });
+    worker.on('message', (msg: FromWorker) => {
+      if (slot.worker !== worker) return;
+      if (msg.type === 'ready') markReady();
+      else this.#onMessage(slot, msg);
+    });
+    worker.on('error', (err) => {
+      if (slot.worker === worker) this.#replace(slot, new PlumeError('PLUME_EWORKER', `worker ${slot.index} crashed: ${err.message}`));
+    });
+    if (this.#outstanding === 0) worker.unref();
+    void this.#collect(slot, results);
+  }
+
+  /** Drain a worker's result ring until the worker is replaced or the executor closes. */
+  async #collect(slot: Slot, results: Ring): Promise<void> {
+    while (!this.#closed && slot.results === results) {
+      results.drain((type, id, arg, payload) => {
+        if (type === RecordType.ok) this.#settle(slot, id, { output: payload.slice(), exitCode: arg });
+        else if (type === RecordType.error) this.#settle(slot, id, undefined, JSON.parse(decoder.decode(payload)) as SerializedError);
+      });
+      await results.wait();
+    }
+  }
+
+  #settle(slot: Slot, callId: number, result: { output: Uint8Array; exitCode: number } | undefined, error?: SerializedError): void {
+    const p = slot.pending.get(callId);
+    if (!p) return;
+    slot.pending.delete(callId);
+    if (error) p.reject(PlumeError.from(error));
+    else if (p.def.kind === 'command') p.resolve(result!);
+    else p.resolve({ output: result!.output });
+  }
+
+  #onMessage(slot: Slot, msg: FromWorker): void {
+    switch (msg.type) {
+      case 'log':
+        this.#options.onLog?.(msg.fn, msg.level as LogLevel, msg.message);
+        break;
+      case 'result':
+        this.#settle(slot, msg.callId, msg.output ? { output: msg.output, exitCode: msg.exitCode ?? 0 } : undefined, msg.error);
+        break;
+      case 'snapshot':
+      case 'prewarmed':
+        this.#requests.get(msg.requestId)?.(msg);
+        break;
+    }
+  }
+
+  #post(slot: Slot, msg: ToWorker): void {
+    slot.worker.postMessage(msg);
+  }
+
+  /** A control request with a reply; if the worker does not answer in time it is replaced (a looping init). */
+  #request(slot: Slot, make: (requestId: number) => ToWorker, timeoutMs: number, def: FunctionDefinition): Promise<FromWorker> {
+    const requestId = this.#nextRequest++;
+    this.#hold();
+    return new Promise<FromWorker>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#requests.delete(requestId);
+        this.#unhold();
+        reject(new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' did not finish init within ${timeoutMs} ms`, { function: def.name }));
+        this.#replace(slot, new PlumeError('PLUME_EWORKER', `worker ${slot.index} was replaced after '${def.name}' hung in init`));
+      }, timeoutMs + WATCHDOG_GRACE_MS);
+      this.#requests.set(requestId, (msg) => {
+        clearTimeout(timer);
+        this.#requests.delete(requestId);
+        this.#unhold();
+        resolve(msg);
+      });
+      this.#post(slot, make(requestId));
+    });
+  }
+
+  #armWatchdog(): void {
+    if (this.#watchdog) return;
+    this.#watchdog = setInterval(() => this.#checkWorkers(), WATCHDOG_TICK_MS);
+    this.#watchdog.unref();
+  }
+
+  /**
+   * A guest in a loop never yields its thread, so only the main thread can stop it: it reads which call
+   * the worker runs and since when, and terminates the worker once that call is past timeout + grace.
+   */
+  #checkWorkers(): void {
+    let busy = false;
+    const now = performance.now();
+    for (const slot of this.#slots) {
+      busy ||= slot.pending.size > 0;
+      const callId = Atomics.load(slot.requests.control, RUNNING_CALL) >>> 0;
+      if (callId === 0) continue;
+      const p = slot.pending.get(callId);
+      if (!p || now - slot.since[RUNNING_SINCE_F64]! < p.def.limits.timeoutMs + WATCHDOG_GRACE_MS) continue;
+      const name = p.def.name;
+      slot.pending.delete(callId);
+      p.reject(new PlumeError('PLUME_ETIMEOUT', `function '${name}' timed out after ${p.def.limits.timeoutMs} ms`, { function: name }));
+      this.#replace(slot, new PlumeError('PLUME_EWORKER', `invocation aborted: its worker was replaced after function '${name}' ran past its timeout`));
+    }
+    if (!busy) {
+      clearInterval(this.#watchdog);
+      this.#watchdog = undefined;
+    }
+  }
+
+  /** Terminate a worker, fail what it held, and start a fresh one with every registered version. */
+  #replace(slot: Slot, reason: PlumeError): void {
+    if (this.#closed) return;
+    const old = slot.worker;
+    const oldResults = slot.results;
+    const pending = [...slot.pending.values()];
+    slot.pending.clear();
+    void old.terminate();
+    oldResults.interrupt();
+    this.#start(slot);
+    for (const def of this.#defs.values()) this.#post(slot, { type: 'register', def });
+    for (const p of pending) p.reject(reason);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Shared-memory layout of one ring: the only numbers both sides of the thread boundary agree on.
+ * Every slot is an Int32 index into the control block; HEAD and TAIL sit on separate 64-byte cache lines
+ * so the producer's and the consumer's writes do not bounce one line between cores.
+ */
+export const CONTROL_BYTES = 256;
+/** Consumer position, in bytes since the ring was made (wraps at 2^32; the capacity divides 2^32). */
+export const HEAD = 0;
+/** Producer position. */
+export const TAIL = 16;
+/** Bumped by the producer after every publish; the consumer sleeps on it with Atomics.waitAsync. */
+export const WAKE = 32;
+/** 1 while the consumer is (about to be) asleep: the producer notifies only then. */
+export const SLEEPING = 33;
+/** Worker rings only: the call a worker is executing synchronously right now (0 = none), for the watchdog. */
+export const RUNNING_CALL = 48;
+/** Float64 index (of a Float64Array over the control block): when RUNNING_CALL started, performance.now() ms. */
+export const RUNNING_SINCE_F64 = 25;
+
+/** Record header: [size u32][type u32][id u32][arg u32][payload length u32][unused u32], then the payload; records are 8-byte aligned. */
+export const RECORD_HEADER = 24;
+export const RecordType = {
+  /** Filler up to the end of the data area when a record does not fit before the wrap. */
+  pad: 0,
+  /** main → worker: id = call id, arg = function version id, payload = input. */
+  invoke: 1,
+  /** worker → main: id = call id, arg = exit code, payload = output. */
+  ok: 2,
+  /** worker → main: id = call id, payload = JSON SerializedError. */
+  error: 3,
+} as const;

@@ -1,0 +1,107 @@
+/**
+ * A worker thread: hosts instances of many functions, takes invocations from its request ring (or
+ * postMessage) and answers on its result ring. Guests that wait are suspended with JSPI, so this thread's
+ * event loop must never block: it sleeps with Atomics.waitAsync, never Atomics.wait.
+ */
+import { parentPort, workerData, type Transferable } from 'node:worker_threads';
+import { PlumeError } from '../errors.ts';
+import { takeSnapshot } from '../engine/compile.ts';
+import { InstancePool } from '../engine/instance-pool.ts';
+import type { InvocationResult, LogSink } from '../engine/instance.ts';
+import { MemoryPool } from '../engine/memory-pool.ts';
+import { hostInterfaces } from '../host/index.ts';
+import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+import { Ring } from './ring.ts';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const requests = new Ring(init.requests);
+const results = new Ring(init.results);
+const since = new Float64Array(init.requests, 0, 32);
+const pools = new Map<number, InstancePool>();
+const memories = new MemoryPool();
+const encoder = new TextEncoder();
+
+const post = (msg: FromWorker, transfer: Transferable[] = []): void => port.postMessage(msg, transfer);
+const logSink: LogSink = (fn, level, message) => post({ type: 'log', fn, level, message });
+
+function invoke(callId: number, id: number, input: Uint8Array): void {
+  const pool = pools.get(id);
+  if (!pool) {
+    sendError(callId, new PlumeError('PLUME_ENOFUNC', `function version ${id} is not registered on this worker`));
+    return;
+  }
+  // The watchdog on the main thread reads these two to stop a guest that never returns.
+  since[RUNNING_SINCE_F64] = performance.now();
+  Atomics.store(requests.control, RUNNING_CALL, callId);
+  let result: InvocationResult | Promise<InvocationResult>;
+  try {
+    result = pool.invoke(input);
+  } catch (err) {
+    sendError(callId, err);
+    return;
+  } finally {
+    Atomics.store(requests.control, RUNNING_CALL, 0);
+  }
+  if (result instanceof Promise) result.then((r) => sendResult(callId, r), (err: unknown) => sendError(callId, err));
+  else sendResult(callId, result);
+}
+
+function sendResult(callId: number, result: InvocationResult): void {
+  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output)) results.wake();
+  else {
+    const output = result.output.slice();
+    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0 }, [output.buffer]);
+  }
+}
+
+function sendError(callId: number, err: unknown): void {
+  const error = err instanceof PlumeError ? err.toJSON() : { code: 'PLUME_ETRAP', message: String((err as Error)?.message ?? err) };
+  if (results.write(RecordType.error, callId, 0, encoder.encode(JSON.stringify(error)))) results.wake();
+  else post({ type: 'result', callId, error });
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'register':
+      pools.set(msg.def.id, new InstancePool(msg.def, hostInterfaces, memories, logSink));
+      break;
+    case 'unregister':
+      pools.delete(msg.id);
+      break;
+    case 'snapshot':
+      try {
+        post({ type: 'snapshot', requestId: msg.requestId, snapshot: takeSnapshot(msg.def, hostInterfaces, logSink) });
+      } catch (err) {
+        const error = err instanceof PlumeError ? err.toJSON() : { code: 'PLUME_ETRAP', message: String(err) };
+        post({ type: 'snapshot', requestId: msg.requestId, error });
+      }
+      break;
+    case 'prewarm': {
+      const pool = pools.get(msg.id);
+      pool?.prewarm(msg.count);
+      post({ type: 'prewarmed', requestId: msg.requestId, idle: pool?.idle ?? 0 });
+      break;
+    }
+    case 'trim':
+      pools.get(msg.id)?.trim(msg.keep);
+      break;
+    case 'invoke':
+      invoke(msg.callId, msg.id, msg.input);
+      break;
+  }
+});
+
+async function serve(): Promise<void> {
+  for (;;) {
+    requests.drain((type, id, arg, payload) => {
+      // The payload is a view into the ring: copy it out before the ring reuses the space.
+      if (type === RecordType.invoke) invoke(id, arg, payload.slice());
+    });
+    await requests.wait();
+  }
+}
+
+post({ type: 'ready' });
+void serve();

@@ -1,0 +1,38 @@
+/**
+ * Views over a guest's linear memory. A `memory.grow` detaches the old ArrayBuffer, so views are rebuilt
+ * whenever the buffer changed; between grows the cached views are reused (host calls are hot).
+ */
+export class GuestMemory {
+  readonly memory: WebAssembly.Memory;
+  #buffer: ArrayBuffer | undefined;
+  #u8 = new Uint8Array(0);
+  #view = new DataView(new ArrayBuffer(0));
+
+  constructor(memory: WebAssembly.Memory) {
+    this.memory = memory;
+  }
+
+  #refresh(): void {
+    const buffer = this.memory.buffer as ArrayBuffer;
+    if (buffer !== this.#buffer) {
+      this.#buffer = buffer;
+      this.#u8 = new Uint8Array(buffer);
+      this.#view = new DataView(buffer);
+    }
+  }
+
+  get u8(): Uint8Array {
+    this.#refresh();
+    return this.#u8;
+  }
+
+  get view(): DataView {
+    this.#refresh();
+    return this.#view;
+  }
+
+  /** True when [ptr, ptr+len) lies inside memory. Pointers arrive as signed i32: callers pass `>>> 0`. */
+  inBounds(ptr: number, len: number): boolean {
+    return ptr + len <= this.u8.length;
+  }
+}

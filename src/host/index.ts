@@ -1,0 +1,8 @@
+/** The host interfaces every Plume executor offers its guests. */
+import type { HostInterface } from './interface.ts';
+import { plumeV1 } from './plume-v1.ts';
+import { wasiPreview1 } from './wasi.ts';
+
+export const hostInterfaces: readonly HostInterface[] = [plumeV1, wasiPreview1];
+export { Errno } from './errno.ts';
+export type { HostInterface } from './interface.ts';

@@ -1,0 +1,65 @@
+/**
+ * Host interfaces are plugins (Spin/wasmtime style): the engine knows only this file. Each plugin names the
+ * import module it serves and the functions in it, and binds a fresh set of import functions to every
+ * instance. The engine never imports a plugin; the executor hands it the list.
+ */
+
+/** The state of the invocation an instance is running now. One instance runs one invocation at a time. */
+export interface CallState {
+  readonly input: Uint8Array;
+  readonly output: Uint8Array[];
+  outputBytes: number;
+  readonly maxOutputBytes: number;
+  /** Set by a guest through `plume_v1.fail`, or by a host call that failed fatally. */
+  failMessage: string | undefined;
+  /** Set when a WASI command calls `proc_exit`. */
+  exitCode: number | undefined;
+  /** Set when a write was refused for passing `maxOutputBytes`: the invocation fails even if the guest goes on. */
+  overflowed: boolean;
+}
+
+export type LogLevel = 0 | 1 | 2 | 3;
+export const LogLevelNames = ['debug', 'info', 'warn', 'error'] as const;
+
+/** Per-function settings a host interface may read (capabilities are deny-by-default). */
+export interface GuestConfig {
+  readonly name: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly args: readonly string[];
+  /** Guest path → host directory; nothing is reachable unless listed. */
+  readonly dirs: Readonly<Record<string, string>>;
+}
+
+/** What a plugin sees of one instance. */
+export interface InstanceHandle {
+  readonly memory: WebAssembly.Memory;
+  readonly config: GuestConfig;
+  readonly kind: 'reactor' | 'command';
+  /** The running invocation; undefined between invocations (init runs with an empty call). */
+  readonly call: CallState;
+  log(level: LogLevel, message: string): void;
+}
+
+export type ImportFunction = (...args: never[]) => unknown;
+
+export interface HostInterface {
+  /** The import module name, for example `plume_v1`. */
+  readonly module: string;
+  /** Whether this plugin provides `name`; deploy uses it to refuse unknown imports by name. */
+  provides(name: string): boolean;
+  /** Whether `name` may suspend the guest (JSPI); a module importing one is called through `promising`. */
+  suspends(name: string): boolean;
+  /** Import functions for one instance. Suspending ones must already be wrapped in `WebAssembly.Suspending`. */
+  bind(instance: InstanceHandle): Record<string, unknown>;
+  /** Called once the instance exists (for plugins that need its exports, such as node:wasi). */
+  attach?(instance: InstanceHandle, exports: WebAssembly.Exports): void;
+}
+
+/** Thrown through the guest's stack when a WASI command calls `proc_exit`; the engine turns it into an exit code. */
+export class GuestExit extends Error {
+  readonly exitCode: number;
+  constructor(exitCode: number) {
+    super(`guest exited with code ${exitCode}`);
+    this.exitCode = exitCode;
+  }
+}
