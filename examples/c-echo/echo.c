@@ -4,8 +4,8 @@
  */
 #include "plume.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 PLUME_EXPORT("run") int run(void) {
   uint32_t len = 0;
@@ -19,8 +19,10 @@ PLUME_EXPORT("run") int run(void) {
   plume_errno_t e = plume_output(buf, len);
   free(buf);
   if (e != PLUME_OK) return plume_fail_str("echo: output too big");
-  char line[48];
-  snprintf(line, sizeof line, "echo: reversed %u bytes", (unsigned)len);
-  plume_log_str(PLUME_LOG_INFO, line);
+  char line[48] = "echo: reversed ";
+  uint32_t n = 15;
+  n += plume_fmt_u64(line + n, len);
+  memcpy(line + n, " bytes", 6);
+  plume_log(PLUME_LOG_INFO, line, n + 6);
   return 0;
 }

@@ -15,7 +15,7 @@ int main(int argc, char **argv) {
   }
   unsigned long long lines = 0, words = 0, bytes = 0;
   int in_word = 0;
-  unsigned char buf[65536];
+  static unsigned char buf[65536]; /* static: the default stack is only 64 KiB */
   ssize_t n;
   while ((n = read(0, buf, sizeof buf)) > 0) {
     bytes += (unsigned long long)n;

@@ -67,6 +67,15 @@ static inline uint32_t plume_strlen(const char *s) {
   return n;
 }
 
+/* Writes v as decimal text to buf (at least 20 bytes, not NUL-terminated); returns the length. */
+static inline uint32_t plume_fmt_u64(char *buf, uint64_t v) {
+  char tmp[20];
+  uint32_t n = 0, len;
+  do tmp[n++] = (char)('0' + v % 10); while ((v /= 10));
+  for (len = 0; n;) buf[len++] = tmp[--n];
+  return len;
+}
+
 #ifndef PLUME_NO_LIBC
 /* Reads the whole input into a malloc'd buffer (with a NUL byte appended, not counted in *out_len).
  * Returns NULL if the host call fails or malloc does; the caller frees the buffer. */

@@ -140,10 +140,13 @@ export function defineFunction(
 
 /** Instantiate once, run init, capture memory and globals. Runs on a worker so a looping init can be stopped. */
 export function takeSnapshot(def: FunctionDefinition, hosts: readonly HostInterface[], logSink: LogSink): Snapshot {
-  const memory = new WebAssembly.Memory({ initial: def.memoryMinPages, maximum: def.memoryMaxPages, shared: def.sharedMemory });
-  const inst = new FunctionInstance(def, hosts, memory, logSink);
+  const memory = (): WebAssembly.Memory =>
+    new WebAssembly.Memory({ initial: def.memoryMinPages, maximum: def.memoryMaxPages, shared: def.sharedMemory });
+  // A second, uninitialised instance shows how far a bare instantiation writes (its data segments).
+  const freshEnd = new FunctionInstance(def, hosts, memory(), logSink).dirtyEnd();
+  const inst = new FunctionInstance(def, hosts, memory(), logSink);
   inst.init();
-  return inst.capture();
+  return inst.capture(freshEnd);
 }
 
 function checkLimits(limits: Limits): Limits {

@@ -26,6 +26,12 @@ export interface Snapshot {
   /** The memory's bytes up to its last non-zero byte; the rest is zero. Shared read-only by all workers. */
   readonly data: SharedArrayBuffer;
   readonly globals: readonly (number | bigint)[];
+  /**
+   * Bytes past this offset are zero in a freshly instantiated memory (data segments end before it), so a
+   * new instance writes the snapshot and zeroes only [data.length, freshEnd): a one-page function touches
+   * one OS page, not 64 KiB.
+   */
+  readonly freshEnd: number;
 }
 
 export interface FunctionDefinition {

@@ -42,7 +42,8 @@ export class InstancePool {
       ? this.#memories.take(this.#shape)
       : new WebAssembly.Memory({ initial: 0, maximum: 0 });
     const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink);
-    if (this.def.snapshot) inst.restore(this.def.snapshot);
+    // Pooled memories are pre-faulted but still all zero, like fresh ones.
+    if (this.def.snapshot) inst.restore(this.def.snapshot, true);
     this.created++;
     return inst;
   }

@@ -213,6 +213,10 @@ export class Executor {
       results.drain((type, id, arg, payload) => {
         if (type === RecordType.ok) this.#settle(slot, id, { output: payload.slice(), exitCode: arg });
         else if (type === RecordType.error) this.#settle(slot, id, undefined, JSON.parse(decoder.decode(payload)) as SerializedError);
+        else if (type === RecordType.log) {
+          const [fn = '', message = ''] = decoder.decode(payload).split('\0', 2);
+          this.#options.onLog?.(fn, arg as LogLevel, message);
+        }
       });
       await results.wait();
     }

@@ -28,4 +28,7 @@ export const RecordType = {
   ok: 2,
   /** worker → main: id = call id, payload = JSON SerializedError. */
   error: 3,
+  /** worker → main: arg = log level, payload = function name, NUL, message. On the result ring so a
+   * call's log lines arrive before its result. */
+  log: 4,
 } as const;

@@ -24,7 +24,10 @@ const memories = new MemoryPool();
 const encoder = new TextEncoder();
 
 const post = (msg: FromWorker, transfer: Transferable[] = []): void => port.postMessage(msg, transfer);
-const logSink: LogSink = (fn, level, message) => post({ type: 'log', fn, level, message });
+const logSink: LogSink = (fn, level, message) => {
+  if (results.write(RecordType.log, 0, level, encoder.encode(`${fn}\0${message}`))) results.wake();
+  else post({ type: 'log', fn, level, message });
+};
 
 function invoke(callId: number, id: number, input: Uint8Array): void {
   const pool = pools.get(id);

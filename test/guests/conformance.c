@@ -36,18 +36,9 @@ static uint32_t init_runs = 0;
 
 __attribute__((constructor)) static void on_init(void) { init_runs++; }
 
-static char *fmt_u64(char *end, uint64_t v) { /* writes backwards, returns the start */
-  do {
-    *--end = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  return end;
-}
-
 static void out_u64(uint64_t v) {
-  char buf[24];
-  char *s = fmt_u64(buf + sizeof buf, v);
-  plume_output_write(s, (uint32_t)(buf + sizeof buf - s));
+  char buf[20];
+  plume_output_write(buf, plume_fmt_u64(buf, v));
 }
 
 static uint32_t parse_u32(const uint8_t *s, uint32_t len) {

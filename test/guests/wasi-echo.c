@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-  char buf[65536];
+  static char buf[65536]; /* static: the default stack is only 64 KiB */
   ssize_t n;
   while ((n = read(0, buf, sizeof buf)) > 0) {
     for (ssize_t off = 0; off < n;) {

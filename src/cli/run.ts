@@ -1,0 +1,72 @@
+/** `plume run`: one invocation, in process, output bytes to stdout, the exit code of a WASI command as ours. */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { PlumeError } from '../errors.ts';
+import { Plume } from '../runtime.ts';
+import type { DeployOptions } from '../engine/compile.ts';
+
+interface RunOptions {
+  data?: string;
+  input?: string;
+  memory?: number;
+  timeout?: number;
+  entry?: string;
+  env: string[];
+  dir: string[];
+}
+
+export async function runCommand(module: string, args: string[], opts: RunOptions): Promise<void> {
+  if (opts.data !== undefined && opts.input !== undefined) throw new TypeError('give either --data or --input, not both');
+  const input = await readInput(opts);
+  const deploy: DeployOptions = {
+    args,
+    env: parsePairs(opts.env),
+    dirs: parseDirs(opts.dir),
+    limits: {
+      ...(opts.memory === undefined ? {} : { memoryMb: opts.memory }),
+      ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
+    },
+    ...(opts.entry === undefined ? {} : { entry: opts.entry }),
+  };
+  const plume = await Plume.start({ workers: 1, logTo: process.stderr });
+  try {
+    await plume.deploy('main', module, deploy);
+    const result = await plume.invokeDetailed('main', input);
+    await new Promise<void>((done) => process.stdout.write(result.output, () => done()));
+    if (result.exitCode) process.exitCode = result.exitCode;
+  } finally {
+    await plume.close();
+  }
+}
+
+async function readInput(opts: RunOptions): Promise<Uint8Array> {
+  if (opts.data !== undefined) return new TextEncoder().encode(opts.data);
+  if (opts.input === undefined) return new Uint8Array(0);
+  if (opts.input === '-') return new Uint8Array(await buffer(process.stdin));
+  try {
+    return new Uint8Array(await readFile(opts.input));
+  } catch (err) {
+    throw new PlumeError('PLUME_EINPUT', `cannot read input file '${opts.input}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function parsePairs(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new TypeError(`--env expects K=V, got '${pair}'`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+function parseDirs(specs: string[]): Record<string, string> {
+  const dirs: Record<string, string> = {};
+  for (const spec of specs) {
+    const [host, guest = host] = spec.split('::');
+    if (!host) throw new TypeError(`--dir expects HOST_DIR[::GUEST_DIR], got '${spec}'`);
+    dirs[guest!] = resolve(host);
+  }
+  return dirs;
+}
