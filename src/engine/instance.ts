@@ -151,7 +151,7 @@ export class FunctionInstance implements InstanceHandle {
     const output = concat(call.output, call.outputBytes);
     if (this.kind === 'command') return { output, exitCode: exitCode ?? 0 };
     if (status !== 0) {
-      if (this.#atMemoryLimit()) throw memoryError(this);
+      if (this.#atMemoryLimit()) throw memoryError(this, call.failMessage);
       throw new PlumeError('PLUME_EFAILED', `function '${this.def.name}' failed: ${call.failMessage ?? `returned ${String(status)}`}`, {
         function: this.def.name,
       });
@@ -160,7 +160,7 @@ export class FunctionInstance implements InstanceHandle {
   }
 
   #atMemoryLimit(): boolean {
-    return this.memory.buffer.byteLength + PAGE_BYTES > this.def.memoryMaxPages * PAGE_BYTES;
+    return nearMemoryLimit(this);
   }
 }
 
@@ -174,10 +174,18 @@ function guestError(inst: FunctionInstance, err: unknown, phase: 'init' | 'run',
   if (err instanceof WebAssembly.RuntimeError) {
     const said = call?.failMessage ? ` (${call.failMessage})` : '';
     const trap = new PlumeError('PLUME_ETRAP', `function '${name}' trapped${where}: ${err.message}${said}`, { function: name });
-    return inst.memory.buffer.byteLength + PAGE_BYTES > inst.def.memoryMaxPages * PAGE_BYTES ? memoryError(inst, trap.message) : trap;
+    return nearMemoryLimit(inst) ? memoryError(inst, trap.message) : trap;
   }
   const message = err instanceof Error ? err.message : String(err);
   return new PlumeError('PLUME_ETRAP', `function '${name}' failed${where}: ${message}`, { function: name });
+}
+
+/**
+ * A guest that fails with its memory within 10% of the ceiling most likely failed for lack of memory (an
+ * allocator asks for more than one page at a time, so "one page short" would miss most cases).
+ */
+function nearMemoryLimit(inst: FunctionInstance): boolean {
+  return inst.memory.buffer.byteLength >= 0.9 * inst.def.memoryMaxPages * PAGE_BYTES;
 }
 
 /** A guest that passed the output limit fails even if it ignored the `too_big` errno. */

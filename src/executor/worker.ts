@@ -29,10 +29,18 @@ const logSink: LogSink = (fn, level, message) => {
   else post({ type: 'log', fn, level, message });
 };
 
+/**
+ * Calls that arrived (through the ring) before their version's 'register' message (through postMessage):
+ * the main thread posts 'register' before it writes any call, but the two channels are not ordered.
+ */
+const parked = new Map<number, [number, Uint8Array][]>();
+
 function invoke(callId: number, id: number, input: Uint8Array): void {
   const pool = pools.get(id);
   if (!pool) {
-    sendError(callId, new PlumeError('PLUME_ENOFUNC', `function version ${id} is not registered on this worker`));
+    let list = parked.get(id);
+    if (!list) parked.set(id, (list = []));
+    list.push([callId, input]);
     return;
   }
   // The watchdog on the main thread reads these two to stop a guest that never returns.
@@ -67,11 +75,19 @@ function sendError(callId: number, err: unknown): void {
 
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
-    case 'register':
+    case 'register': {
       pools.set(msg.def.id, new InstancePool(msg.def, hostInterfaces, memories, logSink));
+      const waiting = parked.get(msg.def.id) ?? [];
+      parked.delete(msg.def.id);
+      for (const [callId, input] of waiting) invoke(callId, msg.def.id, input);
       break;
+    }
     case 'unregister':
       pools.delete(msg.id);
+      for (const [callId] of parked.get(msg.id) ?? []) {
+        sendError(callId, new PlumeError('PLUME_ENOFUNC', `function version ${msg.id} was removed`));
+      }
+      parked.delete(msg.id);
       break;
     case 'snapshot':
       try {
