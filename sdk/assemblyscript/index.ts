@@ -27,21 +27,21 @@ export const CLOCK_MONOTONIC: u32 = 1;
 
 // ---- raw imports of plume_v1: pointers are linear-memory addresses, results come back through out-pointers ----
 export namespace raw {
-  @external("plume_v1", "input_size")
+  @external('plume_v1', 'input_size')
   export declare function input_size(out_size: usize): u32;
-  @external("plume_v1", "input_read")
+  @external('plume_v1', 'input_read')
   export declare function input_read(offset: u32, buf: usize, buf_len: u32, out_nread: usize): u32;
-  @external("plume_v1", "output_write")
+  @external('plume_v1', 'output_write')
   export declare function output_write(buf: usize, len: u32): u32;
-  @external("plume_v1", "log")
+  @external('plume_v1', 'log')
   export declare function log(level: u32, buf: usize, len: u32): u32;
-  @external("plume_v1", "clock_now")
+  @external('plume_v1', 'clock_now')
   export declare function clock_now(clock: u32, out_ns: usize): u32;
-  @external("plume_v1", "random_fill")
+  @external('plume_v1', 'random_fill')
   export declare function random_fill(buf: usize, len: u32): u32;
-  @external("plume_v1", "sleep")
+  @external('plume_v1', 'sleep')
   export declare function sleep(ms: u32): u32;
-  @external("plume_v1", "fail")
+  @external('plume_v1', 'fail')
   export declare function fail(buf: usize, len: u32): u32;
 }
 
@@ -50,21 +50,21 @@ const scratch: usize = memory.data(8);
 
 function check(errno: u32, what: string): void {
   if (errno != OK) {
-    fail(what + " failed with errno " + errno.toString());
+    fail(what + ' failed with errno ' + errno.toString());
     unreachable();
   }
 }
 
 /** Size of the input in bytes. */
 export function inputSize(): u32 {
-  check(raw.input_size(scratch), "input_size");
+  check(raw.input_size(scratch), 'input_size');
   return load<u32>(scratch);
 }
 
 /** Up to `len` input bytes starting at `offset` (fewer at the end, none past it). */
 export function inputRange(offset: u32, len: u32): Uint8Array {
   const buf = new Uint8Array(<i32>len);
-  check(raw.input_read(offset, buf.dataStart, len, scratch), "input_read");
+  check(raw.input_read(offset, buf.dataStart, len, scratch), 'input_read');
   const nread = load<u32>(scratch);
   return nread == len ? buf : buf.subarray(0, <i32>nread);
 }
@@ -106,14 +106,14 @@ export function fail(msg: string): i32 {
 
 /** Nanoseconds on `clock` (CLOCK_REALTIME or CLOCK_MONOTONIC). */
 export function nowNanos(clock: u32 = CLOCK_MONOTONIC): u64 {
-  check(raw.clock_now(clock, scratch), "clock_now");
+  check(raw.clock_now(clock, scratch), 'clock_now');
   return load<u64>(scratch);
 }
 
 /** `n` cryptographically secure random bytes. */
 export function randomBytes(n: i32): Uint8Array {
   const buf = new Uint8Array(n);
-  check(raw.random_fill(buf.dataStart, <u32>n), "random_fill");
+  check(raw.random_fill(buf.dataStart, <u32>n), 'random_fill');
   return buf;
 }
 
@@ -128,8 +128,8 @@ export function sleep(ms: u32): u32 {
  * `--use abort=~lib/plume-sdk/index/plumeAbort` when installed, so that the module imports nothing from `env`.
  */
 export function plumeAbort(message: string | null, fileName: string | null, line: u32, column: u32): void {
-  let text = message !== null ? message : "abort";
-  if (fileName !== null) text += " (" + fileName + ":" + line.toString() + ":" + column.toString() + ")";
+  let text = message !== null ? message : 'abort';
+  if (fileName !== null) text += ' (' + fileName + ':' + line.toString() + ':' + column.toString() + ')';
   fail(text);
   unreachable();
 }

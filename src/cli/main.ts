@@ -7,7 +7,6 @@ import { benchCommand } from './bench.ts';
 
 const program = new Command('plume')
   .description('Featherlight, stateful WebAssembly functions composed into fast inference workflows')
-  .showHelpAfterError()
   .configureOutput({ outputError: (text, write) => write(text) });
 
 program

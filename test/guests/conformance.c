@@ -20,7 +20,9 @@
  *   badptr       input_read(0, <linear memory size in bytes>, 16, &nread): outputs its errno (expect "1")
  *   bigout:N     writes N bytes of 'x' in 64 KiB writes, stopping at the first failing write; if a
  *                write failed, then writes that write's errno as decimal text (e.g. "2" for too_big)
- *                right after the bytes that were accepted
+ *                right after the bytes that were accepted (the host may still fail the invocation
+ *                for passing maxOutputBytes; with a limit that is a multiple of 64 KiB the errno
+ *                text itself does not fit)
  *   counter      increments a global counter and outputs its new value ("1" after a snapshot reset)
  *   init         "init=<n>": n is 1 when the init export (_initialize) ran once before this call
  *   echo:TEXT    outputs TEXT

@@ -21,7 +21,9 @@
  *   badptr       input_read(0, <linear memory size in bytes>, 16, &nread): outputs its errno (expect "1")
  *   bigout:N     writes N bytes of 'x' in 64 KiB writes, stopping at the first failing write; if a
  *                write failed, then writes that write's errno as decimal text (e.g. "2" for too_big)
- *                right after the bytes that were accepted
+ *                right after the bytes that were accepted (the host may still fail the invocation
+ *                for passing maxOutputBytes; with a limit that is a multiple of 64 KiB the errno
+ *                text itself does not fit)
  *   counter      increments a global counter and outputs its new value ("1" after a snapshot reset)
  *   init         "init=<n>": n is 1 when the init export (_initialize) ran once before this call
  *   echo:TEXT    outputs TEXT
@@ -29,7 +31,7 @@
  */
 import {
   CLOCK_MONOTONIC, CLOCK_REALTIME, LOG_INFO, OK, fail, input, log, output, outputString, randomBytes, raw,
-} from "../../sdk/assemblyscript/index.ts";
+} from '../../sdk/assemblyscript/index.ts';
 
 let counter: u32 = 0;
 let initRuns: u32 = 0;
@@ -61,48 +63,48 @@ export function run(): i32 {
   const name = inp.subarray(0, nameLen);
   const arg = nameLen < inp.length ? inp.subarray(nameLen + 1) : new Uint8Array(0);
 
-  if (is(name, "input")) {
+  if (is(name, 'input')) {
     const buf = new Uint8Array(4);
     raw.input_read(3, buf.dataStart, 4, scratch);
     const nread = load<u32>(scratch);
     store<u32>(scratch, 77);
     const pastErrno = raw.input_read(size + 100, new Uint8Array(4).dataStart, 4, scratch);
     const pastNread = load<u32>(scratch);
-    outputString("size=" + size.toString() + "\nread=" + nread.toString() + ":");
+    outputString('size=' + size.toString() + '\nread=' + nread.toString() + ':');
     output(buf.subarray(0, <i32>nread));
-    outputString("\npast=" + pastErrno.toString() + ":" + pastNread.toString() + "\n");
-  } else if (is(name, "clock")) {
+    outputString('\npast=' + pastErrno.toString() + ':' + pastNread.toString() + '\n');
+  } else if (is(name, 'clock')) {
     raw.clock_now(CLOCK_MONOTONIC, scratch);
     const m1 = load<u64>(scratch);
     raw.clock_now(CLOCK_MONOTONIC, scratch);
     const m2 = load<u64>(scratch);
     raw.clock_now(CLOCK_REALTIME, scratch);
     const rt = load<u64>(scratch);
-    outputString(m1.toString() + "\n" + m2.toString() + "\n" + rt.toString() + "\n");
-  } else if (is(name, "badclock")) {
+    outputString(m1.toString() + '\n' + m2.toString() + '\n' + rt.toString() + '\n');
+  } else if (is(name, 'badclock')) {
     outputString(raw.clock_now(7, scratch).toString());
-  } else if (is(name, "random")) {
+  } else if (is(name, 'random')) {
     const bytes = randomBytes(32);
-    let text = "";
+    let text = '';
     for (let i = 0; i < bytes.length; i++) {
       const b = <u32>bytes[i];
-      text += (b < 16 ? "0" : "") + b.toString(16);
+      text += (b < 16 ? '0' : '') + b.toString(16);
     }
     outputString(text);
-  } else if (is(name, "log")) {
-    log(LOG_INFO, "hello from guest");
-    outputString("ok");
-  } else if (is(name, "sleep")) {
+  } else if (is(name, 'log')) {
+    log(LOG_INFO, 'hello from guest');
+    outputString('ok');
+  } else if (is(name, 'sleep')) {
     const e = raw.sleep(parseU32(arg));
-    outputString(e == OK ? "slept" : "errno=" + e.toString());
-  } else if (is(name, "fail")) {
-    return fail("custom failure");
-  } else if (is(name, "return")) {
+    outputString(e == OK ? 'slept' : 'errno=' + e.toString());
+  } else if (is(name, 'fail')) {
+    return fail('custom failure');
+  } else if (is(name, 'return')) {
     return <i32>parseU32(arg);
-  } else if (is(name, "badptr")) {
+  } else if (is(name, 'badptr')) {
     const end = <usize>memory.size() << 16;
     outputString(raw.input_read(0, end, 16, scratch).toString());
-  } else if (is(name, "bigout")) {
+  } else if (is(name, 'bigout')) {
     const chunk = new Uint8Array(65536);
     chunk.fill(0x78);
     let left = parseU32(arg);
@@ -113,15 +115,15 @@ export function run(): i32 {
       left -= n;
     }
     if (e != OK) outputString(e.toString());
-  } else if (is(name, "counter")) {
+  } else if (is(name, 'counter')) {
     counter++;
     outputString(counter.toString());
-  } else if (is(name, "init")) {
-    outputString("init=" + initRuns.toString());
-  } else if (is(name, "echo")) {
+  } else if (is(name, 'init')) {
+    outputString('init=' + initRuns.toString());
+  } else if (is(name, 'echo')) {
     output(arg);
   } else {
-    const prefix = String.UTF8.encode("unknown check: ", false);
+    const prefix = String.UTF8.encode('unknown check: ', false);
     const msg = new Uint8Array(prefix.byteLength + inp.length);
     msg.set(Uint8Array.wrap(prefix));
     msg.set(inp, prefix.byteLength);
