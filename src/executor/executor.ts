@@ -248,6 +248,8 @@ export class Executor {
 
   #post(slot: Slot, msg: ToWorker): void {
     slot.worker.postMessage(msg);
+    // An idle worker may be blocked in Atomics.wait, where it reads no messages: wake it.
+    slot.requests.interrupt();
   }
 
   /** A control request with a reply; if the worker does not answer in time it is replaced (a looping init). */

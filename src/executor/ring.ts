@@ -118,7 +118,19 @@ export class Ring {
     Atomics.store(this.control, SLEEPING, 0);
   }
 
-  /** Wake a sleeping consumer without publishing (used to stop its loop). */
+  /**
+   * Like wait, but blocks the thread (futex; a few µs to wake instead of an event-loop turn). Only for a
+   * consumer whose event loop has nothing to do meanwhile: a worker with no suspended guest. `timeoutMs`
+   * bounds the block so housekeeping still runs.
+   */
+  block(timeoutMs: number): void {
+    const seq = Atomics.load(this.control, WAKE);
+    Atomics.store(this.control, SLEEPING, 1);
+    if (this.isEmpty()) Atomics.wait(this.control, WAKE, seq, timeoutMs);
+    Atomics.store(this.control, SLEEPING, 0);
+  }
+
+  /** Wake a sleeping consumer without publishing (to stop its loop, or to make it read its messages). */
   interrupt(): void {
     Atomics.add(this.control, WAKE, 1);
     Atomics.notify(this.control, WAKE);

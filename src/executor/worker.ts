@@ -34,6 +34,10 @@ const logSink: LogSink = (fn, level, message) => {
  * the main thread posts 'register' before it writes any call, but the two channels are not ordered.
  */
 const parked = new Map<number, [number, Uint8Array][]>();
+/** Invocations whose guest is suspended (JSPI): while any exist, this thread's event loop must stay free. */
+let suspended = 0;
+/** How long an idle worker blocks before it runs housekeeping anyway. */
+const IDLE_BLOCK_MS = 50;
 
 function invoke(callId: number, id: number, input: Uint8Array): void {
   const pool = pools.get(id);
@@ -55,8 +59,12 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
   } finally {
     Atomics.store(requests.control, RUNNING_CALL, 0);
   }
-  if (result instanceof Promise) result.then((r) => sendResult(callId, r), (err: unknown) => sendError(callId, err));
-  else sendResult(callId, result);
+  if (result instanceof Promise) {
+    suspended++;
+    result
+      .then((r) => sendResult(callId, r), (err: unknown) => sendError(callId, err))
+      .finally(() => suspended--);
+  } else sendResult(callId, result);
 }
 
 function sendResult(callId: number, result: InvocationResult): void {
@@ -112,13 +120,26 @@ port.on('message', (msg: ToWorker) => {
   }
 });
 
+/**
+ * With no suspended guest, nothing needs this thread's event loop but postMessage traffic, so the worker
+ * first yields one turn (messages, pool refills) and then blocks in Atomics.wait: waking from a futex
+ * takes microseconds where an event-loop wake-up through Atomics.waitAsync takes tens. The executor
+ * interrupts the block after every postMessage it sends here. With suspended guests it must not block
+ * (their timers and resumptions run on this loop), so it sleeps in Atomics.waitAsync instead.
+ */
 async function serve(): Promise<void> {
+  const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   for (;;) {
     requests.drain((type, id, arg, payload) => {
       // The payload is a view into the ring: copy it out before the ring reuses the space.
       if (type === RecordType.invoke) invoke(id, arg, payload.slice());
     });
-    await requests.wait();
+    if (suspended > 0) {
+      await requests.wait();
+      continue;
+    }
+    await yieldTurn();
+    if (suspended === 0 && requests.isEmpty()) requests.block(IDLE_BLOCK_MS);
   }
 }
 

@@ -61,6 +61,7 @@ describe('Ring', () => {
     const ring = Ring.create(4096);
     const consumer = new Worker(
       `const { workerData, parentPort } = require('node:worker_threads');
+       parentPort.on('message', () => {}); // a pending waitAsync alone does not keep a thread alive
        const c = new Int32Array(workerData, 0, 64);
        const seq = Atomics.load(c, ${WAKE});
        Atomics.store(c, ${SLEEPING}, 1);
