@@ -1,7 +1,9 @@
 /**
  * `plume bench coldstart`: what an instance costs to bring up, and what a warm call costs.
  * cold     compile + instantiate + init from fresh module bytes (a new custom section defeats V8's caches)
- * restore  a new instance from a snapshot into a pre-faulted pooled memory (Faasm's Proto-Faaslet restore)
+ * restore  a new instance from a snapshot into a pooled memory that a dropped instance gave back (the
+ *          steady state of scaling down and up; Faasm's Proto-Faaslet restore); the whole snapshot is copied
+ * restore-prefaulted  the same into a never-used pre-faulted memory (cache-cold: the copy costs more)
  * warm     a no-op invocation through the executor, sequential, caller on the main thread
  * throughput  pipelined no-op invocations on all workers
  */
@@ -34,7 +36,12 @@ export async function coldstart(opts: ColdstartOptions = {}): Promise<CaseResult
 
   for (const kb of [64, 1024]) {
     progress(`restore ${kb} KiB`);
-    results.push({ case: 'restore', snapshot_kb: kb, ...latency(timeRestores(readFileSync(fixture(kb)), Math.ceil(2000 * scale))) });
+    results.push({ case: 'restore', snapshot_kb: kb, ...latency(timeRestores(readFileSync(fixture(kb)), Math.ceil(2000 * scale), true)) });
+  }
+  for (const kb of [64, 1024]) {
+    progress(`restore-prefaulted ${kb} KiB`);
+    const samples = timeRestores(readFileSync(fixture(kb)), Math.ceil(2000 * scale), false);
+    results.push({ case: 'restore-prefaulted', snapshot_kb: kb, ...latency(samples) });
   }
 
   const plume = await Plume.start();
@@ -77,7 +84,7 @@ function timeCold(bytes: Uint8Array, i: number): number {
   return performance.now() - t;
 }
 
-function timeRestores(bytes: Uint8Array, n: number): number[] {
+function timeRestores(bytes: Uint8Array, n: number, recycle: boolean): number[] {
   const def = defineFunction(compileUncached(bytes), { id: 1, name: 'restore', version: 1 }, {}, hostInterfaces);
   const full: FunctionDefinition = { ...def, snapshot: takeSnapshot(def, hostInterfaces, quiet) };
   const memories = new MemoryPool(0);
@@ -89,8 +96,9 @@ function timeRestores(bytes: Uint8Array, n: number): number[] {
     memories.fill(shape, 100);
     for (let i = 0; i < 100; i++) {
       const t = performance.now();
-      pool.create();
+      const inst = pool.create();
       samples.push(performance.now() - t);
+      if (recycle) pool.discard(inst);
     }
   }
   return samples;

@@ -87,7 +87,7 @@ describe('plume bench', () => {
     assert.match(doc.node, /^v24\./);
     assert.ok(doc.cpus >= 1);
     const cases = doc.results.map((x: { case: string }) => x.case);
-    assert.deepEqual(cases, ['cold', 'restore', 'restore', 'warm', 'throughput']);
+    assert.deepEqual(cases, ['cold', 'restore', 'restore', 'restore-prefaulted', 'restore-prefaulted', 'warm', 'throughput']);
     for (const row of doc.results.filter((x: { case: string }) => x.case !== 'throughput')) {
       assert.ok(row.p50_ms > 0 && row.p90_ms >= row.p50_ms && row.p99_ms >= row.p90_ms);
     }

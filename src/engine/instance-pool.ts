@@ -38,14 +38,19 @@ export class InstancePool {
 
   /** A new instance from the snapshot, in a pre-faulted memory when one is spare (Proto-Faaslet restore). */
   create(): FunctionInstance {
-    const memory = this.def.memoryImport
+    const { memory, dirty } = this.def.memoryImport
       ? this.#memories.take(this.#shape)
-      : new WebAssembly.Memory({ initial: 0, maximum: 0 });
+      : { memory: new WebAssembly.Memory({ initial: 0, maximum: 0 }), dirty: false };
     const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink);
-    // Pooled memories are pre-faulted but still all zero, like fresh ones.
-    if (this.def.snapshot) inst.restore(this.def.snapshot, true);
+    // Pre-faulted memories are still all zero, like fresh ones; a recycled one is overwritten whole.
+    if (this.def.snapshot) inst.restore(this.def.snapshot, !dirty);
     this.created++;
     return inst;
+  }
+
+  /** Drop an idle instance, giving its memory back to the pool for the next instance of any function. */
+  discard(inst: FunctionInstance): void {
+    if (this.def.memoryImport) this.#memories.give(this.#shape, inst.memory);
   }
 
   /** Park `count` idle instances ready to run (warm pool minimum, density benchmark). */
@@ -55,7 +60,7 @@ export class InstancePool {
 
   /** Drop idle instances beyond `keep` (scale down; the snapshot stays, so the next call restores fast). */
   trim(keep = 0): void {
-    this.#idle.length = Math.min(this.#idle.length, keep);
+    while (this.#idle.length > keep) this.discard(this.#idle.pop()!);
   }
 
   invoke(input: Uint8Array): InvocationResult | Promise<InvocationResult> {

@@ -1,7 +1,9 @@
 /**
  * Pre-faulted linear memories. Restoring a snapshot into a fresh `WebAssembly.Memory` is dominated by page
- * faults (~0.5 ms for 1 MiB) while copying into memory that was already touched costs ~0.02 ms, so memories
- * are faulted in ahead of need, off the invocation path, and handed out by shape.
+ * faults (~0.5 ms for 1 MiB) while copying into memory that was already touched costs far less, so memories
+ * are faulted in ahead of need, off the invocation path, and handed out by shape. Memories of dropped
+ * instances come back (`give`) and go out first: they are faulted in and likely still in cache, but dirty,
+ * so their taker must overwrite them whole.
  */
 export interface MemoryShape {
   readonly initial: number;
@@ -13,6 +15,9 @@ const keyOf = (s: MemoryShape): string => `${s.initial}:${s.maximum}:${s.shared 
 
 export class MemoryPool {
   readonly #free = new Map<string, WebAssembly.Memory[]>();
+  readonly #dirty = new Map<string, WebAssembly.Memory[]>();
+  /** Dirty memories kept per shape; more are left to the garbage collector. */
+  readonly #maxDirty = 64;
   readonly #target: number;
   #refillScheduled = false;
   readonly #wanted = new Map<string, MemoryShape>();
@@ -22,13 +27,27 @@ export class MemoryPool {
     this.#target = target;
   }
 
-  /** A memory of that shape, pre-faulted when the pool had one; a fresh, lazily-faulted one otherwise. */
-  take(shape: MemoryShape): WebAssembly.Memory {
+  /**
+   * A memory of that shape: a returned one (`dirty`: holds old bytes), else a pre-faulted one, else a
+   * fresh, lazily-faulted one. Only non-dirty memories are all zero.
+   */
+  take(shape: MemoryShape): { memory: WebAssembly.Memory; dirty: boolean } {
     const key = keyOf(shape);
+    const recycled = this.#dirty.get(key)?.pop();
+    if (recycled) return { memory: recycled, dirty: true };
     this.#wanted.set(key, shape);
     const memory = this.#free.get(key)?.pop();
     this.#scheduleRefill();
-    return memory ?? create(shape, false);
+    return { memory: memory ?? create(shape, false), dirty: false };
+  }
+
+  /** Take back the memory of a dropped instance; it must still have the shape's size (no grow). */
+  give(shape: MemoryShape, memory: WebAssembly.Memory): void {
+    if (memory.buffer.byteLength !== shape.initial * 65536) return;
+    const key = keyOf(shape);
+    let list = this.#dirty.get(key);
+    if (!list) this.#dirty.set(key, (list = []));
+    if (list.length < this.#maxDirty) list.push(memory);
   }
 
   /** Fault in spares now (for benchmarks and start-up); normally refills happen on an idle tick. */
