@@ -109,9 +109,12 @@ export class Plume {
     }
   }
 
-  /** Keep `count` idle instances ready on each worker; returns how many are idle in all. */
-  prewarm(name: string, count: number): Promise<number> {
-    return this.#executor.prewarm(this.#lookup(name).current.id, count);
+  /**
+   * Keep `count` idle instances ready on each worker; returns how many are idle in all. `exercise` runs
+   * each new instance once (empty input) and resets it, as instances that have served traffic.
+   */
+  prewarm(name: string, count: number, options: { exercise?: boolean } = {}): Promise<number> {
+    return this.#executor.prewarm(this.#lookup(name).current.id, count, options.exercise ?? false);
   }
 
   /** Scale a function's idle instances down to `keep` per worker; its snapshot stays, so the next call restores fast. */

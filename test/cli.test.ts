@@ -98,10 +98,14 @@ describe('plume bench', () => {
   it('should measure idle-instance density in the contract', () => {
     const r = plume(['bench', 'density', '--json', '--instances', '2000']);
     assert.equal(r.status, 0, r.stderr);
-    const [row] = JSON.parse(r.stdout).results;
-    assert.equal(row.case, 'idle-instances');
-    assert.ok(row.instances >= 2000);
-    assert.ok(row.per_instance_kb > 0 && row.instances_per_gib > 0 && row.rss_mb > 0);
+    const rows = JSON.parse(r.stdout).results;
+    assert.deepEqual(rows.map((x: { case: string }) => x.case), ['idle-instances', 'idle-instances-used']);
+    for (const row of rows) {
+      assert.ok(row.instances >= 2000);
+      assert.ok(row.per_instance_kb > 0 && row.instances_per_gib > 0 && row.rss_mb > 0);
+    }
+    // A used instance's reset zeroes its whole 64 KiB page, so it must cost more than a never-run one.
+    assert.ok(rows[1].per_instance_kb > rows[0].per_instance_kb + 32, JSON.stringify(rows));
   });
 
   it('should refuse an unknown scenario', () => {

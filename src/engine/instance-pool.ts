@@ -53,9 +53,23 @@ export class InstancePool {
     if (this.def.memoryImport) this.#memories.give(this.#shape, inst.memory);
   }
 
-  /** Park `count` idle instances ready to run (warm pool minimum, density benchmark). */
-  prewarm(count: number): void {
-    while (this.#idle.length < count) this.#idle.push(this.create());
+  /**
+   * Park `count` idle instances ready to run (warm pool minimum, density benchmark). With `exercise`, each
+   * new instance first runs one call with an empty input and is reset, as a pool that has served traffic.
+   */
+  prewarm(count: number, exercise = false): void {
+    while (this.#idle.length < count) {
+      const inst = this.create();
+      if (exercise && this.def.snapshot && !this.def.suspends) {
+        try {
+          inst.run(newCall(new Uint8Array(0), this.def.limits.maxOutputBytes));
+        } catch {
+          // A function may reject an empty input; the instance is reset either way.
+        }
+        inst.restore(this.def.snapshot);
+      }
+      this.#idle.push(inst);
+    }
   }
 
   /** Drop idle instances beyond `keep` (scale down; the snapshot stays, so the next call restores fast). */

@@ -102,11 +102,11 @@ export class Executor {
   }
 
   /** Keep `count` idle instances of a version on every worker (or on its home worker if stateful). */
-  async prewarm(id: number, count: number): Promise<number> {
+  async prewarm(id: number, count: number, exercise = false): Promise<number> {
     const def = this.#def(id);
     const slots = def.stateful ? [this.#home(def)] : this.#slots;
     const replies = await Promise.all(
-      slots.map((s) => this.#request(s, (requestId) => ({ type: 'prewarm', requestId, id, count }), 600_000, def)),
+      slots.map((s) => this.#request(s, (requestId) => ({ type: 'prewarm', requestId, id, count, exercise }), 600_000, def)),
     );
     return replies.reduce((n, r) => n + (r.type === 'prewarmed' ? r.idle : 0), 0);
   }

@@ -13,7 +13,7 @@ export type ToWorker =
   | { readonly type: 'register'; readonly def: FunctionDefinition }
   | { readonly type: 'unregister'; readonly id: number }
   | { readonly type: 'snapshot'; readonly requestId: number; readonly def: FunctionDefinition }
-  | { readonly type: 'prewarm'; readonly requestId: number; readonly id: number; readonly count: number }
+  | { readonly type: 'prewarm'; readonly requestId: number; readonly id: number; readonly count: number; readonly exercise: boolean }
   | { readonly type: 'trim'; readonly id: number; readonly keep: number }
   /** Fallback for inputs too big for the ring, or when it is full. */
   | { readonly type: 'invoke'; readonly callId: number; readonly id: number; readonly input: Uint8Array };

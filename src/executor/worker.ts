@@ -107,7 +107,7 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'prewarm': {
       const pool = pools.get(msg.id);
-      pool?.prewarm(msg.count);
+      pool?.prewarm(msg.count, msg.exercise);
       post({ type: 'prewarmed', requestId: msg.requestId, idle: pool?.idle ?? 0 });
       break;
     }
