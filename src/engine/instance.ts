@@ -151,7 +151,7 @@ export class FunctionInstance implements InstanceHandle {
     const output = concat(call.output, call.outputBytes);
     if (this.kind === 'command') return { output, exitCode: exitCode ?? 0 };
     if (status !== 0) {
-      if (this.#atMemoryLimit()) throw memoryError(this, call.failMessage);
+      if (nearMemoryLimit(this)) throw memoryError(this, call.failMessage);
       throw new PlumeError('PLUME_EFAILED', `function '${this.def.name}' failed: ${call.failMessage ?? `returned ${String(status)}`}`, {
         function: this.def.name,
       });
