@@ -158,10 +158,6 @@ export class FunctionInstance implements InstanceHandle {
     }
     return { output };
   }
-
-  #atMemoryLimit(): boolean {
-    return nearMemoryLimit(this);
-  }
 }
 
 function guestError(inst: FunctionInstance, err: unknown, phase: 'init' | 'run', call?: CallState): PlumeError {
