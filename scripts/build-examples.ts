@@ -71,8 +71,20 @@ if (artefacts.some((a) => a.kind === 'as')) {
 for (const { src, out, kind } of artefacts) {
   try {
     if (kind === 'as') {
-      run(process.execPath, [asc, src, '-o', out, '--runtime', 'stub', '-O3', '--noAssert',
-        '--exportStart', '_initialize', '--use', `abort=${abort}`]);
+      run(process.execPath, [
+        asc,
+        src,
+        '-o',
+        out,
+        '--runtime',
+        'stub',
+        '-O3',
+        '--noAssert',
+        '--exportStart',
+        '_initialize',
+        '--use',
+        `abort=${abort}`,
+      ]);
     } else {
       run('clang', [...flags[kind], src, '-o', out]);
     }

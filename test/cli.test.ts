@@ -62,7 +62,14 @@ describe('plume run', () => {
       assert.notEqual(r.status, 0, `${args.join(' ')} succeeded`);
       assert.match(r.stderr, pattern);
       // Guest log lines start with '[function]'; the error itself is exactly one line.
-      assert.equal(r.stderr.trim().split('\n').filter((l) => !l.startsWith('[')).length, 1, r.stderr);
+      assert.equal(
+        r.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => !l.startsWith('[')).length,
+        1,
+        r.stderr,
+      );
     }
   });
 
@@ -91,7 +98,10 @@ describe('plume bench', () => {
     for (const row of doc.results.filter((x: { case: string }) => x.case !== 'throughput')) {
       assert.ok(row.p50_ms > 0 && row.p90_ms >= row.p50_ms && row.p99_ms >= row.p90_ms);
     }
-    assert.deepEqual(doc.results.filter((x: { case: string }) => x.case === 'restore').map((x: { snapshot_kb: number }) => x.snapshot_kb), [64, 1024]);
+    assert.deepEqual(
+      doc.results.filter((x: { case: string }) => x.case === 'restore').map((x: { snapshot_kb: number }) => x.snapshot_kb),
+      [64, 1024],
+    );
     assert.ok(doc.results.at(-1).throughput_rps > 0);
   });
 
@@ -99,7 +109,10 @@ describe('plume bench', () => {
     const r = plume(['bench', 'density', '--json', '--instances', '2000']);
     assert.equal(r.status, 0, r.stderr);
     const rows = JSON.parse(r.stdout).results;
-    assert.deepEqual(rows.map((x: { case: string }) => x.case), ['idle-instances', 'idle-instances-used']);
+    assert.deepEqual(
+      rows.map((x: { case: string }) => x.case),
+      ['idle-instances', 'idle-instances-used'],
+    );
     for (const row of rows) {
       assert.ok(row.instances >= 2000);
       assert.ok(row.per_instance_kb > 0 && row.instances_per_gib > 0 && row.rss_mb > 0);

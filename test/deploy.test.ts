@@ -35,8 +35,16 @@ describe('deploy', () => {
   });
 
   it('should refuse unknown imports, naming the import', async () => {
-    await refuses(wat('(module (import "env" "foo" (func)) (func (export "run") (result i32) (i32.const 0)))'), 'PLUME_EIMPORT', /'env\.foo'/);
-    await refuses(wat('(module (import "plume_v1" "nope" (func)) (func (export "run") (result i32) (i32.const 0)))'), 'PLUME_EIMPORT', /'plume_v1\.nope'/);
+    await refuses(
+      wat('(module (import "env" "foo" (func)) (func (export "run") (result i32) (i32.const 0)))'),
+      'PLUME_EIMPORT',
+      /'env\.foo'/,
+    );
+    await refuses(
+      wat('(module (import "plume_v1" "nope" (func)) (func (export "run") (result i32) (i32.const 0)))'),
+      'PLUME_EIMPORT',
+      /'plume_v1\.nope'/,
+    );
   });
 
   it('should refuse an oversized module', async () => {

@@ -47,7 +47,12 @@ describe('isolation and limits', () => {
   it('should complete every well-behaved invocation in a mix with hostile ones', async () => {
     const hostile = ['loop', 'trap', 'stack', 'grow', 'bigout', 'oom', 'loop'];
     const good = Array.from({ length: 200 }, (_, i) => plume.invoke('hello', `n${i}`).then(text));
-    const bad = hostile.map((h) => plume.invoke('hostile', h).then(() => 'succeeded', (e: PlumeError) => e.code));
+    const bad = hostile.map((h) =>
+      plume.invoke('hostile', h).then(
+        () => 'succeeded',
+        (e: PlumeError) => e.code,
+      ),
+    );
     // Calls that shared a worker with a looping guest fail with PLUME_EWORKER; the contract is that
     // none hangs and each says why. Retry those once, as a client would.
     const results = await Promise.all(
@@ -83,7 +88,7 @@ describe('isolation and limits', () => {
     assert.equal(text(await plume.invoke('sleepy', 'echo:still here')), 'still here');
   });
 
-  it('should keep a stateful function\'s state across calls', async () => {
+  it("should keep a stateful function's state across calls", async () => {
     await plume.deploy('actor', guest('conformance-c.wasm'), { stateful: true });
     const counts = [];
     for (let i = 0; i < 3; i++) counts.push(text(await plume.invoke('actor', 'counter')));

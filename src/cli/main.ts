@@ -46,7 +46,10 @@ try {
   await program.parseAsync();
 } catch (err) {
   // One clear line, never a stack trace: the contract for every failing command.
-  const message = err instanceof PlumeError || err instanceof TypeError || err instanceof RangeError ? err.message : String((err as Error)?.message ?? err);
+  const message =
+    err instanceof PlumeError || err instanceof TypeError || err instanceof RangeError
+      ? err.message
+      : String((err as Error)?.message ?? err);
   process.stderr.write(`plume: ${message}\n`);
   process.exitCode = process.exitCode || 1;
 }

@@ -110,7 +110,10 @@ export function defineFunction(
   const limitPages = Math.floor((limits.memoryMb * 1024 * 1024) / PAGE_BYTES);
   const maxPages = Math.min(memory?.max ?? MAX_PAGES_32, limitPages);
   if (memory && memory.min > maxPages) {
-    throw new PlumeError('PLUME_EMEMORY', `module needs ${mb(memory.min * PAGE_BYTES)} MB of memory at start, over its limit of ${limits.memoryMb} MB`);
+    throw new PlumeError(
+      'PLUME_EMEMORY',
+      `module needs ${mb(memory.min * PAGE_BYTES)} MB of memory at start, over its limit of ${limits.memoryMb} MB`,
+    );
   }
   const config: GuestConfig = {
     name: ids.name,

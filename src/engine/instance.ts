@@ -3,14 +3,7 @@
  * it, and the snapshot logic (capture after init, restore before reuse).
  */
 import { PlumeError } from '../errors.ts';
-import {
-  GuestExit,
-  type CallState,
-  type GuestConfig,
-  type HostInterface,
-  type InstanceHandle,
-  type LogLevel,
-} from '../host/interface.ts';
+import { GuestExit, type CallState, type GuestConfig, type HostInterface, type InstanceHandle, type LogLevel } from '../host/interface.ts';
 import type { FunctionDefinition, Snapshot } from './definition.ts';
 import { PAGE_BYTES } from './definition.ts';
 

@@ -23,14 +23,39 @@ export class WasmFormatError extends Error {
 }
 
 export type ExternKind = 'function' | 'table' | 'memory' | 'global' | 'tag';
-export interface FuncType { params: string[]; results: string[] }
+export interface FuncType {
+  params: string[];
+  results: string[];
+}
 /** `funcTypeIndex` and `signature` are present for function imports. */
-export interface ImportInfo { module: string; name: string; kind: ExternKind; funcTypeIndex?: number; signature?: FuncType }
+export interface ImportInfo {
+  module: string;
+  name: string;
+  kind: ExternKind;
+  funcTypeIndex?: number;
+  signature?: FuncType;
+}
 /** `signature` is present for function exports. */
-export interface ExportInfo { name: string; kind: ExternKind; index: number; signature?: FuncType }
-export interface MemoryLimits { min: number; max?: number; shared: boolean; memory64: boolean }
-export interface MemoryInfo extends MemoryLimits { imported: boolean }
-export interface GlobalInfo { index: number; type: string; mutable: boolean }
+export interface ExportInfo {
+  name: string;
+  kind: ExternKind;
+  index: number;
+  signature?: FuncType;
+}
+export interface MemoryLimits {
+  min: number;
+  max?: number;
+  shared: boolean;
+  memory64: boolean;
+}
+export interface MemoryInfo extends MemoryLimits {
+  imported: boolean;
+}
+export interface GlobalInfo {
+  index: number;
+  type: string;
+  mutable: boolean;
+}
 export interface ModuleInfo {
   imports: ImportInfo[];
   exports: ExportInfo[];
@@ -44,7 +69,11 @@ export interface ModuleInfo {
   /** Type index of every function in the function index space (imports first). */
   functionTypes: number[];
 }
-export interface MutableGlobalExport { index: number; exportName: string; type: string }
+export interface MutableGlobalExport {
+  index: number;
+  exportName: string;
+  type: string;
+}
 export interface PreparedInfo {
   original: ModuleInfo;
   memoryImport?: { module: string; name: string };
@@ -63,18 +92,56 @@ export const GLOBAL_EXPORT_PREFIX = '__plume_global_';
 
 const KINDS: readonly ExternKind[] = ['function', 'table', 'memory', 'global', 'tag'];
 const SECTION_NAMES: Record<number, string> = {
-  0: 'custom', 1: 'type', 2: 'import', 3: 'function', 4: 'table', 5: 'memory', 6: 'global',
-  7: 'export', 8: 'start', 9: 'element', 10: 'code', 11: 'data', 12: 'datacount', 13: 'tag',
+  0: 'custom',
+  1: 'type',
+  2: 'import',
+  3: 'function',
+  4: 'table',
+  5: 'memory',
+  6: 'global',
+  7: 'export',
+  8: 'start',
+  9: 'element',
+  10: 'code',
+  11: 'data',
+  12: 'datacount',
+  13: 'tag',
 };
 // Position of each known section in the required order; ids are not ordered
 // (datacount precedes code, tag sits between memory and global).
 const SECTION_RANK: Record<number, number> = {
-  1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13,
+  1: 1,
+  2: 2,
+  3: 3,
+  4: 4,
+  5: 5,
+  13: 6,
+  6: 7,
+  7: 8,
+  8: 9,
+  9: 10,
+  12: 11,
+  10: 12,
+  11: 13,
 };
 const VALTYPES: Record<number, string> = {
-  0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'funcref', 0x6f: 'externref',
-  0x6e: 'anyref', 0x6d: 'eqref', 0x6c: 'i31ref', 0x6b: 'structref', 0x6a: 'arrayref', 0x69: 'exnref',
-  0x71: 'nullref', 0x72: 'nullexternref', 0x73: 'nullfuncref', 0x74: 'nullexnref',
+  0x7f: 'i32',
+  0x7e: 'i64',
+  0x7d: 'f32',
+  0x7c: 'f64',
+  0x7b: 'v128',
+  0x70: 'funcref',
+  0x6f: 'externref',
+  0x6e: 'anyref',
+  0x6d: 'eqref',
+  0x6c: 'i31ref',
+  0x6b: 'structref',
+  0x6a: 'arrayref',
+  0x69: 'exnref',
+  0x71: 'nullref',
+  0x72: 'nullexternref',
+  0x73: 'nullfuncref',
+  0x74: 'nullexnref',
 };
 const HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -96,7 +163,9 @@ class Reader {
     return new WasmFormatError(`${this.what}: ${message}`, at);
   }
 
-  get left(): number { return this.end - this.pos; }
+  get left(): number {
+    return this.end - this.pos;
+  }
 
   u8(): number {
     if (this.pos >= this.end) throw this.fail('unexpected end of data');
@@ -135,7 +204,9 @@ class Reader {
     }
   }
 
-  u32(): number { return this.leb(32, false); }
+  u32(): number {
+    return this.leb(32, false);
+  }
 
   // Every vector element takes at least one byte, so a count larger than the
   // bytes left is malformed; checking it up front bounds loops and allocations.
@@ -195,19 +266,31 @@ class Reader {
       const at = this.pos;
       const op = this.u8();
       if (op === 0x0b) return; // end
-      if (op === 0x41 || op === 0x23 || op === 0xd2) this.leb(32, op === 0x41); // i32.const, global.get, ref.func
-      else if (op === 0x42) this.leb(64, true); // i64.const
-      else if (op === 0x43) this.take(4); // f32.const
-      else if (op === 0x44) this.take(8); // f64.const
-      else if (op === 0xd0) this.heaptype(); // ref.null
-      else if (op === 0xfd && this.u32() === 12) this.take(16); // v128.const
-      else if ((op >= 0x6a && op <= 0x6c) || (op >= 0x7c && op <= 0x7e)) continue; // extended-const add/sub/mul
+      if (op === 0x41 || op === 0x23 || op === 0xd2)
+        this.leb(32, op === 0x41); // i32.const, global.get, ref.func
+      else if (op === 0x42)
+        this.leb(64, true); // i64.const
+      else if (op === 0x43)
+        this.take(4); // f32.const
+      else if (op === 0x44)
+        this.take(8); // f64.const
+      else if (op === 0xd0)
+        this.heaptype(); // ref.null
+      else if (op === 0xfd && this.u32() === 12)
+        this.take(16); // v128.const
+      else if ((op >= 0x6a && op <= 0x6c) || (op >= 0x7c && op <= 0x7e))
+        continue; // extended-const add/sub/mul
       else throw this.fail(`unsupported instruction 0x${op.toString(16)} in constant expression`, at);
     }
   }
 }
 
-interface RawSection { id: number; start: number; payloadStart: number; end: number }
+interface RawSection {
+  id: number;
+  start: number;
+  payloadStart: number;
+  end: number;
+}
 
 function splitSections(bytes: Uint8Array): RawSection[] {
   if (bytes.length < 8) throw new WasmFormatError(`module is ${bytes.length} bytes, shorter than the 8-byte header`, 0);

@@ -260,7 +260,9 @@ export class Executor {
       const timer = setTimeout(() => {
         this.#requests.delete(requestId);
         this.#unhold();
-        reject(new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' did not finish init within ${timeoutMs} ms`, { function: def.name }));
+        reject(
+          new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' did not finish init within ${timeoutMs} ms`, { function: def.name }),
+        );
         this.#replace(slot, new PlumeError('PLUME_EWORKER', `worker ${slot.index} was replaced after '${def.name}' hung in init`));
       }, timeoutMs + WATCHDOG_GRACE_MS);
       this.#requests.set(requestId, (msg) => {
@@ -295,7 +297,10 @@ export class Executor {
       const name = p.def.name;
       slot.pending.delete(callId);
       p.reject(new PlumeError('PLUME_ETIMEOUT', `function '${name}' timed out after ${p.def.limits.timeoutMs} ms`, { function: name }));
-      this.#replace(slot, new PlumeError('PLUME_EWORKER', `invocation aborted: its worker was replaced after function '${name}' ran past its timeout`));
+      this.#replace(
+        slot,
+        new PlumeError('PLUME_EWORKER', `invocation aborted: its worker was replaced after function '${name}' ran past its timeout`),
+      );
     }
     if (!busy) {
       clearInterval(this.#watchdog);

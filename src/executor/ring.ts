@@ -21,7 +21,8 @@ export class Ring {
 
   /** `capacity` bytes of record space, a power of two. */
   static create(capacity: number): Ring {
-    if (capacity < 4096 || (capacity & (capacity - 1)) !== 0) throw new RangeError(`ring capacity must be a power of two ≥ 4096, got ${capacity}`);
+    if (capacity < 4096 || (capacity & (capacity - 1)) !== 0)
+      throw new RangeError(`ring capacity must be a power of two ≥ 4096, got ${capacity}`);
     return new Ring(new SharedArrayBuffer(CONTROL_BYTES + capacity));
   }
 

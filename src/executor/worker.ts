@@ -62,7 +62,10 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
   if (result instanceof Promise) {
     suspended++;
     result
-      .then((r) => sendResult(callId, r), (err: unknown) => sendError(callId, err))
+      .then(
+        (r) => sendResult(callId, r),
+        (err: unknown) => sendError(callId, err),
+      )
       .finally(() => suspended--);
   } else sendResult(callId, result);
 }

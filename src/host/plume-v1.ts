@@ -6,16 +6,7 @@ import { GuestMemory } from './guest-memory.ts';
 import type { HostInterface, InstanceHandle, LogLevel } from './interface.ts';
 
 const SUSPENDING = new Set(['sleep']);
-const NAMES = new Set([
-  'input_size',
-  'input_read',
-  'output_write',
-  'log',
-  'clock_now',
-  'random_fill',
-  'sleep',
-  'fail',
-]);
+const NAMES = new Set(['input_size', 'input_read', 'output_write', 'log', 'clock_now', 'random_fill', 'sleep', 'fail']);
 const decoder = new TextDecoder();
 // Monotonic nanoseconds relative to process start; realtime is derived from the time origin so both
 // clocks come from one source.

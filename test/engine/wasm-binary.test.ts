@@ -22,7 +22,9 @@ interface WasmApi {
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 type Fn = (...args: number[]) => number;
-interface Glob { value: number | bigint }
+interface Glob {
+  value: number | bigint;
+}
 
 function wat(src: string, features: Record<string, boolean> = {}): Uint8Array {
   const m = wabt.parseWat('fixture.wat', src, features);
@@ -216,7 +218,9 @@ test('prepareModule keeps a memory without max unbounded', () => {
 });
 
 test('prepareModule carries the shared flag of a shared memory', () => {
-  const { bytes, info } = prepareModule(wat('(module (memory 1 2 shared) (func (export "f") (result i32) (i32.atomic.load (i32.const 0))))', { threads: true }));
+  const { bytes, info } = prepareModule(
+    wat('(module (memory 1 2 shared) (func (export "f") (result i32) (i32.atomic.load (i32.const 0))))', { threads: true }),
+  );
   assert.deepEqual(info.memory, { min: 1, max: 2, shared: true, memory64: false });
   const memory = new WA.Memory({ initial: 1, maximum: 2, shared: true });
   new Int32Array(memory.buffer)[0] = 77;
@@ -252,10 +256,16 @@ test('prepareModule creates import and export sections where there are none, kee
   assert.deepEqual([...bytes.subarray(0, 8 + custom.length)], [...HEADER, ...custom]);
   assert.equal(info.memoryMoved, true);
   const after = inspectModule(bytes);
-  assert.deepEqual(after.exports.map((e) => e.name), ['__plume_global_0', '__plume_start']);
+  assert.deepEqual(
+    after.exports.map((e) => e.name),
+    ['__plume_global_0', '__plume_start'],
+  );
 
   const module = new WA.Module(bytes);
-  assert.deepEqual(WA.Module.customSections(module, 'first').map((b) => [...new Uint8Array(b)]), [[0xab]]);
+  assert.deepEqual(
+    WA.Module.customSections(module, 'first').map((b) => [...new Uint8Array(b)]),
+    [[0xab]],
+  );
   const { exports } = new WA.Instance(module, { 'plume:host': { memory: new WA.Memory({ initial: 1 }) } });
   (exports['__plume_start'] as Fn)();
   assert.equal((exports['__plume_global_0'] as Glob).value, 2);
@@ -267,7 +277,9 @@ test('prepareModule handles modules without memory and memory64 memories', () =>
   assert.equal(none.info.memoryImport, undefined);
   assert.ok(WA.validate(none.bytes));
 
-  const m64 = prepareModule(wat('(module (memory i64 1 10) (func (export "f") (result i32) (i32.load (i64.const 8))))', { memory64: true }));
+  const m64 = prepareModule(
+    wat('(module (memory i64 1 10) (func (export "f") (result i32) (i32.load (i64.const 8))))', { memory64: true }),
+  );
   assert.deepEqual(m64.info.memory, { min: 1, max: 10, shared: false, memory64: true });
   assert.deepEqual(inspectModule(m64.bytes).memories, [{ imported: true, min: 1, max: 10, shared: false, memory64: true }]);
   assert.ok(WA.validate(m64.bytes));
@@ -323,7 +335,8 @@ test('every truncation and byte mutation is parsed or rejected with WasmFormatEr
         else assert.ok(WA.validate(prepareModule(bytes).bytes) || !engineValid, 'rewrite of a valid module is valid');
       } catch (e) {
         if (!(e instanceof WasmFormatError)) throw e;
-        if (engineValid && !/multiple memories|reserved name/.test(e.message)) assert.fail(`${step} rejected a module V8 accepts: ${e.message}`);
+        if (engineValid && !/multiple memories|reserved name/.test(e.message))
+          assert.fail(`${step} rejected a module V8 accepts: ${e.message}`);
         return;
       }
     }

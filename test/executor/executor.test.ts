@@ -27,6 +27,9 @@ describe('executor', () => {
 
   it("should capture a C reactor's log line into the function's log", async () => {
     assert.equal(text(await plume.invoke('echo', 'abc')), 'cba');
-    assert.ok(plume.logs('echo').some((l) => /reversed 3 bytes/.test(l.message)), JSON.stringify(plume.logs('echo')));
+    assert.ok(
+      plume.logs('echo').some((l) => /reversed 3 bytes/.test(l.message)),
+      JSON.stringify(plume.logs('echo')),
+    );
   });
 });
