@@ -58,6 +58,23 @@ PLUME_IMPORT("random_fill") plume_errno_t plume_random_fill(void *buf, uint32_t 
 PLUME_IMPORT("sleep") plume_errno_t plume_sleep(uint32_t ms);
 PLUME_IMPORT("fail") plume_errno_t plume_fail(const void *buf, uint32_t len);
 
+/* Chained calls (docs/abi.md): a call returns a future at once; plume_await suspends until it settles.
+ * `name` is a deployed function or "#export" for another export of this module. */
+typedef uint32_t plume_future_t;
+PLUME_IMPORT("call")
+plume_errno_t plume_call(const char *name, uint32_t name_len, const void *input, uint32_t input_len, plume_future_t *out);
+PLUME_IMPORT("call_future")
+plume_errno_t plume_call_future(const char *name, uint32_t name_len, plume_future_t input, plume_future_t *out);
+/* inputs: `count` pairs {ptr, len} */
+PLUME_IMPORT("call_many")
+plume_errno_t plume_call_many(const char *name, uint32_t name_len, const uint32_t *inputs, uint32_t count, plume_future_t *out);
+PLUME_IMPORT("await") plume_errno_t plume_await(plume_future_t f, uint32_t timeout_ms, uint32_t *out_len);
+PLUME_IMPORT("future_read")
+plume_errno_t plume_future_read(plume_future_t f, uint32_t offset, void *buf, uint32_t buf_len, uint32_t *out_nread);
+PLUME_IMPORT("future_error")
+plume_errno_t plume_future_error(plume_future_t f, void *buf, uint32_t buf_len, uint32_t *out_len);
+PLUME_IMPORT("cancel") plume_errno_t plume_cancel(plume_future_t f);
+
 /* ---- helpers ---- */
 
 /* Length of a NUL-terminated string (no libc needed). */
@@ -112,6 +129,11 @@ static inline int plume_fail_str(const char *msg) {
 }
 
 /* Nanoseconds on the given clock (PLUME_CLOCK_*), 0 if the host call fails. */
+/* Call a function by NUL-terminated name with a byte input. */
+static inline plume_errno_t plume_call_str(const char *name, const void *input, uint32_t len, plume_future_t *out) {
+  return plume_call(name, plume_strlen(name), input, len, out);
+}
+
 static inline uint64_t plume_now_ns(uint32_t clock) {
   uint64_t ns = 0;
   if (plume_clock_now(clock, &ns) != PLUME_OK) return 0;

@@ -133,6 +133,9 @@ export function defineFunction(
     memoryMinPages: memory?.min ?? 0,
     memoryMaxPages: maxPages,
     sharedMemory: memory?.shared ?? false,
+    callableExports: original.exports
+      .filter((e) => e.kind === 'function' && e.signature?.params.length === 0 && e.signature.results.join(',') === 'i32')
+      .map((e) => e.name),
     globals: info.mutableGlobals.map((g) => g.exportName),
     hasStart: info.start,
     limits,

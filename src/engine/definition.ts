@@ -53,6 +53,8 @@ export interface FunctionDefinition {
   /** Effective ceiling: the smaller of the module's own maximum and the memory limit. */
   readonly memoryMaxPages: number;
   readonly sharedMemory: boolean;
+  /** Function exports of type `() -> i32`: the entries a chained call may name as `#export`. */
+  readonly callableExports: readonly string[];
   /** Export names of the mutable globals (`__plume_global_N`), in snapshot order. */
   readonly globals: readonly string[];
   readonly hasStart: boolean;

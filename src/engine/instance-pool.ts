@@ -4,7 +4,7 @@
  * that is never reset.
  */
 import { PlumeError } from '../errors.ts';
-import type { HostInterface } from '../host/interface.ts';
+import type { CallService, HostInterface } from '../host/interface.ts';
 import type { FunctionDefinition } from './definition.ts';
 import { FunctionInstance, newCall, type InvocationResult, type LogSink } from './instance.ts';
 import type { MemoryPool, MemoryShape } from './memory-pool.ts';
@@ -16,12 +16,14 @@ export class InstancePool {
   readonly #logSink: LogSink;
   readonly #idle: FunctionInstance[] = [];
   readonly #shape: MemoryShape;
+  readonly #calls: CallService | undefined;
   /** Instances created over this pool's life (cold starts on this thread). */
   created = 0;
   busy = 0;
 
-  constructor(def: FunctionDefinition, hosts: readonly HostInterface[], memories: MemoryPool, logSink: LogSink) {
+  constructor(def: FunctionDefinition, hosts: readonly HostInterface[], memories: MemoryPool, logSink: LogSink, calls?: CallService) {
     this.def = def;
+    this.#calls = calls;
     this.#hosts = hosts;
     this.#memories = memories;
     this.#logSink = logSink;
@@ -41,7 +43,7 @@ export class InstancePool {
     const { memory, dirty } = this.def.memoryImport
       ? this.#memories.take(this.#shape)
       : { memory: new WebAssembly.Memory({ initial: 0, maximum: 0 }), dirty: false };
-    const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink);
+    const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink, this.#calls);
     // Pre-faulted memories are still all zero, like fresh ones; a recycled one is overwritten whole.
     if (this.def.snapshot) inst.restore(this.def.snapshot, !dirty);
     this.created++;
@@ -77,9 +79,10 @@ export class InstancePool {
     while (this.#idle.length > keep) this.discard(this.#idle.pop()!);
   }
 
-  invoke(input: Uint8Array): InvocationResult | Promise<InvocationResult> {
+  /** `root`: the executor's id of the outermost invocation (for the watchdog), inherited by chained calls. */
+  invoke(input: Uint8Array, root = 0): InvocationResult | Promise<InvocationResult> {
     const inst = this.#idle.pop() ?? this.create();
-    const call = newCall(input, this.def.limits.maxOutputBytes);
+    const call = newCall(input, this.def.limits.maxOutputBytes, root);
     this.busy++;
     let result: InvocationResult | Promise<InvocationResult>;
     try {

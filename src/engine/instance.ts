@@ -3,7 +3,15 @@
  * it, and the snapshot logic (capture after init, restore before reuse).
  */
 import { PlumeError } from '../errors.ts';
-import { GuestExit, type CallState, type GuestConfig, type HostInterface, type InstanceHandle, type LogLevel } from '../host/interface.ts';
+import {
+  GuestExit,
+  type CallService,
+  type CallState,
+  type GuestConfig,
+  type HostInterface,
+  type InstanceHandle,
+  type LogLevel,
+} from '../host/interface.ts';
 import type { FunctionDefinition, Snapshot } from './definition.ts';
 import { PAGE_BYTES } from './definition.ts';
 
@@ -23,10 +31,11 @@ const IDLE_CALL: CallState = Object.freeze({
   failMessage: undefined,
   exitCode: undefined,
   overflowed: false,
+  root: 0,
 }) as CallState;
 
-export function newCall(input: Uint8Array, maxOutputBytes: number): CallState {
-  return { input, output: [], outputBytes: 0, maxOutputBytes, failMessage: undefined, exitCode: undefined, overflowed: false };
+export function newCall(input: Uint8Array, maxOutputBytes: number, root = 0): CallState {
+  return { input, output: [], outputBytes: 0, maxOutputBytes, failMessage: undefined, exitCode: undefined, overflowed: false, root };
 }
 
 export class FunctionInstance implements InstanceHandle {
@@ -35,13 +44,15 @@ export class FunctionInstance implements InstanceHandle {
   readonly config: GuestConfig;
   readonly kind: 'reactor' | 'command';
   call: CallState = IDLE_CALL;
+  readonly calls: CallService | undefined;
   readonly #exports: WebAssembly.Exports;
   readonly #entry: () => unknown;
   readonly #globals: WebAssembly.Global[];
   readonly #logSink: LogSink;
 
-  constructor(def: FunctionDefinition, hosts: readonly HostInterface[], memory: WebAssembly.Memory, logSink: LogSink) {
+  constructor(def: FunctionDefinition, hosts: readonly HostInterface[], memory: WebAssembly.Memory, logSink: LogSink, calls?: CallService) {
     this.def = def;
+    this.calls = calls;
     this.memory = memory;
     this.config = def.config;
     this.kind = def.kind;

@@ -7,9 +7,10 @@ import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import { PlumeError } from '../errors.ts';
 import { takeSnapshot } from '../engine/compile.ts';
 import { InstancePool } from '../engine/instance-pool.ts';
-import type { InvocationResult, LogSink } from '../engine/instance.ts';
+import type { FunctionInstance, InvocationResult, LogSink } from '../engine/instance.ts';
 import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
+import type { CallService, InstanceHandle } from '../host/interface.ts';
 import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Ring } from './ring.ts';
@@ -20,6 +21,10 @@ const requests = new Ring(init.requests);
 const results = new Ring(init.results);
 const since = new Float64Array(init.requests, 0, 32);
 const pools = new Map<number, InstancePool>();
+/** Function name → its newest registered version: what a chained call by name reaches. */
+const latest = new Map<string, number>();
+/** `id#export` → pool of another export of a function's own module, made on first call. */
+const ownExports = new Map<string, InstancePool>();
 const memories = new MemoryPool();
 const encoder = new TextEncoder();
 
@@ -39,6 +44,55 @@ let suspended = 0;
 /** How long an idle worker blocks before it runs housekeeping anyway. */
 const IDLE_BLOCK_MS = 50;
 
+/**
+ * Run a guest's synchronous part under the watchdog: the main thread reads which outermost call runs and
+ * since when, and replaces this worker if it runs past that call's timeout (a guest in a loop never yields).
+ */
+function guarded(pool: InstancePool, input: Uint8Array, root: number): InvocationResult | Promise<InvocationResult> {
+  since[RUNNING_SINCE_F64] = performance.now();
+  Atomics.store(requests.control, RUNNING_CALL, root);
+  try {
+    return pool.invoke(input, root);
+  } finally {
+    Atomics.store(requests.control, RUNNING_CALL, 0);
+  }
+}
+
+/** Chained calls run on this thread (the embedded mode): outputs reach the callee by reference. */
+const calls: CallService = {
+  exists: (caller, name) => resolve(caller, name) !== undefined,
+  async start(caller, name, input) {
+    const pool = resolve(caller, name);
+    if (!pool) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
+    let bytes: Uint8Array;
+    try {
+      // Awaiting also defers the callee to a microtask, so `call` returns to the guest at once.
+      bytes = await input;
+    } catch (err) {
+      throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
+    }
+    return (await guarded(pool, bytes, caller.call.root)).output;
+  },
+};
+
+function resolve(caller: InstanceHandle, name: string): InstancePool | undefined {
+  if (!name.startsWith('#')) {
+    const id = latest.get(name);
+    return id === undefined ? undefined : pools.get(id);
+  }
+  const def = (caller as FunctionInstance).def;
+  const entry = name.slice(1);
+  if (!def.callableExports.includes(entry)) return undefined;
+  const key = `${def.id}${name}`;
+  let pool = ownExports.get(key);
+  if (!pool) {
+    // Same module, same snapshot, another entry: a function of its own, never stateful.
+    const sub = { ...def, entry, name: `${def.name}${name}`, stateful: false };
+    ownExports.set(key, (pool = new InstancePool(sub, hostInterfaces, memories, logSink, calls)));
+  }
+  return pool;
+}
+
 function invoke(callId: number, id: number, input: Uint8Array): void {
   const pool = pools.get(id);
   if (!pool) {
@@ -47,17 +101,12 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
     list.push([callId, input]);
     return;
   }
-  // The watchdog on the main thread reads these two to stop a guest that never returns.
-  since[RUNNING_SINCE_F64] = performance.now();
-  Atomics.store(requests.control, RUNNING_CALL, callId);
   let result: InvocationResult | Promise<InvocationResult>;
   try {
-    result = pool.invoke(input);
+    result = guarded(pool, input, callId);
   } catch (err) {
     sendError(callId, err);
     return;
-  } finally {
-    Atomics.store(requests.control, RUNNING_CALL, 0);
   }
   if (result instanceof Promise) {
     suspended++;
@@ -87,19 +136,24 @@ function sendError(callId: number, err: unknown): void {
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'register': {
-      pools.set(msg.def.id, new InstancePool(msg.def, hostInterfaces, memories, logSink));
+      pools.set(msg.def.id, new InstancePool(msg.def, hostInterfaces, memories, logSink, calls));
+      if ((latest.get(msg.def.name) ?? 0) < msg.def.id) latest.set(msg.def.name, msg.def.id);
       const waiting = parked.get(msg.def.id) ?? [];
       parked.delete(msg.def.id);
       for (const [callId, input] of waiting) invoke(callId, msg.def.id, input);
       break;
     }
-    case 'unregister':
+    case 'unregister': {
+      const name = pools.get(msg.id)?.def.name;
+      if (name !== undefined && latest.get(name) === msg.id) latest.delete(name);
+      for (const key of ownExports.keys()) if (key.startsWith(`${msg.id}#`)) ownExports.delete(key);
       pools.delete(msg.id);
       for (const [callId] of parked.get(msg.id) ?? []) {
         sendError(callId, new PlumeError('PLUME_ENOFUNC', `function version ${msg.id} was removed`));
       }
       parked.delete(msg.id);
       break;
+    }
     case 'snapshot':
       try {
         post({ type: 'snapshot', requestId: msg.requestId, snapshot: takeSnapshot(msg.def, hostInterfaces, logSink) });

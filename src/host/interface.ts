@@ -16,6 +16,51 @@ export interface CallState {
   exitCode: number | undefined;
   /** Set when a write was refused for passing `maxOutputBytes`: the invocation fails even if the guest goes on. */
   overflowed: boolean;
+  /** Futures of the chained calls this invocation made (created on first use). */
+  futures?: FutureTable;
+  /** The executor's id of the outermost invocation this call serves (chained calls inherit it). */
+  readonly root: number;
+}
+
+/** Starts chained calls for a guest; the executor provides it (the engine and the plugins only see this). */
+export interface CallService {
+  /** Whether `name` resolves for this caller now (so `call` can answer `noent` at once). */
+  exists(caller: InstanceHandle, name: string): boolean;
+  /**
+   * Run `name` (a deployed function, or `#export` of the caller's own module) on `input`, which may be a
+   * pending output of another call. Rejects with a PlumeError (PLUME_ENOFUNC for an unknown name).
+   */
+  start(caller: InstanceHandle, name: string, input: Uint8Array | Promise<Uint8Array>): Promise<Uint8Array>;
+}
+
+/** A settled or pending chained call, as the guest's future handle refers to it. */
+export interface Future {
+  readonly promise: Promise<Uint8Array>;
+  output?: Uint8Array;
+  error?: { code: string; message: string };
+  canceled?: boolean;
+}
+
+/** Future handles of one invocation: small integers, valid until it ends. */
+export class FutureTable {
+  readonly #entries: Future[] = [];
+
+  add(promise: Promise<Uint8Array>): number {
+    const future: Future = { promise };
+    // Record the outcome as soon as it is known, so future_read/future_error need no await; the handler
+    // also keeps an unawaited failing call from becoming an unhandled rejection.
+    promise.then(
+      (output) => (future.output = output),
+      (err: { code?: string; message?: string }) =>
+        (future.error = { code: err?.code ?? 'PLUME_EFAILED', message: err?.message ?? String(err) }),
+    );
+    this.#entries.push(future);
+    return this.#entries.length;
+  }
+
+  get(handle: number): Future | undefined {
+    return this.#entries[handle - 1];
+  }
 }
 
 export type LogLevel = 0 | 1 | 2 | 3;
@@ -37,6 +82,8 @@ export interface InstanceHandle {
   readonly kind: 'reactor' | 'command';
   /** The running invocation; undefined between invocations (init runs with an empty call). */
   readonly call: CallState;
+  /** Chained calls; undefined where no executor is attached (snapshots, benchmarks of the bare engine). */
+  readonly calls: CallService | undefined;
   log(level: LogLevel, message: string): void;
 }
 

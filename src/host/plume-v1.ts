@@ -3,11 +3,12 @@ import { randomFillSync } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Errno } from './errno.ts';
 import { GuestMemory } from './guest-memory.ts';
-import type { HostInterface, InstanceHandle, LogLevel } from './interface.ts';
+import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from './interface.ts';
 
-const SUSPENDING = new Set(['sleep']);
-const NAMES = new Set(['input_size', 'input_read', 'output_write', 'log', 'clock_now', 'random_fill', 'sleep', 'fail']);
+const SUSPENDING = new Set(['sleep', 'await']);
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+const futuresOf = (call: CallState): FutureTable => (call.futures ??= new FutureTable());
 // Monotonic nanoseconds relative to process start; realtime is derived from the time origin so both
 // clocks come from one source.
 const originNs = BigInt(Math.round(performance.timeOrigin * 1e6));
@@ -82,6 +83,112 @@ export const plumeV1: HostInterface = {
         instance.call.failMessage = decoder.decode(mem.u8.subarray(ptr, ptr + n));
         return Errno.ok;
       },
+      ...chainedCalls(instance, mem),
     };
   },
 };
+
+/** `call`, `call_future`, `call_many`, `await`, `future_read`, `future_error`, `cancel` (docs/abi.md). */
+function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string, unknown> {
+  /** Resolves the callee name, or answers the errno the guest gets instead. */
+  const callee = (namePtr: number, nameLen: number): string | number => {
+    const [ptr, n] = [namePtr >>> 0, nameLen >>> 0];
+    if (!mem.inBounds(ptr, n)) return Errno.inval;
+    if (!instance.calls) return Errno.notsup;
+    const name = decoder.decode(mem.u8.subarray(ptr, ptr + n));
+    return instance.calls.exists(instance, name) ? name : Errno.noent;
+  };
+  const start = (name: string, input: Uint8Array | Promise<Uint8Array>): number =>
+    futuresOf(instance.call).add(instance.calls!.start(instance, name, input));
+
+  return {
+    call(namePtr: number, nameLen: number, inPtr: number, inLen: number, outPtr: number): number {
+      const name = callee(namePtr, nameLen);
+      const [ptr, n, out] = [inPtr >>> 0, inLen >>> 0, outPtr >>> 0];
+      if (typeof name === 'number') return name;
+      if (!mem.inBounds(ptr, n) || !mem.inBounds(out, 4)) return Errno.inval;
+      mem.view.setUint32(out, start(name, mem.u8.slice(ptr, ptr + n)), true);
+      return Errno.ok;
+    },
+    call_future(namePtr: number, nameLen: number, handle: number, outPtr: number): number {
+      const name = callee(namePtr, nameLen);
+      if (typeof name === 'number') return name;
+      const input = instance.call.futures?.get(handle >>> 0);
+      if (!input) return Errno.badf;
+      if (!mem.inBounds(outPtr >>> 0, 4)) return Errno.inval;
+      // The input future's output becomes the callee's input by reference, whenever it settles.
+      mem.view.setUint32(outPtr >>> 0, start(name, input.promise), true);
+      return Errno.ok;
+    },
+    call_many(namePtr: number, nameLen: number, inputsPtr: number, count: number, outPtr: number): number {
+      const name = callee(namePtr, nameLen);
+      const [inputs, n, out] = [inputsPtr >>> 0, count >>> 0, outPtr >>> 0];
+      if (typeof name === 'number') return name;
+      if (!mem.inBounds(inputs, n * 8) || !mem.inBounds(out, n * 4)) return Errno.inval;
+      const slices: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) {
+        const ptr = mem.view.getUint32(inputs + i * 8, true);
+        const len = mem.view.getUint32(inputs + i * 8 + 4, true);
+        if (!mem.inBounds(ptr, len)) return Errno.inval;
+        slices.push(mem.u8.slice(ptr, ptr + len));
+      }
+      slices.forEach((input, i) => mem.view.setUint32(out + i * 4, start(name, input), true));
+      return Errno.ok;
+    },
+    await: new WebAssembly.Suspending(async (handle: number, timeoutMs: number, outPtr: number): Promise<number> => {
+      const future = instance.call.futures?.get(handle >>> 0);
+      if (!future) return Errno.badf;
+      if (!mem.inBounds(outPtr >>> 0, 4)) return Errno.inval;
+      if (!future.canceled && future.output === undefined && future.error === undefined) {
+        const settled = future.promise.then(
+          () => 'settled',
+          () => 'settled',
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const limit = timeoutMs >>> 0;
+        const timeout = new Promise<string>((resolve) => {
+          if (limit > 0) timer = setTimeout(() => resolve('timeout'), limit);
+        });
+        const winner = await Promise.race([settled, timeout]);
+        clearTimeout(timer);
+        if (winner === 'timeout') return Errno.timeout;
+      }
+      if (future.canceled) return Errno.canceled;
+      if (future.error) return future.error.code === 'PLUME_ETIMEOUT' ? Errno.timeout : Errno.failed;
+      mem.view.setUint32(outPtr >>> 0, future.output!.length, true);
+      return Errno.ok;
+    }),
+    future_read(handle: number, offset: number, buf: number, len: number, outPtr: number): number {
+      const future = instance.call.futures?.get(handle >>> 0);
+      if (!future) return Errno.badf;
+      const output = future.output;
+      const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
+      if (!output || future.canceled || !mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
+      const n = Math.min(max, Math.max(0, output.length - off));
+      if (n > 0) mem.u8.set(output.subarray(off, off + n), ptr);
+      mem.view.setUint32(out, n, true);
+      return Errno.ok;
+    },
+    future_error(handle: number, buf: number, len: number, outPtr: number): number {
+      const future = instance.call.futures?.get(handle >>> 0);
+      if (!future) return Errno.badf;
+      const [ptr, max, out] = [buf >>> 0, len >>> 0, outPtr >>> 0];
+      if (!future.error || !mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
+      const message = encoder.encode(future.error.message);
+      mem.u8.set(message.subarray(0, max), ptr);
+      mem.view.setUint32(out, message.length, true);
+      return Errno.ok;
+    },
+    cancel(handle: number): number {
+      const future = instance.call.futures?.get(handle >>> 0);
+      if (!future) return Errno.badf;
+      future.canceled = true;
+      return Errno.ok;
+    },
+  };
+}
+
+/** The import names are those `bind` returns: one list, so deploy validation cannot drift from it. */
+const NAMES: ReadonlySet<string> = new Set(
+  Object.keys(plumeV1.bind({ memory: new WebAssembly.Memory({ initial: 0 }) } as unknown as InstanceHandle)),
+);
