@@ -65,11 +65,6 @@ describe('chained calls', () => {
     }
   });
 
-  it('should move a 10 MB output to the next function by reference', async () => {
-    assert.match(await run(`transfer:${10 * 1024 * 1024}:full`), /^\d+$/);
-    assert.match(await run(`transfer:${10 * 1024 * 1024}:ref`), /^\d+$/);
-  });
-
   it('should answer noent for an unknown own export', async () => {
     assert.equal(await run('named:#nope:x'), '3');
   });

@@ -121,6 +121,19 @@ describe('plume bench', () => {
     assert.ok(rows[1].per_instance_kb > rows[0].per_instance_kb + 32, JSON.stringify(rows));
   });
 
+  it('should print the transfer cases per size, with CWASI beside them on stderr', () => {
+    const r = plume(['bench', 'transfer', '--json', '--quick']);
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.scenario, 'transfer');
+    for (const size of [2, 10]) {
+      const cases = doc.results.filter((x: { size_mb: number }) => x.size_mb === size).map((x: { case: string }) => x.case);
+      assert.deepEqual(cases, ['embedded/by-ref', 'embedded/full-read', 'memcpy']);
+    }
+    for (const row of doc.results) assert.ok(row.p50_ms > 0 && row.p99_ms >= row.p50_ms, JSON.stringify(row));
+    assert.match(r.stderr, /CWASI \(SEC 2023\)/);
+  });
+
   it('should refuse an unknown scenario', () => {
     const r = plume(['bench', 'nope']);
     assert.notEqual(r.status, 0);

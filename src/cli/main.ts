@@ -25,7 +25,7 @@ program
 
 program
   .command('bench')
-  .description('run a benchmark scenario: coldstart | density')
+  .description('run a benchmark scenario: coldstart | density | transfer')
   .argument('<scenario>', 'the scenario')
   .option('--json', 'print exactly one JSON document on stdout')
   .option('--quick', 'fewer iterations (a smoke run, not for reporting)')

@@ -15,6 +15,9 @@ export class InstancePool {
   readonly #memories: MemoryPool;
   readonly #logSink: LogSink;
   readonly #idle: FunctionInstance[] = [];
+  /** Used instances waiting for their reset, which runs after the result has gone out (see #release). */
+  readonly #dirty: FunctionInstance[] = [];
+  #resetScheduled = false;
   readonly #shape: MemoryShape;
   readonly #calls: CallService | undefined;
   /** Instances created over this pool's life (cold starts on this thread). */
@@ -35,7 +38,7 @@ export class InstancePool {
   }
 
   get idle(): number {
-    return this.#idle.length;
+    return this.#idle.length + this.#dirty.length;
   }
 
   /** A new instance from the snapshot, in a pre-faulted memory when one is spare (Proto-Faaslet restore). */
@@ -60,7 +63,7 @@ export class InstancePool {
    * new instance first runs one call with an empty input and is reset, as a pool that has served traffic.
    */
   prewarm(count: number, exercise = false): void {
-    while (this.#idle.length < count) {
+    while (this.#idle.length + this.#dirty.length < count) {
       const inst = this.create();
       if (exercise && this.def.snapshot && !this.def.suspends) {
         try {
@@ -76,12 +79,13 @@ export class InstancePool {
 
   /** Drop idle instances beyond `keep` (scale down; the snapshot stays, so the next call restores fast). */
   trim(keep = 0): void {
+    while (this.#dirty.length > 0) this.#idle.push(this.#resetOne()!);
     while (this.#idle.length > keep) this.discard(this.#idle.pop()!);
   }
 
   /** `root`: the executor's id of the outermost invocation (for the watchdog), inherited by chained calls. */
   invoke(input: Uint8Array, root = 0): InvocationResult | Promise<InvocationResult> {
-    const inst = this.#idle.pop() ?? this.create();
+    const inst = this.#idle.pop() ?? this.#resetOne() ?? this.create();
     const call = newCall(input, this.def.limits.maxOutputBytes, root);
     this.busy++;
     let result: InvocationResult | Promise<InvocationResult>;
@@ -121,6 +125,10 @@ export class InstancePool {
     }
   }
 
+  /**
+   * Resetting zeroes the instance's whole memory, so it must not delay the result: the instance waits in
+   * #dirty and is reset on an idle tick, or at once by a call that finds no clean instance.
+   */
   #release(inst: FunctionInstance, failed: boolean): void {
     this.busy--;
     const snapshot = this.def.snapshot;
@@ -131,8 +139,20 @@ export class InstancePool {
     }
     // A memory that grew cannot shrink back; such an instance is dropped and a fresh one made on demand.
     if (!inst.reusable(snapshot)) return;
-    inst.restore(snapshot);
-    this.#idle.push(inst);
+    this.#dirty.push(inst);
+    if (!this.#resetScheduled) {
+      this.#resetScheduled = true;
+      setImmediate(() => {
+        this.#resetScheduled = false;
+        while (this.#dirty.length > 0) this.#idle.push(this.#resetOne()!);
+      });
+    }
+  }
+
+  #resetOne(): FunctionInstance | undefined {
+    const inst = this.#dirty.pop();
+    inst?.restore(this.def.snapshot!);
+    return inst;
   }
 }
 

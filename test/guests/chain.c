@@ -11,8 +11,6 @@
  *   timeout:MS       await #slow (sleeps 1 s) with a timeout of MS: output the errno (5)
  *   cancel           call #slow, cancel, await: output the errno (6)
  *   badf             await future 12345: output the errno (4)
- *   transfer:N:MODE  f = #produce(N bytes); await f; t0; g = #consume_MODE(f) (MODE ref|full); await g; t1;
- *                    output t1 - t0 in ns (the benchmark's hand-off latency, CWASI's definition)
  */
 #include "plume.h"
 
@@ -85,40 +83,6 @@ PLUME_EXPORT("slow") int slow(void) {
   return plume_output_str("slow done"), 0;
 }
 
-/* Outputs N bytes (N = decimal input) from this module's memory. */
-PLUME_EXPORT("produce") int produce(void) {
-  read_input();
-  uint32_t n = parse_u32(in, in_len);
-  static uint8_t chunk[1 << 20];
-  for (uint32_t i = 0; i < sizeof chunk; i++) chunk[i] = (uint8_t)i;
-  while (n > 0) {
-    uint32_t k = n < sizeof chunk ? n : sizeof chunk;
-    if (plume_output(chunk, k) != PLUME_OK) return plume_fail_str("output refused");
-    n -= k;
-  }
-  return 0;
-}
-
-/* Reads 1 KB of its input (the by-reference case). */
-PLUME_EXPORT("consume_ref") int consume_ref(void) {
-  static uint8_t buf[1024];
-  uint32_t n = 0;
-  plume_input_read(0, buf, sizeof buf, &n);
-  return 0;
-}
-
-/* Reads every byte of its input into its own memory, through a 1 MiB buffer. */
-PLUME_EXPORT("consume_full") int consume_full(void) {
-  static uint8_t buf[1 << 20];
-  uint32_t size = 0, off = 0, n = 0;
-  plume_input_size(&size);
-  while (off < size) {
-    plume_input_read(off, buf, sizeof buf, &n);
-    off += n;
-  }
-  return 0;
-}
-
 static plume_future_t call_own(const char *name, const void *input, uint32_t len) {
   plume_future_t f = 0;
   plume_call_str(name, input, len, &f);
@@ -189,16 +153,5 @@ PLUME_EXPORT("run") int run(void) {
     return out_u64(plume_await(f, 0, &len)), 0;
   }
   if (starts("badf")) return out_u64(plume_await(12345, 0, &len)), 0;
-  if (starts("transfer:")) {
-    uint8_t *arg = in + 9, *colon = memchr(arg, ':', in_len - 9);
-    if (!colon) return plume_fail_str("transfer:N:MODE");
-    plume_future_t a = call_own("#produce", arg, (uint32_t)(colon - arg)), b = 0;
-    if (plume_await(a, 0, &len) != PLUME_OK) return plume_fail_str("produce failed");
-    uint64_t t0 = plume_now_ns(PLUME_CLOCK_MONOTONIC);
-    const char *consumer = colon[1] == 'f' ? "#consume_full" : "#consume_ref";
-    plume_call_future(consumer, plume_strlen(consumer), a, &b);
-    if (plume_await(b, 0, &len) != PLUME_OK) return plume_fail_str("consume failed");
-    return out_u64(plume_now_ns(PLUME_CLOCK_MONOTONIC) - t0), 0;
-  }
   return plume_fail_str("unknown scenario");
 }
