@@ -14,6 +14,7 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'examples/noop/noop.c', out: 'examples/noop/noop.wasm', kind: 'bare' },
   { src: 'test/guests/conformance.c', out: 'test/guests/conformance-c.wasm', kind: 'reactor' },
   { src: 'test/guests/conformance.ts', out: 'test/guests/conformance-as.wasm', kind: 'as' },
+  { src: 'test/guests/chain-as.ts', out: 'test/guests/chain-as.wasm', kind: 'as' },
   { src: 'test/guests/hostile.c', out: 'test/guests/hostile.wasm', kind: 'reactor' },
   { src: 'test/guests/chain.c', out: 'test/guests/chain.wasm', kind: 'reactor' },
   { src: 'bench/guests/transfer.c', out: 'bench/guests/transfer.wasm', kind: 'reactor' },

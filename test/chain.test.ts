@@ -4,72 +4,78 @@ import { after, before, describe, it } from 'node:test';
 import { Plume, PlumeError } from '../src/index.ts';
 import { example, guest, text } from './helpers.ts';
 
-describe('chained calls', () => {
+for (const [lang, file] of [
+  ['C', 'chain.wasm'],
+  ['AssemblyScript', 'chain-as.wasm'],
+] as const) {
+  describe(`chained calls (${lang} guest)`, () => {
+    let plume: Plume;
+    const run = async (input: string): Promise<string> => text(await plume.invoke('chain', input));
+
+    before(async () => {
+      plume = await Plume.start({ workers: 2 });
+      await plume.deploy('chain', guest(file), { limits: { timeoutMs: 5000 } });
+      await plume.deploy('hello', example('hello/hello.wasm'));
+    });
+    after(() => plume.close());
+
+    it("should call another export of the caller's own module and await its output", async () => {
+      assert.equal(await run('seq:hello'), 'HELLO');
+    });
+
+    it('should call a deployed function by name', async () => {
+      assert.equal(await run('named:hello:chain'), 'Hello, chain!');
+    });
+
+    it('should pass a pending future as the input of another call (a DAG)', async () => {
+      assert.equal(await run('dag:abc'), 'CBA');
+    });
+
+    it('should fan out with call_many and join', async () => {
+      const n = 200;
+      const expected = Array.from({ length: n }, (_, i) => i * i).reduce((a, b) => a + b, 0);
+      assert.equal(await run(`fanout:${n}`), String(expected));
+    });
+
+    it("should give the caller a callee's error as errno failed plus its message", async () => {
+      assert.equal(await run('error'), "failed:7:function 'chain#failing' failed: callee says no");
+    });
+
+    it('should time out an await and cancel a call', async () => {
+      const t = performance.now();
+      assert.equal(await run('timeout:50'), '5');
+      assert.ok(performance.now() - t < 900, 'the await timeout did not fire early');
+      assert.equal(await run('cancel'), '6');
+    });
+
+    it('should fail the caller clearly when its scenario is unknown', async () => {
+      await assert.rejects(run('what'), (e: PlumeError) => e.code === 'PLUME_EFAILED' && /unknown scenario/.test(e.message));
+    });
+  });
+}
+
+describe('chained calls: errnos at call time (C guest)', () => {
   let plume: Plume;
   const run = async (input: string): Promise<string> => text(await plume.invoke('chain', input));
-
   before(async () => {
-    plume = await Plume.start({ workers: 2 });
-    await plume.deploy('chain', guest('chain.wasm'), { limits: { timeoutMs: 5000 } });
-    await plume.deploy('hello', example('hello/hello.wasm'));
+    plume = await Plume.start({ workers: 1 });
+    await plume.deploy('chain', guest('chain.wasm'));
   });
   after(() => plume.close());
 
-  it("should call another export of the caller's own module and await its output", async () => {
-    assert.equal(await run('seq:hello'), 'HELLO');
-  });
-
-  it('should call a deployed function by name', async () => {
-    assert.equal(await run('named:hello:chain'), 'Hello, chain!');
-  });
-
-  it('should answer noent for an unknown function at call time', async () => {
+  it('should answer noent for an unknown function or own export, and badf for an unknown future', async () => {
     assert.equal(await run('noent'), '3');
     assert.equal(await run('named:nobody:x'), '3');
-  });
-
-  it('should pass a pending future as the input of another call (a DAG)', async () => {
-    assert.equal(await run('dag:abc'), 'CBA');
-  });
-
-  it('should fan out with call_many and join', async () => {
-    const n = 200;
-    const expected = Array.from({ length: n }, (_, i) => i * i).reduce((a, b) => a + b, 0);
-    assert.equal(await run(`fanout:${n}`), String(expected));
-  });
-
-  it("should give the caller a callee's error as errno failed plus its message", async () => {
-    assert.equal(await run('error'), "failed:7:function 'chain#failing' failed: callee says no");
-  });
-
-  it('should time out an await and cancel a call', async () => {
-    const t = performance.now();
-    assert.equal(await run('timeout:50'), '5');
-    assert.ok(performance.now() - t < 900, 'the await timeout did not fire early');
-    assert.equal(await run('cancel'), '6');
+    assert.equal(await run('named:#nope:x'), '3');
     assert.equal(await run('badf'), '4');
   });
 
   it('should keep many callers suspended in await on one worker', async () => {
-    const one = await Plume.start({ workers: 1 });
-    try {
-      await one.deploy('chain', guest('chain.wasm'));
-      const t = performance.now();
-      const outs = await Promise.all(Array.from({ length: 300 }, () => one.invoke('chain', 'timeout:100').then(text)));
-      assert.ok(outs.every((o) => o === '5'));
-      // One after another they would take 300 × 100 ms = 30 s; suspended together, about 0.1 s plus
-      // the creation of ~600 instances.
-      assert.ok(performance.now() - t < 10_000, `took ${(performance.now() - t).toFixed(0)} ms`);
-    } finally {
-      await one.close();
-    }
-  });
-
-  it('should answer noent for an unknown own export', async () => {
-    assert.equal(await run('named:#nope:x'), '3');
-  });
-
-  it('should fail the caller clearly when its scenario is unknown', async () => {
-    await assert.rejects(run('what'), (e: PlumeError) => e.code === 'PLUME_EFAILED' && /unknown scenario/.test(e.message));
+    const t = performance.now();
+    const outs = await Promise.all(Array.from({ length: 300 }, () => plume.invoke('chain', 'timeout:100').then(text)));
+    assert.ok(outs.every((o) => o === '5'));
+    // One after another they would take 300 × 100 ms = 30 s; suspended together, about 0.1 s plus
+    // the creation of ~600 instances.
+    assert.ok(performance.now() - t < 10_000, `took ${(performance.now() - t).toFixed(0)} ms`);
   });
 });

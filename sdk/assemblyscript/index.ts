@@ -43,6 +43,20 @@ export namespace raw {
   export declare function sleep(ms: u32): u32;
   @external('plume_v1', 'fail')
   export declare function fail(buf: usize, len: u32): u32;
+  @external('plume_v1', 'call')
+  export declare function call(name: usize, name_len: u32, input: usize, input_len: u32, out_future: usize): u32;
+  @external('plume_v1', 'call_future')
+  export declare function call_future(name: usize, name_len: u32, input_future: u32, out_future: usize): u32;
+  @external('plume_v1', 'call_many')
+  export declare function call_many(name: usize, name_len: u32, inputs: usize, count: u32, out_futures: usize): u32;
+  @external('plume_v1', 'await')
+  export declare function await_(future: u32, timeout_ms: u32, out_len: usize): u32;
+  @external('plume_v1', 'future_read')
+  export declare function future_read(future: u32, offset: u32, buf: usize, buf_len: u32, out_nread: usize): u32;
+  @external('plume_v1', 'future_error')
+  export declare function future_error(future: u32, buf: usize, buf_len: u32, out_len: usize): u32;
+  @external('plume_v1', 'cancel')
+  export declare function cancel(future: u32): u32;
 }
 
 // 8 bytes of static scratch space for out-pointers.
@@ -120,6 +134,84 @@ export function randomBytes(n: i32): Uint8Array {
 /** Waits `ms` milliseconds (the host suspends the guest). Returns the errno. */
 export function sleep(ms: u32): u32 {
   return raw.sleep(ms);
+}
+
+// ---- chained calls (docs/abi.md): a call returns a Future at once; await() suspends until it settles ----
+
+/** A chained call in flight. `name` was a deployed function or "#export" of this module. */
+export class Future {
+  constructor(public readonly handle: u32) {}
+
+  /** Waits (0 = no timeout). Returns the errno: OK, FAILED (see error()), TIMEOUT, CANCELED or BADF. */
+  await(timeoutMs: u32 = 0): u32 {
+    return raw.await_(this.handle, timeoutMs, scratch);
+  }
+
+  /** The whole output of a settled call (awaits it first; traps through fail() if it did not succeed). */
+  output(): Uint8Array {
+    check(this.await(), 'await');
+    const len = load<u32>(scratch);
+    const buf = new Uint8Array(<i32>len);
+    check(raw.future_read(this.handle, 0, buf.dataStart, len, scratch), 'future_read');
+    return buf;
+  }
+
+  /** The output decoded as UTF-8. */
+  outputString(): string {
+    const bytes = this.output();
+    return String.UTF8.decodeUnsafe(bytes.dataStart, <usize>bytes.length);
+  }
+
+  /** The callee's error message after await() answered FAILED ("" otherwise). */
+  error(): string {
+    const buf = new Uint8Array(1024);
+    if (raw.future_error(this.handle, buf.dataStart, 1024, scratch) != OK) return '';
+    const len = min(load<u32>(scratch), 1024);
+    return String.UTF8.decodeUnsafe(buf.dataStart, <usize>len);
+  }
+
+  /** Abandons the call: await() then answers CANCELED. */
+  cancel(): u32 {
+    return raw.cancel(this.handle);
+  }
+}
+
+function futureFrom(errno: u32, what: string): Future {
+  check(errno, what);
+  return new Future(load<u32>(scratch));
+}
+
+/** Starts `name` with `input` (copied); returns at once. Traps through fail() if `name` is unknown. */
+export function call(name: string, input: Uint8Array): Future {
+  const n = String.UTF8.encode(name, false);
+  return futureFrom(raw.call(changetype<usize>(n), <u32>n.byteLength, input.dataStart, <u32>input.length, scratch), 'call ' + name);
+}
+
+/** Starts `name` with a string input (UTF-8). */
+export function callString(name: string, input: string): Future {
+  return call(name, Uint8Array.wrap(String.UTF8.encode(input, false)));
+}
+
+/** Starts `name` with the output of `input` as its input, by reference, without waiting for it. */
+export function callFuture(name: string, input: Future): Future {
+  const n = String.UTF8.encode(name, false);
+  return futureFrom(raw.call_future(changetype<usize>(n), <u32>n.byteLength, input.handle, scratch), 'call ' + name);
+}
+
+/** Fan-out: starts `name` once per input. */
+export function callMany(name: string, inputs: Uint8Array[]): Future[] {
+  const n = String.UTF8.encode(name, false);
+  const count = inputs.length;
+  const pairs = new Uint32Array(count * 2);
+  for (let i = 0; i < count; i++) {
+    pairs[2 * i] = <u32>inputs[i].dataStart;
+    pairs[2 * i + 1] = <u32>inputs[i].length;
+  }
+  const handles = new Uint32Array(count);
+  check(raw.call_many(changetype<usize>(n), <u32>n.byteLength, pairs.dataStart, <u32>count, handles.dataStart), 'call_many ' + name);
+  const futures = new Array<Future>(count);
+  for (let i = 0; i < count; i++) futures[i] = new Future(handles[i]);
+  return futures;
 }
 
 /**
