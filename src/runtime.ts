@@ -6,8 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { PlumeError } from './errors.ts';
 import { defineFunction, ModuleCache, type DeployOptions } from './engine/compile.ts';
 import type { FunctionDefinition } from './engine/definition.ts';
-import type { InvocationResult } from './engine/instance.ts';
-import { Executor } from './executor/executor.ts';
+import { Executor, type InvocationResult } from './executor/executor.ts';
 import { hostInterfaces } from './host/index.ts';
 import { LogLevelNames, type LogLevel } from './host/interface.ts';
 

@@ -3,6 +3,7 @@
  * each invocation, so the next one starts clean and fast; a stateful function keeps one instance (an actor)
  * that is never reset.
  */
+import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
 import type { CallService, HostInterface } from '../host/interface.ts';
 import type { FunctionDefinition } from './definition.ts';
@@ -67,7 +68,7 @@ export class InstancePool {
       const inst = this.create();
       if (exercise && this.def.snapshot && !this.def.suspends) {
         try {
-          inst.run(newCall(new Uint8Array(0), this.def.limits.maxOutputBytes));
+          inst.run(newCall(Payload.empty, this.def.limits.maxOutputBytes));
         } catch {
           // A function may reject an empty input; the instance is reset either way.
         }
@@ -84,7 +85,7 @@ export class InstancePool {
   }
 
   /** `root`: the executor's id of the outermost invocation (for the watchdog), inherited by chained calls. */
-  invoke(input: Uint8Array, root = 0): InvocationResult | Promise<InvocationResult> {
+  invoke(input: Payload, root = 0): InvocationResult | Promise<InvocationResult> {
     const inst = this.#idle.pop() ?? this.#resetOne() ?? this.create();
     const call = newCall(input, this.def.limits.maxOutputBytes, root);
     this.busy++;

@@ -2,6 +2,7 @@
  * One instance of a function: a WebAssembly.Instance over its own linear memory, the host imports bound to
  * it, and the snapshot logic (capture after init, restore before reuse).
  */
+import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
 import {
   GuestExit,
@@ -18,13 +19,13 @@ import { PAGE_BYTES } from './definition.ts';
 export type LogSink = (fn: string, level: LogLevel, message: string) => void;
 
 export interface InvocationResult {
-  readonly output: Uint8Array;
+  readonly output: Payload;
   /** Set for WASI commands: the code given to `proc_exit`, 0 when `_start` returned. */
   readonly exitCode?: number;
 }
 
 const IDLE_CALL: CallState = Object.freeze({
-  input: new Uint8Array(0),
+  input: Payload.empty,
   output: [],
   outputBytes: 0,
   maxOutputBytes: 0,
@@ -34,7 +35,7 @@ const IDLE_CALL: CallState = Object.freeze({
   root: 0,
 }) as CallState;
 
-export function newCall(input: Uint8Array, maxOutputBytes: number, root = 0): CallState {
+export function newCall(input: Payload, maxOutputBytes: number, root = 0): CallState {
   return { input, output: [], outputBytes: 0, maxOutputBytes, failMessage: undefined, exitCode: undefined, overflowed: false, root };
 }
 
@@ -79,7 +80,7 @@ export class FunctionInstance implements InstanceHandle {
 
   /** Runs the module's start function and init export once (before the snapshot is taken). */
   init(): void {
-    this.call = newCall(new Uint8Array(0), this.def.limits.maxOutputBytes);
+    this.call = newCall(Payload.empty, this.def.limits.maxOutputBytes);
     try {
       const start = this.#exports.__plume_start as (() => void) | undefined;
       start?.();
@@ -152,7 +153,7 @@ export class FunctionInstance implements InstanceHandle {
     if (call.overflowed) throw outputError(this, call);
     if (err instanceof GuestExit) exitCode = err.exitCode;
     else if (err !== undefined) throw guestError(this, err, 'run', call);
-    const output = concat(call.output, call.outputBytes);
+    const output = new Payload(call.output, call.outputBytes);
     if (this.kind === 'command') return { output, exitCode: exitCode ?? 0 };
     if (status !== 0) {
       if (nearMemoryLimit(this)) throw memoryError(this, call.failMessage);
@@ -212,17 +213,6 @@ function privateCopy(snapshot: Snapshot): Uint8Array {
   let copy = privateCopies.get(snapshot.data);
   if (!copy) privateCopies.set(snapshot.data, (copy = new Uint8Array(snapshot.data).slice()));
   return copy;
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function lastNonZero(bytes: Uint8Array): number {

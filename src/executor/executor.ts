@@ -6,11 +6,17 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { PlumeError, type SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
-import type { InvocationResult } from '../engine/instance.ts';
 import type { LogLevel } from '../host/interface.ts';
 import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Ring } from './ring.ts';
+
+/** What an invocation gives its caller on the main thread: the output in one piece. */
+export interface InvocationResult {
+  readonly output: Uint8Array;
+  /** Set for WASI commands: the code given to `proc_exit`, 0 when `_start` returned. */
+  readonly exitCode?: number;
+}
 
 export interface ExecutorOptions {
   /** Worker threads; default one per core. */

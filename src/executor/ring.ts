@@ -44,8 +44,10 @@ export class Ring {
   }
 
   /** Producer side. False when the ring lacks room (the caller then uses postMessage). Does not wake the consumer. */
-  write(type: number, id: number, arg: number, payload: Uint8Array | undefined): boolean {
-    const len = payload?.length ?? 0;
+  write(type: number, id: number, arg: number, payload: Uint8Array | readonly Uint8Array[] | undefined): boolean {
+    const chunks = payload === undefined ? [] : payload instanceof Uint8Array ? [payload] : payload;
+    let len = 0;
+    for (const c of chunks) len += c.length;
     if (len > this.maxPayload) return false;
     const size = (RECORD_HEADER + len + 7) & ~7;
     const head = Atomics.load(this.control, HEAD) >>> 0;
@@ -63,7 +65,11 @@ export class Ring {
     }
     const start = tail & this.#mask;
     this.#header(start, size, type, id, arg, len);
-    if (payload && len > 0) this.#data.set(payload, start + RECORD_HEADER);
+    let to = start + RECORD_HEADER;
+    for (const c of chunks) {
+      this.#data.set(c, to);
+      to += c.length;
+    }
     // Publish: everything above happens-before a consumer's Atomics.load(TAIL) that sees this value.
     Atomics.store(this.control, TAIL, (tail + size) | 0);
     Atomics.add(this.control, WAKE, 1);

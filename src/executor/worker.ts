@@ -4,6 +4,7 @@
  * event loop must never block: it sleeps with Atomics.waitAsync, never Atomics.wait.
  */
 import { parentPort, workerData, type Transferable } from 'node:worker_threads';
+import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
 import { takeSnapshot } from '../engine/compile.ts';
 import { InstancePool } from '../engine/instance-pool.ts';
@@ -48,7 +49,7 @@ const IDLE_BLOCK_MS = 50;
  * Run a guest's synchronous part under the watchdog: the main thread reads which outermost call runs and
  * since when, and replaces this worker if it runs past that call's timeout (a guest in a loop never yields).
  */
-function guarded(pool: InstancePool, input: Uint8Array, root: number): InvocationResult | Promise<InvocationResult> {
+function guarded(pool: InstancePool, input: Payload, root: number): InvocationResult | Promise<InvocationResult> {
   since[RUNNING_SINCE_F64] = performance.now();
   Atomics.store(requests.control, RUNNING_CALL, root);
   try {
@@ -64,7 +65,7 @@ const calls: CallService = {
   async start(caller, name, input) {
     const pool = resolve(caller, name);
     if (!pool) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
-    let bytes: Uint8Array;
+    let bytes: Payload;
     try {
       // Awaiting also defers the callee to a microtask, so `call` returns to the guest at once.
       bytes = await input;
@@ -103,7 +104,7 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
   }
   let result: InvocationResult | Promise<InvocationResult>;
   try {
-    result = guarded(pool, input, callId);
+    result = guarded(pool, Payload.of(input), callId);
   } catch (err) {
     sendError(callId, err);
     return;
@@ -120,9 +121,9 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
 }
 
 function sendResult(callId: number, result: InvocationResult): void {
-  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output)) results.wake();
+  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks)) results.wake();
   else {
-    const output = result.output.slice();
+    const output = result.output.flatten().slice();
     post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0 }, [output.buffer]);
   }
 }

@@ -1,3 +1,5 @@
+import type { Payload } from '../data/payload.ts';
+
 /**
  * Host interfaces are plugins (Spin/wasmtime style): the engine knows only this file. Each plugin names the
  * import module it serves and the functions in it, and binds a fresh set of import functions to every
@@ -6,7 +8,7 @@
 
 /** The state of the invocation an instance is running now. One instance runs one invocation at a time. */
 export interface CallState {
-  readonly input: Uint8Array;
+  readonly input: Payload;
   readonly output: Uint8Array[];
   outputBytes: number;
   readonly maxOutputBytes: number;
@@ -30,13 +32,13 @@ export interface CallService {
    * Run `name` (a deployed function, or `#export` of the caller's own module) on `input`, which may be a
    * pending output of another call. Rejects with a PlumeError (PLUME_ENOFUNC for an unknown name).
    */
-  start(caller: InstanceHandle, name: string, input: Uint8Array | Promise<Uint8Array>): Promise<Uint8Array>;
+  start(caller: InstanceHandle, name: string, input: Payload | Promise<Payload>): Promise<Payload>;
 }
 
 /** A settled or pending chained call, as the guest's future handle refers to it. */
 export interface Future {
-  readonly promise: Promise<Uint8Array>;
-  output?: Uint8Array;
+  readonly promise: Promise<Payload>;
+  output?: Payload;
   error?: { code: string; message: string };
   canceled?: boolean;
 }
@@ -45,7 +47,7 @@ export interface Future {
 export class FutureTable {
   readonly #entries: Future[] = [];
 
-  add(promise: Promise<Uint8Array>): number {
+  add(promise: Promise<Payload>): number {
     const future: Future = { promise };
     // Record the outcome as soon as it is known, so future_read/future_error need no await; the handler
     // also keeps an unawaited failing call from becoming an unhandled rejection.

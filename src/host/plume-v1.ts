@@ -1,6 +1,7 @@
 /** The `plume_v1` import module (docs/abi.md): input, output, log, clock, random, sleep, fail. */
 import { randomFillSync } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Payload } from '../data/payload.ts';
 import { Errno } from './errno.ts';
 import { GuestMemory } from './guest-memory.ts';
 import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from './interface.ts';
@@ -31,10 +32,7 @@ export const plumeV1: HostInterface = {
       input_read(offset: number, buf: number, len: number, outPtr: number): number {
         const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
         if (!mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
-        const input = instance.call.input;
-        const n = Math.min(max, Math.max(0, input.length - off));
-        if (n > 0) mem.u8.set(input.subarray(off, off + n), ptr);
-        mem.view.setUint32(out, n, true);
+        mem.view.setUint32(out, instance.call.input.read(off, mem.u8, ptr, max), true);
         return Errno.ok;
       },
       output_write(buf: number, len: number): number {
@@ -98,7 +96,7 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
     const name = decoder.decode(mem.u8.subarray(ptr, ptr + n));
     return instance.calls.exists(instance, name) ? name : Errno.noent;
   };
-  const start = (name: string, input: Uint8Array | Promise<Uint8Array>): number =>
+  const start = (name: string, input: Payload | Promise<Payload>): number =>
     futuresOf(instance.call).add(instance.calls!.start(instance, name, input));
 
   return {
@@ -107,7 +105,7 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       const [ptr, n, out] = [inPtr >>> 0, inLen >>> 0, outPtr >>> 0];
       if (typeof name === 'number') return name;
       if (!mem.inBounds(ptr, n) || !mem.inBounds(out, 4)) return Errno.inval;
-      mem.view.setUint32(out, start(name, mem.u8.slice(ptr, ptr + n)), true);
+      mem.view.setUint32(out, start(name, Payload.of(mem.u8.slice(ptr, ptr + n))), true);
       return Errno.ok;
     },
     call_future(namePtr: number, nameLen: number, handle: number, outPtr: number): number {
@@ -125,12 +123,12 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       const [inputs, n, out] = [inputsPtr >>> 0, count >>> 0, outPtr >>> 0];
       if (typeof name === 'number') return name;
       if (!mem.inBounds(inputs, n * 8) || !mem.inBounds(out, n * 4)) return Errno.inval;
-      const slices: Uint8Array[] = [];
+      const slices: Payload[] = [];
       for (let i = 0; i < n; i++) {
         const ptr = mem.view.getUint32(inputs + i * 8, true);
         const len = mem.view.getUint32(inputs + i * 8 + 4, true);
         if (!mem.inBounds(ptr, len)) return Errno.inval;
-        slices.push(mem.u8.slice(ptr, ptr + len));
+        slices.push(Payload.of(mem.u8.slice(ptr, ptr + len)));
       }
       slices.forEach((input, i) => mem.view.setUint32(out + i * 4, start(name, input), true));
       return Errno.ok;
@@ -164,9 +162,7 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       const output = future.output;
       const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
       if (!output || future.canceled || !mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
-      const n = Math.min(max, Math.max(0, output.length - off));
-      if (n > 0) mem.u8.set(output.subarray(off, off + n), ptr);
-      mem.view.setUint32(out, n, true);
+      mem.view.setUint32(out, output.read(off, mem.u8, ptr, max), true);
       return Errno.ok;
     },
     future_error(handle: number, buf: number, len: number, outPtr: number): number {

@@ -6,6 +6,7 @@
  * function's log. Nothing on the host filesystem is visible unless the function was granted `dirs`.
  */
 import { WASI } from 'node:wasi';
+import { Payload } from '../data/payload.ts';
 import { GuestMemory } from './guest-memory.ts';
 import { GuestExit, type HostInterface, type ImportFunction, type InstanceHandle } from './interface.ts';
 
@@ -42,7 +43,7 @@ export const wasiPreview1: HostInterface = {
 
     imports.fd_read = (fd: number, iovs: number, iovsLen: number, outPtr: number): number => {
       if (fd !== 0) return raw.fd_read!(fd as never, iovs as never, iovsLen as never, outPtr as never) as number;
-      const input = instance.kind === 'command' ? instance.call.input : new Uint8Array(0);
+      const input = instance.kind === 'command' ? instance.call.input : Payload.empty;
       let pos = stdio.stdinPosition(instance.call);
       let total = 0;
       if (!mem.inBounds(iovs >>> 0, (iovsLen >>> 0) * 8) || !mem.inBounds(outPtr >>> 0, 4)) return WASI_EFAULT;
@@ -50,8 +51,7 @@ export const wasiPreview1: HostInterface = {
         const ptr = mem.view.getUint32((iovs >>> 0) + i * 8, true);
         const len = mem.view.getUint32((iovs >>> 0) + i * 8 + 4, true);
         if (!mem.inBounds(ptr, len)) return WASI_EFAULT;
-        const n = Math.min(len, input.length - pos);
-        mem.u8.set(input.subarray(pos, pos + n), ptr);
+        const n = input.read(pos, mem.u8, ptr, len);
         pos += n;
         total += n;
       }

@@ -1,0 +1,52 @@
+/**
+ * Bytes that move between functions: the chunks a guest wrote, kept as written. A callee reads them by
+ * range straight into its own memory, so a chained hop costs the one copy a reader must make and never a
+ * concatenation; they are flattened only where they leave the thread.
+ */
+export class Payload {
+  readonly chunks: readonly Uint8Array[];
+  readonly length: number;
+  #flat: Uint8Array | undefined;
+
+  constructor(chunks: readonly Uint8Array[], length = chunks.reduce((n, c) => n + c.length, 0)) {
+    this.chunks = chunks;
+    this.length = length;
+    if (chunks.length === 1) this.#flat = chunks[0];
+  }
+
+  static of(bytes: Uint8Array): Payload {
+    return new Payload([bytes], bytes.length);
+  }
+
+  static readonly empty = Payload.of(new Uint8Array(0));
+
+  /** Copies up to `max` bytes starting at `offset` into `dst` at `at`; returns how many (0 past the end). */
+  read(offset: number, dst: Uint8Array, at: number, max: number): number {
+    let skip = offset;
+    let copied = 0;
+    for (const chunk of this.chunks) {
+      if (copied === max) break;
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      const n = Math.min(chunk.length - skip, max - copied);
+      dst.set(chunk.subarray(skip, skip + n), at + copied);
+      copied += n;
+      skip = 0;
+    }
+    return copied;
+  }
+
+  /** One contiguous copy (made once, then cached). */
+  flatten(): Uint8Array {
+    if (this.#flat) return this.#flat;
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return (this.#flat = out);
+  }
+}
