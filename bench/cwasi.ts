@@ -31,3 +31,15 @@ export function publishedSequential(): PublishedRow[] {
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/** Mean per-request latency (ms) of the 2 MB fan-out and fan-in experiments (N = 100…500). */
+export function publishedFan(kind: 'fanout' | 'fanin'): { openfaas_ms: number; cwasi_ms: number; wasmedge_ms: number } | undefined {
+  const file = `${DATA}dataset_fanout2_${kind}_latency.csv`;
+  if (!existsSync(file)) return undefined;
+  const rows = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => line.split(',').map(Number));
+  const mean = (col: number): number => round1((rows.reduce((s, r) => s + (r[col] ?? 0), 0) / rows.length) * 1000);
+  return { openfaas_ms: mean(0), cwasi_ms: mean(1), wasmedge_ms: mean(2) };
+}

@@ -134,6 +134,18 @@ describe('plume bench', () => {
     assert.match(r.stderr, /CWASI \(SEC 2023\)/);
   });
 
+  it('should print fan-out and fan-in per-request figures, with CWASI beside them', () => {
+    const r = plume(['bench', 'fanout', '--json', '--quick']);
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(
+      doc.results.map((x: { case: string; n: number }) => `${x.case}:${x.n}`),
+      ['fanout:100', 'fanin:100'],
+    );
+    for (const row of doc.results) assert.ok(row.p50_ms > 0 && row.p99_ms >= row.p50_ms && row.throughput_rps > 0, JSON.stringify(row));
+    assert.match(r.stderr, /fanout\s+4\.8/);
+  });
+
   it('should refuse an unknown scenario', () => {
     const r = plume(['bench', 'nope']);
     assert.notEqual(r.status, 0);

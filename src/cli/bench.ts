@@ -1,7 +1,8 @@
 /** `plume bench <scenario>`: one JSON document on stdout with --json; a table otherwise. Progress goes to stderr. */
 import { coldstart } from '../../bench/coldstart.ts';
 import { density } from '../../bench/density.ts';
-import { publishedSequential } from '../../bench/cwasi.ts';
+import { publishedFan, publishedSequential } from '../../bench/cwasi.ts';
+import { fanout } from '../../bench/fanout.ts';
 import { report, table, type CaseResult } from '../../bench/report.ts';
 import { transfer } from '../../bench/transfer.ts';
 
@@ -17,10 +18,20 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
   coldstart: (opts) => coldstart({ quick: opts.quick ?? false, progress }),
   density: (opts) => density(opts.instances ?? (opts.quick ? 2000 : 25_000)),
   transfer: (opts) => transfer({ quick: opts.quick ?? false, progress }),
+  fanout: (opts) => fanout({ quick: opts.quick ?? false, progress }),
 };
 
 /** Published numbers of the systems Plume competes with, printed beside its own (never in the JSON). */
 const references: Record<string, () => string> = {
+  fanout: () => {
+    const lines = (['fanout', 'fanin'] as const).flatMap((kind) => {
+      const r = publishedFan(kind);
+      return r ? [`${kind.padEnd(8)}${String(r.cwasi_ms).padEnd(10)}${String(r.openfaas_ms).padEnd(12)}${r.wasmedge_ms}`] : [];
+    });
+    return lines.length
+      ? ['CWASI (SEC 2023), 2 MB, N = 100…500, mean ms per request:', 'case    cwasi     openfaas    wasmedge', ...lines].join('\n')
+      : '';
+  },
   transfer: () => {
     const rows = publishedSequential();
     if (rows.length === 0) return '';

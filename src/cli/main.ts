@@ -25,7 +25,7 @@ program
 
 program
   .command('bench')
-  .description('run a benchmark scenario: coldstart | density | transfer')
+  .description('run a benchmark scenario: coldstart | density | transfer | fanout')
   .argument('<scenario>', 'the scenario')
   .option('--json', 'print exactly one JSON document on stdout')
   .option('--quick', 'fewer iterations (a smoke run, not for reporting)')
