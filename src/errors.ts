@@ -17,6 +17,13 @@ export const ErrorCodes = {
   PLUME_EINPUT: 'the input is unreadable or too large',
   PLUME_EBUSY: 'too many invocations are queued',
   PLUME_EEXIT: 'the WASI command exited with a non-zero code',
+  PLUME_ESTATE_UNAVAILABLE: 'the global state tier cannot be reached',
+  PLUME_ETOOBIG: 'the state value is larger than the limit (maxValueBytes)',
+  PLUME_ELOCKED: 'the lock is still held by another owner',
+  // Transports: a peer that vanished (its requests can be retried elsewhere) is told apart from one that
+  // sent bytes we cannot parse (a bug or an attack; retrying the same peer is pointless).
+  PLUME_EPEER: 'the transport peer closed the connection or could not be reached',
+  PLUME_EFRAME: 'the transport received a malformed frame',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

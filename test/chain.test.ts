@@ -70,6 +70,15 @@ describe('chained calls: errnos at call time (C guest)', () => {
     assert.equal(await run('badf'), '4');
   });
 
+  it('should record every hop with its mode, bytes moved and bytes copied in the trace', async () => {
+    const result = await plume.invokeDetailed('chain', 'dag:abcdef');
+    assert.equal(text(result.output), 'FEDCBA');
+    const hops = (result.trace ?? []).map((h) => `${h.from}>${h.to}:${h.mode}:${h.bytesMoved}:${h.bytesCopied}`);
+    // #upper reads its 6-byte input; #reverse gets #upper's output by reference and reads it all.
+    assert.deepEqual(hops.sort(), ['chain>chain#reverse:embedded:6:6', 'chain>chain#upper:embedded:6:6']);
+    assert.equal((await plume.invokeDetailed('chain', 'badf')).trace, undefined, 'a call without hops carries no trace');
+  });
+
   it('should keep many callers suspended in await on one worker', async () => {
     const t = performance.now();
     const outs = await Promise.all(Array.from({ length: 300 }, () => plume.invoke('chain', 'timeout:100').then(text)));

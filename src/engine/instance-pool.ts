@@ -5,7 +5,7 @@
  */
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
-import type { CallService, HostInterface } from '../host/interface.ts';
+import type { CallService, Hop, HostInterface } from '../host/interface.ts';
 import type { FunctionDefinition } from './definition.ts';
 import { FunctionInstance, newCall, type InvocationResult, type LogSink } from './instance.ts';
 import type { MemoryPool, MemoryShape } from './memory-pool.ts';
@@ -85,9 +85,9 @@ export class InstancePool {
   }
 
   /** `root`: the executor's id of the outermost invocation (for the watchdog), inherited by chained calls. */
-  invoke(input: Payload, root = 0): InvocationResult | Promise<InvocationResult> {
+  invoke(input: Payload, root = 0, trace?: Hop[]): InvocationResult | Promise<InvocationResult> {
     const inst = this.#idle.pop() ?? this.#resetOne() ?? this.create();
-    const call = newCall(input, this.def.limits.maxOutputBytes, root);
+    const call = newCall(input, this.def.limits.maxOutputBytes, root, trace);
     this.busy++;
     let result: InvocationResult | Promise<InvocationResult>;
     try {

@@ -9,6 +9,7 @@ import {
   type CallService,
   type CallState,
   type GuestConfig,
+  type Hop,
   type HostInterface,
   type InstanceHandle,
   type LogLevel,
@@ -20,6 +21,10 @@ export type LogSink = (fn: string, level: LogLevel, message: string) => void;
 
 export interface InvocationResult {
   readonly output: Payload;
+  /** Input bytes the guest copied into its memory. */
+  readonly inputCopied: number;
+  /** The call tree's hops, on the outermost call's result. */
+  readonly trace?: Hop[];
   /** Set for WASI commands: the code given to `proc_exit`, 0 when `_start` returned. */
   readonly exitCode?: number;
 }
@@ -33,10 +38,24 @@ const IDLE_CALL: CallState = Object.freeze({
   exitCode: undefined,
   overflowed: false,
   root: 0,
+  inputCopied: 0,
 }) as CallState;
 
-export function newCall(input: Payload, maxOutputBytes: number, root = 0): CallState {
-  return { input, output: [], outputBytes: 0, maxOutputBytes, failMessage: undefined, exitCode: undefined, overflowed: false, root };
+/** `trace`: the caller's hop list, so a call tree records into one trace. */
+export function newCall(input: Payload, maxOutputBytes: number, root = 0, trace?: Hop[]): CallState {
+  const call: CallState = {
+    input,
+    output: [],
+    outputBytes: 0,
+    maxOutputBytes,
+    failMessage: undefined,
+    exitCode: undefined,
+    overflowed: false,
+    root,
+    inputCopied: 0,
+  };
+  if (trace) call.trace = trace;
+  return call;
 }
 
 export class FunctionInstance implements InstanceHandle {
@@ -154,14 +173,14 @@ export class FunctionInstance implements InstanceHandle {
     if (err instanceof GuestExit) exitCode = err.exitCode;
     else if (err !== undefined) throw guestError(this, err, 'run', call);
     const output = new Payload(call.output, call.outputBytes);
-    if (this.kind === 'command') return { output, exitCode: exitCode ?? 0 };
+    if (this.kind === 'command') return { output, inputCopied: call.inputCopied, exitCode: exitCode ?? 0 };
     if (status !== 0) {
       if (nearMemoryLimit(this)) throw memoryError(this, call.failMessage);
       throw new PlumeError('PLUME_EFAILED', `function '${this.def.name}' failed: ${call.failMessage ?? `returned ${String(status)}`}`, {
         function: this.def.name,
       });
     }
-    return { output };
+    return call.trace ? { output, inputCopied: call.inputCopied, trace: call.trace } : { output, inputCopied: call.inputCopied };
   }
 }
 

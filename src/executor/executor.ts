@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { PlumeError, type SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
-import type { LogLevel } from '../host/interface.ts';
+import type { Hop, LogLevel } from '../host/interface.ts';
 import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Ring } from './ring.ts';
@@ -16,6 +16,8 @@ export interface InvocationResult {
   readonly output: Uint8Array;
   /** Set for WASI commands: the code given to `proc_exit`, 0 when `_start` returned. */
   readonly exitCode?: number;
+  /** Every hop between functions this invocation made (chained calls), with its mode and bytes. */
+  readonly trace?: readonly Hop[];
 }
 
 export interface ExecutorOptions {
@@ -34,6 +36,7 @@ const decoder = new TextDecoder();
 
 interface Pending {
   readonly def: FunctionDefinition;
+  trace?: Hop[];
   readonly resolve: (r: InvocationResult) => void;
   readonly reject: (e: Error) => void;
 }
@@ -219,7 +222,10 @@ export class Executor {
       results.drain((type, id, arg, payload) => {
         if (type === RecordType.ok) this.#settle(slot, id, { output: payload.slice(), exitCode: arg });
         else if (type === RecordType.error) this.#settle(slot, id, undefined, JSON.parse(decoder.decode(payload)) as SerializedError);
-        else if (type === RecordType.log) {
+        else if (type === RecordType.trace) {
+          const p = slot.pending.get(id);
+          if (p) p.trace = JSON.parse(decoder.decode(payload)) as Hop[];
+        } else if (type === RecordType.log) {
           const [fn = '', message = ''] = decoder.decode(payload).split('\0', 2);
           this.#options.onLog?.(fn, arg as LogLevel, message);
         }
@@ -233,8 +239,14 @@ export class Executor {
     if (!p) return;
     slot.pending.delete(callId);
     if (error) p.reject(PlumeError.from(error));
-    else if (p.def.kind === 'command') p.resolve(result!);
-    else p.resolve({ output: result!.output });
+    else {
+      const { output, exitCode } = result!;
+      p.resolve({
+        output,
+        ...(p.def.kind === 'command' ? { exitCode } : {}),
+        ...(p.trace ? { trace: p.trace } : {}),
+      });
+    }
   }
 
   #onMessage(slot: Slot, msg: FromWorker): void {
@@ -242,6 +254,11 @@ export class Executor {
       case 'log':
         this.#options.onLog?.(msg.fn, msg.level as LogLevel, msg.message);
         break;
+      case 'trace': {
+        const p = slot.pending.get(msg.callId);
+        if (p) p.trace = msg.trace;
+        break;
+      }
       case 'result':
         this.#settle(slot, msg.callId, msg.output ? { output: msg.output, exitCode: msg.exitCode ?? 0 } : undefined, msg.error);
         break;

@@ -31,4 +31,6 @@ export const RecordType = {
   /** worker → main: arg = log level, payload = function name, NUL, message. On the result ring so a
    * call's log lines arrive before its result. */
   log: 4,
+  /** worker → main: id = call id, payload = JSON Hop[]; sent just before that call's result. */
+  trace: 5,
 } as const;

@@ -1,6 +1,7 @@
 /** Messages over postMessage between the executor (main thread) and its workers. Hot-path traffic uses the rings. */
 import type { SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
+import type { Hop } from '../host/interface.ts';
 
 export interface WorkerInit {
   /** main → worker invocations. */
@@ -23,6 +24,7 @@ export type FromWorker =
   | { readonly type: 'snapshot'; readonly requestId: number; readonly snapshot?: Snapshot; readonly error?: SerializedError }
   | { readonly type: 'prewarmed'; readonly requestId: number; readonly idle: number }
   | { readonly type: 'log'; readonly fn: string; readonly level: number; readonly message: string }
+  | { readonly type: 'trace'; readonly callId: number; readonly trace: Hop[] }
   /** Fallback for outputs too big for the ring, or when it is full. */
   | {
       readonly type: 'result';

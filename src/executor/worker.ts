@@ -11,7 +11,7 @@ import { InstancePool } from '../engine/instance-pool.ts';
 import type { FunctionInstance, InvocationResult, LogSink } from '../engine/instance.ts';
 import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
-import type { CallService, InstanceHandle } from '../host/interface.ts';
+import type { CallService, Hop, InstanceHandle } from '../host/interface.ts';
 import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Ring } from './ring.ts';
@@ -49,11 +49,11 @@ const IDLE_BLOCK_MS = 50;
  * Run a guest's synchronous part under the watchdog: the main thread reads which outermost call runs and
  * since when, and replaces this worker if it runs past that call's timeout (a guest in a loop never yields).
  */
-function guarded(pool: InstancePool, input: Payload, root: number): InvocationResult | Promise<InvocationResult> {
+function guarded(pool: InstancePool, input: Payload, root: number, trace?: Hop[]): InvocationResult | Promise<InvocationResult> {
   since[RUNNING_SINCE_F64] = performance.now();
   Atomics.store(requests.control, RUNNING_CALL, root);
   try {
-    return pool.invoke(input, root);
+    return pool.invoke(input, root, trace);
   } finally {
     Atomics.store(requests.control, RUNNING_CALL, 0);
   }
@@ -65,6 +65,8 @@ const calls: CallService = {
   async start(caller, name, input) {
     const pool = resolve(caller, name);
     if (!pool) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
+    const trace = (caller.call.trace ??= []);
+    const from = (caller as FunctionInstance).def.name;
     let bytes: Payload;
     try {
       // Awaiting also defers the callee to a microtask, so `call` returns to the guest at once.
@@ -72,7 +74,11 @@ const calls: CallService = {
     } catch (err) {
       throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
     }
-    return (await guarded(pool, bytes, caller.call.root)).output;
+    const started = performance.now();
+    const result = await guarded(pool, bytes, caller.call.root, trace);
+    const ms = performance.now() - started;
+    trace.push({ from, to: pool.def.name, mode: 'embedded', bytesMoved: bytes.length, bytesCopied: result.inputCopied, ms });
+    return result.output;
   },
 };
 
@@ -121,6 +127,9 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
 }
 
 function sendResult(callId: number, result: InvocationResult): void {
+  if (result.trace?.length && !results.write(RecordType.trace, callId, 0, encoder.encode(JSON.stringify(result.trace)))) {
+    post({ type: 'trace', callId, trace: result.trace });
+  }
   if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks)) results.wake();
   else {
     const output = result.output.flatten().slice();

@@ -22,6 +22,20 @@ export interface CallState {
   futures?: FutureTable;
   /** The executor's id of the outermost invocation this call serves (chained calls inherit it). */
   readonly root: number;
+  /** Input bytes the guest copied into its memory (input_read, stdin): the hop's copy cost. */
+  inputCopied: number;
+  /** Hops of the whole call tree, shared by a call and its chained calls; created on the first hop. */
+  trace?: Hop[];
+}
+
+/** One payload hand-off between functions, as the invocation's trace records it. */
+export interface Hop {
+  readonly from: string;
+  readonly to: string;
+  readonly mode: 'embedded' | 'local' | 'networked';
+  readonly bytesMoved: number;
+  readonly bytesCopied: number;
+  readonly ms: number;
 }
 
 /** Starts chained calls for a guest; the executor provides it (the engine and the plugins only see this). */

@@ -32,7 +32,9 @@ export const plumeV1: HostInterface = {
       input_read(offset: number, buf: number, len: number, outPtr: number): number {
         const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
         if (!mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
-        mem.view.setUint32(out, instance.call.input.read(off, mem.u8, ptr, max), true);
+        const n = instance.call.input.read(off, mem.u8, ptr, max);
+        instance.call.inputCopied += n;
+        mem.view.setUint32(out, n, true);
         return Errno.ok;
       },
       output_write(buf: number, len: number): number {

@@ -56,6 +56,7 @@ export const wasiPreview1: HostInterface = {
         total += n;
       }
       stdio.stdin = pos;
+      instance.call.inputCopied += total;
       mem.view.setUint32(outPtr >>> 0, total, true);
       return WASI_OK;
     };
