@@ -17,6 +17,7 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'test/guests/chain-as.ts', out: 'test/guests/chain-as.wasm', kind: 'as' },
   { src: 'test/guests/hostile.c', out: 'test/guests/hostile.wasm', kind: 'reactor' },
   { src: 'test/guests/chain.c', out: 'test/guests/chain.wasm', kind: 'reactor' },
+  { src: 'test/guests/state.c', out: 'test/guests/state.wasm', kind: 'reactor' },
   { src: 'bench/guests/transfer.c', out: 'bench/guests/transfer.wasm', kind: 'reactor' },
   { src: 'test/guests/wasi-echo.c', out: 'test/guests/wasi-echo.wasm', kind: 'command' },
   { src: 'test/guests/wasi-cat.c', out: 'test/guests/wasi-cat.wasm', kind: 'command' },

@@ -9,6 +9,8 @@ import type { FunctionDefinition } from './engine/definition.ts';
 import { Executor, type InvocationResult } from './executor/executor.ts';
 import { hostInterfaces } from './host/index.ts';
 import { LogLevelNames, type LogLevel } from './host/interface.ts';
+import { createStateBackend } from './state/index.ts';
+import { StateService } from './state/service.ts';
 
 export interface PlumeOptions {
   /** Worker threads; default one per core. */
@@ -17,6 +19,8 @@ export interface PlumeOptions {
   readonly logLines?: number;
   /** Also print guest logs to this stream (the CLI passes stderr). */
   readonly logTo?: NodeJS.WritableStream;
+  /** The global state tier: a Redis URL, or the in-process memory backend when absent. */
+  readonly redisUrl?: string;
 }
 
 export interface FunctionInfo {
@@ -52,9 +56,13 @@ export class Plume {
   readonly #options: PlumeOptions;
   #nextId = 1;
 
+  readonly #state: StateService;
+
   private constructor(options: PlumeOptions) {
     this.#options = options;
+    this.#state = new StateService(createStateBackend(options.redisUrl === undefined ? {} : { redisUrl: options.redisUrl }));
     this.#executor = new Executor({
+      state: this.#state,
       ...(options.workers === undefined ? {} : { workers: options.workers }),
       onLog: (fn, level, message) => this.#log(fn, level, message),
     });
@@ -139,8 +147,14 @@ export class Plume {
     this.#retire(deployed.current.id);
   }
 
+  /** The node's state tiers, for the host side (seeding a model, reading results). */
+  get state(): StateService {
+    return this.#state;
+  }
+
   async close(): Promise<void> {
     await this.#executor.close();
+    await this.#state.close();
   }
 
   #lookup(name: string): Deployed {

@@ -75,6 +75,37 @@ PLUME_IMPORT("future_error")
 plume_errno_t plume_future_error(plume_future_t f, void *buf, uint32_t buf_len, uint32_t *out_len);
 PLUME_IMPORT("cancel") plume_errno_t plume_cancel(plume_future_t f);
 
+/* Two-tier state (docs/state.md). Global tier: get/set/ranges/cas/append/delete/locks. Local tier: read/write,
+ * then push (dirty chunks to the global tier) or pull (the global value into the local tier). */
+PLUME_IMPORT("state_get")
+plume_errno_t plume_state_get(const void *key, uint32_t key_len, void *buf, uint32_t buf_len, uint32_t *out_len, uint64_t *out_version);
+PLUME_IMPORT("state_get_range")
+plume_errno_t plume_state_get_range(const void *key, uint32_t key_len, uint32_t offset, void *buf, uint32_t len, uint32_t *out_len);
+PLUME_IMPORT("state_set")
+plume_errno_t plume_state_set(const void *key, uint32_t key_len, const void *value, uint32_t value_len, uint64_t *out_version);
+PLUME_IMPORT("state_set_range")
+plume_errno_t plume_state_set_range(const void *key, uint32_t key_len, uint32_t offset, const void *value, uint32_t value_len,
+                                    uint64_t *out_version);
+/* PLUME_FAILED on a version conflict; out_version is then the current version (0: no such key). */
+PLUME_IMPORT("state_cas")
+plume_errno_t plume_state_cas(const void *key, uint32_t key_len, uint64_t expected, const void *value, uint32_t value_len,
+                              uint64_t *out_version);
+PLUME_IMPORT("state_append")
+plume_errno_t plume_state_append(const void *key, uint32_t key_len, const void *value, uint32_t value_len, uint32_t *out_count);
+/* Entries as [u32 length][bytes]...; PLUME_TOO_BIG (with the size needed in out_len) if they do not fit. */
+PLUME_IMPORT("state_read_appended")
+plume_errno_t plume_state_read_appended(const void *key, uint32_t key_len, uint32_t from, void *buf, uint32_t buf_len, uint32_t *out_len);
+PLUME_IMPORT("state_delete") plume_errno_t plume_state_delete(const void *key, uint32_t key_len);
+PLUME_IMPORT("state_lock")
+plume_errno_t plume_state_lock(const void *key, uint32_t key_len, uint32_t lease_ms, uint32_t timeout_ms, uint32_t *out_lock);
+PLUME_IMPORT("state_unlock") plume_errno_t plume_state_unlock(uint32_t lock);
+PLUME_IMPORT("state_pull") plume_errno_t plume_state_pull(const void *key, uint32_t key_len);
+PLUME_IMPORT("state_push") plume_errno_t plume_state_push(const void *key, uint32_t key_len);
+PLUME_IMPORT("state_read")
+plume_errno_t plume_state_read(const void *key, uint32_t key_len, uint32_t offset, void *buf, uint32_t len, uint32_t *out_len);
+PLUME_IMPORT("state_write")
+plume_errno_t plume_state_write(const void *key, uint32_t key_len, uint32_t offset, const void *value, uint32_t value_len);
+
 /* ---- helpers ---- */
 
 /* Length of a NUL-terminated string (no libc needed). */

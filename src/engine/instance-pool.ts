@@ -5,7 +5,7 @@
  */
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
-import type { CallService, Hop, HostInterface } from '../host/interface.ts';
+import type { GuestServices, Hop, HostInterface } from '../host/interface.ts';
 import type { FunctionDefinition } from './definition.ts';
 import { FunctionInstance, newCall, type InvocationResult, type LogSink } from './instance.ts';
 import type { MemoryPool, MemoryShape } from './memory-pool.ts';
@@ -20,14 +20,20 @@ export class InstancePool {
   readonly #dirty: FunctionInstance[] = [];
   #resetScheduled = false;
   readonly #shape: MemoryShape;
-  readonly #calls: CallService | undefined;
+  readonly #services: GuestServices;
   /** Instances created over this pool's life (cold starts on this thread). */
   created = 0;
   busy = 0;
 
-  constructor(def: FunctionDefinition, hosts: readonly HostInterface[], memories: MemoryPool, logSink: LogSink, calls?: CallService) {
+  constructor(
+    def: FunctionDefinition,
+    hosts: readonly HostInterface[],
+    memories: MemoryPool,
+    logSink: LogSink,
+    services: GuestServices = {},
+  ) {
     this.def = def;
-    this.#calls = calls;
+    this.#services = services;
     this.#hosts = hosts;
     this.#memories = memories;
     this.#logSink = logSink;
@@ -47,7 +53,7 @@ export class InstancePool {
     const { memory, dirty } = this.def.memoryImport
       ? this.#memories.take(this.#shape)
       : { memory: new WebAssembly.Memory({ initial: 0, maximum: 0 }), dirty: false };
-    const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink, this.#calls);
+    const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink, this.#services);
     // Pre-faulted memories are still all zero, like fresh ones; a recycled one is overwritten whole.
     if (this.def.snapshot) inst.restore(this.def.snapshot, !dirty);
     this.created++;

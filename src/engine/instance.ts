@@ -8,6 +8,8 @@ import {
   GuestExit,
   type CallService,
   type CallState,
+  type GuestServices,
+  type StateClient,
   type GuestConfig,
   type Hop,
   type HostInterface,
@@ -65,14 +67,22 @@ export class FunctionInstance implements InstanceHandle {
   readonly kind: 'reactor' | 'command';
   call: CallState = IDLE_CALL;
   readonly calls: CallService | undefined;
+  readonly state: StateClient | undefined;
   readonly #exports: WebAssembly.Exports;
   readonly #entry: () => unknown;
   readonly #globals: WebAssembly.Global[];
   readonly #logSink: LogSink;
 
-  constructor(def: FunctionDefinition, hosts: readonly HostInterface[], memory: WebAssembly.Memory, logSink: LogSink, calls?: CallService) {
+  constructor(
+    def: FunctionDefinition,
+    hosts: readonly HostInterface[],
+    memory: WebAssembly.Memory,
+    logSink: LogSink,
+    services: GuestServices = {},
+  ) {
     this.def = def;
-    this.calls = calls;
+    this.calls = services.calls;
+    this.state = services.state;
     this.memory = memory;
     this.config = def.config;
     this.kind = def.kind;

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { PlumeError, type SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../host/interface.ts';
+import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Ring } from './ring.ts';
@@ -26,6 +27,8 @@ export interface ExecutorOptions {
   /** Bytes of each ring (power of two); default 4 MiB. */
   readonly ringBytes?: number;
   readonly onLog?: (fn: string, level: LogLevel, message: string) => void;
+  /** Answers the guests' state operations (the runtime always passes one). */
+  readonly state?: StateService;
 }
 
 /** How long past its timeout a guest may run before its worker is replaced (the issue allows 100 ms). */
@@ -254,6 +257,9 @@ export class Executor {
       case 'log':
         this.#options.onLog?.(msg.fn, msg.level as LogLevel, msg.message);
         break;
+      case 'state':
+        this.#answerState(slot, msg.requestId, msg.op, msg.args);
+        break;
       case 'trace': {
         const p = slot.pending.get(msg.callId);
         if (p) p.trace = msg.trace;
@@ -267,6 +273,25 @@ export class Executor {
         this.#requests.get(msg.requestId)?.(msg);
         break;
     }
+  }
+
+  #answerState(slot: Slot, requestId: number, op: StateOp, args: StateOps[StateOp]): void {
+    const worker = slot.worker;
+    const reply = (msg: ToWorker): void => {
+      if (slot.worker === worker) this.#post(slot, msg);
+    };
+    const state = this.#options.state;
+    if (!state) {
+      reply({ type: 'state-reply', requestId, error: { code: 'PLUME_EINPUT', message: 'this runtime has no state service' } });
+      return;
+    }
+    state.handle(op, args).then(
+      (result) => reply({ type: 'state-reply', requestId, result }),
+      (err: unknown) => {
+        const error = err instanceof PlumeError ? err.toJSON() : { code: 'PLUME_EFAILED', message: String((err as Error)?.message ?? err) };
+        reply({ type: 'state-reply', requestId, error });
+      },
+    );
   }
 
   #post(slot: Slot, msg: ToWorker): void {

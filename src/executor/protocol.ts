@@ -2,6 +2,7 @@
 import type { SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop } from '../host/interface.ts';
+import type { StateOp, StateOps } from '../state/service.ts';
 
 export interface WorkerInit {
   /** main → worker invocations. */
@@ -17,7 +18,8 @@ export type ToWorker =
   | { readonly type: 'prewarm'; readonly requestId: number; readonly id: number; readonly count: number; readonly exercise: boolean }
   | { readonly type: 'trim'; readonly id: number; readonly keep: number }
   /** Fallback for inputs too big for the ring, or when it is full. */
-  | { readonly type: 'invoke'; readonly callId: number; readonly id: number; readonly input: Uint8Array };
+  | { readonly type: 'invoke'; readonly callId: number; readonly id: number; readonly input: Uint8Array }
+  | { readonly type: 'state-reply'; readonly requestId: number; readonly result?: unknown; readonly error?: SerializedError };
 
 export type FromWorker =
   | { readonly type: 'ready' }
@@ -25,6 +27,7 @@ export type FromWorker =
   | { readonly type: 'prewarmed'; readonly requestId: number; readonly idle: number }
   | { readonly type: 'log'; readonly fn: string; readonly level: number; readonly message: string }
   | { readonly type: 'trace'; readonly callId: number; readonly trace: Hop[] }
+  | { readonly type: 'state'; readonly requestId: number; readonly op: StateOp; readonly args: StateOps[StateOp] }
   /** Fallback for outputs too big for the ring, or when it is full. */
   | {
       readonly type: 'result';

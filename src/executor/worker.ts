@@ -11,7 +11,7 @@ import { InstancePool } from '../engine/instance-pool.ts';
 import type { FunctionInstance, InvocationResult, LogSink } from '../engine/instance.ts';
 import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
-import type { CallService, Hop, InstanceHandle } from '../host/interface.ts';
+import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
 import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Ring } from './ring.ts';
@@ -66,7 +66,7 @@ const calls: CallService = {
     const pool = resolve(caller, name);
     if (!pool) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
     const trace = (caller.call.trace ??= []);
-    const from = (caller as FunctionInstance).def.name;
+    const from = (caller as unknown as FunctionInstance).def.name;
     let bytes: Payload;
     try {
       // Awaiting also defers the callee to a microtask, so `call` returns to the guest at once.
@@ -82,12 +82,26 @@ const calls: CallService = {
   },
 };
 
+/** State operations go to the main thread's StateService; the guest waits suspended meanwhile. */
+const stateRequests = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+let nextStateRequest = 1;
+const state: StateClient = {
+  call(op, args) {
+    const requestId = nextStateRequest++;
+    return new Promise((resolve, reject) => {
+      stateRequests.set(requestId, { resolve, reject });
+      post({ type: 'state', requestId, op, args });
+    });
+  },
+};
+const services: GuestServices = { calls, state };
+
 function resolve(caller: InstanceHandle, name: string): InstancePool | undefined {
   if (!name.startsWith('#')) {
     const id = latest.get(name);
     return id === undefined ? undefined : pools.get(id);
   }
-  const def = (caller as FunctionInstance).def;
+  const def = (caller as unknown as FunctionInstance).def;
   const entry = name.slice(1);
   if (!def.callableExports.includes(entry)) return undefined;
   const key = `${def.id}${name}`;
@@ -95,7 +109,7 @@ function resolve(caller: InstanceHandle, name: string): InstancePool | undefined
   if (!pool) {
     // Same module, same snapshot, another entry: a function of its own, never stateful.
     const sub = { ...def, entry, name: `${def.name}${name}`, stateful: false };
-    ownExports.set(key, (pool = new InstancePool(sub, hostInterfaces, memories, logSink, calls)));
+    ownExports.set(key, (pool = new InstancePool(sub, hostInterfaces, memories, logSink, services)));
   }
   return pool;
 }
@@ -146,7 +160,7 @@ function sendError(callId: number, err: unknown): void {
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'register': {
-      pools.set(msg.def.id, new InstancePool(msg.def, hostInterfaces, memories, logSink, calls));
+      pools.set(msg.def.id, new InstancePool(msg.def, hostInterfaces, memories, logSink, services));
       if ((latest.get(msg.def.name) ?? 0) < msg.def.id) latest.set(msg.def.name, msg.def.id);
       const waiting = parked.get(msg.def.id) ?? [];
       parked.delete(msg.def.id);
@@ -184,6 +198,13 @@ port.on('message', (msg: ToWorker) => {
     case 'invoke':
       invoke(msg.callId, msg.id, msg.input);
       break;
+    case 'state-reply': {
+      const pending = stateRequests.get(msg.requestId);
+      stateRequests.delete(msg.requestId);
+      if (msg.error) pending?.reject(PlumeError.from(msg.error));
+      else pending?.resolve(msg.result);
+      break;
+    }
   }
 });
 

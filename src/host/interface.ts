@@ -1,4 +1,6 @@
 import type { Payload } from '../data/payload.ts';
+import type { LockLease } from '../state/backend.ts';
+import type { StateOp, StateOps } from '../state/service.ts';
 
 /**
  * Host interfaces are plugins (Spin/wasmtime style): the engine knows only this file. Each plugin names the
@@ -26,6 +28,19 @@ export interface CallState {
   inputCopied: number;
   /** Hops of the whole call tree, shared by a call and its chained calls; created on the first hop. */
   trace?: Hop[];
+  /** Locks this invocation holds; a guest refers to them by index + 1. */
+  locks?: (LockLease | undefined)[];
+}
+
+/** What the executor provides to the instances of a thread (absent for a bare engine). */
+export interface GuestServices {
+  readonly calls?: CallService;
+  readonly state?: StateClient;
+}
+
+/** Sends a state operation to the node's StateService (docs/state.md); the executor provides it. */
+export interface StateClient {
+  call<K extends StateOp>(op: K, args: StateOps[K]): Promise<unknown>;
 }
 
 /** One payload hand-off between functions, as the invocation's trace records it. */
@@ -100,6 +115,8 @@ export interface InstanceHandle {
   readonly call: CallState;
   /** Chained calls; undefined where no executor is attached (snapshots, benchmarks of the bare engine). */
   readonly calls: CallService | undefined;
+  /** The state tiers; undefined where no executor is attached. */
+  readonly state: StateClient | undefined;
   log(level: LogLevel, message: string): void;
 }
 

@@ -3,10 +3,11 @@ import { randomFillSync } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Payload } from '../data/payload.ts';
 import { Errno } from './errno.ts';
+import { STATE_IMPORTS, stateImports } from './state-imports.ts';
 import { GuestMemory } from './guest-memory.ts';
 import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from './interface.ts';
 
-const SUSPENDING = new Set(['sleep', 'await']);
+const SUSPENDING = new Set<string>(['sleep', 'await', ...STATE_IMPORTS]);
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const futuresOf = (call: CallState): FutureTable => (call.futures ??= new FutureTable());
@@ -84,6 +85,7 @@ export const plumeV1: HostInterface = {
         return Errno.ok;
       },
       ...chainedCalls(instance, mem),
+      ...stateImports(instance, mem),
     };
   },
 };

@@ -1,0 +1,26 @@
+/**
+ * CWASI's `local` mode: another process on the same host, over a Unix domain socket. The address is the
+ * socket's path; `listen()` without one picks a fresh path in `os.tmpdir()`.
+ */
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SocketTransportClient, SocketTransportServer, type SocketAddressing } from './socket.ts';
+import type { ClientOptions, RequestHandler, ServerOptions, TransportClient, TransportServer } from './transport.ts';
+
+export const localAddressing: SocketAddressing = {
+  mode: 'local',
+  defaultAddress: () => join(tmpdir(), `plume-${process.pid}-${randomBytes(6).toString('hex')}.sock`),
+  listenOptions: (path) => ({ path }),
+  connectOptions: (path) => ({ path }),
+  boundAddress: (_server, path) => path,
+  prepare: () => {},
+};
+
+export function createLocalServer(handler: RequestHandler, options?: ServerOptions): TransportServer {
+  return new SocketTransportServer(localAddressing, handler, options);
+}
+
+export function createLocalClient(options?: ClientOptions): TransportClient {
+  return new SocketTransportClient(localAddressing, options);
+}

@@ -1,0 +1,39 @@
+/**
+ * CWASI's `networked` mode: a process on another host, over TCP. Addresses are `host:port` (`[::1]:port`
+ * for IPv6); port 0 asks the OS for a free one, and `listen()` reports the port it got.
+ */
+import type { AddressInfo } from 'node:net';
+import { SocketTransportClient, SocketTransportServer, type SocketAddressing } from './socket.ts';
+import type { ClientOptions, RequestHandler, ServerOptions, TransportClient, TransportServer } from './transport.ts';
+
+export function parseHostPort(address: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new RangeError(`address must be 'host:port' with a port in [0, 65535], got '${address}'`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export const networkedAddressing: SocketAddressing = {
+  mode: 'networked',
+  defaultAddress: () => '127.0.0.1:0',
+  listenOptions: (address) => parseHostPort(address),
+  connectOptions: (address) => parseHostPort(address),
+  boundAddress: (server) => {
+    const { address, port } = server.address() as AddressInfo;
+    return formatHostPort(address, port);
+  },
+  // Nagle's algorithm would hold a small response back for up to 40 ms waiting for the ACK of the last one.
+  prepare: (socket) => void socket.setNoDelay(true),
+};
+
+export function createNetworkedServer(handler: RequestHandler, options?: ServerOptions): TransportServer {
+  return new SocketTransportServer(networkedAddressing, handler, options);
+}
+
+export function createNetworkedClient(options?: ClientOptions): TransportClient {
+  return new SocketTransportClient(networkedAddressing, options);
+}

@@ -1,0 +1,222 @@
+/**
+ * The transport contract: request/response RPC of byte payloads between Plume processes, in CWASI's three
+ * modes. `embedded` hands the Uint8Array over by reference inside one process; `local` (Unix socket) and
+ * `networked` (TCP) frame it over a `net.Socket` (`frame.ts`). Every implementation passes the same
+ * contract suite (`test/data/transport/contract.ts`).
+ */
+import diagnostics from 'node:diagnostics_channel';
+import { PlumeError, type SerializedError } from '../../errors.ts';
+
+export type TransportMode = 'embedded' | 'local' | 'networked';
+
+export interface TransportRequest {
+  method: string;
+  /** For socket modes a view into a buffer of its own; for `embedded` the caller's very Uint8Array. */
+  body: Uint8Array;
+  /** Aborted when the client gave up (timeout, close) or its connection died: the work is wasted. */
+  signal: AbortSignal;
+}
+
+export type RequestHandler = (request: TransportRequest) => Promise<Uint8Array>;
+
+/**
+ * One hop of one message, for traces. Both ends report a hop with the same numbers; record it on one.
+ * `bytesMoved`: bytes delivered to the receiver (socket modes: header + method + body, i.e. wire bytes;
+ * `embedded`: the body, whose reference is handed over). `bytesCopied`: payload bytes Plume copied in user
+ * space on the hop (socket modes: one copy, the receiver's reassembly; `embedded`: none). The kernel's own
+ * copies into and out of the socket are not counted.
+ */
+export interface Transfer {
+  mode: TransportMode;
+  direction: 'request' | 'response';
+  method: string;
+  id: number;
+  bytesMoved: number;
+  bytesCopied: number;
+}
+
+export type TransferListener = (transfer: Transfer) => void;
+
+export interface TransportLogEvent {
+  mode: TransportMode;
+  /** One line, e.g. `dropped connection from 127.0.0.1:5123: malformed frame: bad magic 0x4745` */
+  message: string;
+  error?: unknown;
+}
+
+export type TransportLogger = (event: TransportLogEvent) => void;
+
+/** Every transport failure is published here, whatever logger is configured. */
+export const errorChannel = diagnostics.channel('plume:transport:error');
+
+export const consoleLogger: TransportLogger = (event) => console.warn(`plume ${event.mode} transport: ${event.message}`);
+
+export interface TransportServer {
+  readonly mode: TransportMode;
+  /** Starts serving; resolves with the address clients connect to (the bound port, the socket path, …). */
+  listen(address?: string): Promise<string>;
+  /** Stops accepting, drops every connection (their clients see `PLUME_EPEER`), aborts running handlers. */
+  close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  /** Rejects with `PLUME_ETIMEOUT` after this long; defaults to the client's `timeoutMs`. */
+  timeoutMs?: number;
+  /** Called for the request hop and the response hop of this call, after the client-wide listener. */
+  onTransfer?: TransferListener;
+}
+
+export interface TransportClient {
+  readonly mode: TransportMode;
+  connect(address: string): Promise<void>;
+  /**
+   * Sends `body` and resolves with the handler's result. Many requests share the connection, each under
+   * its own id, answered in any order. `body` must not change until the promise settles: socket modes
+   * write it to the kernel without copying it first.
+   */
+  request(method: string, body: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
+  /** Rejects pending requests with `PLUME_ECLOSED` and closes the connection. */
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  onTransfer?: TransferListener;
+  logger?: TransportLogger;
+  /** Socket modes: the largest frame payload accepted (default 256 MiB); a bigger one drops the connection. */
+  maxPayload?: number;
+}
+
+export interface ClientOptions extends ServerOptions {
+  /** Default per-request timeout in ms (30,000). */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The wire form of a handler's error; anything that is not a PlumeError becomes `PLUME_EFAILED`. */
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof PlumeError) return e.toJSON();
+  const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return { code: 'PLUME_EFAILED', message };
+}
+
+export function encodeError(e: unknown): Uint8Array {
+  const error = serializeError(e);
+  try {
+    return Buffer.from(JSON.stringify(error));
+  } catch {
+    // details that JSON cannot carry (a cycle, a BigInt) are dropped rather than losing the error itself
+    return Buffer.from(JSON.stringify({ code: error.code, message: error.message }));
+  }
+}
+
+export function decodeError(payload: Uint8Array): PlumeError {
+  try {
+    return PlumeError.from(JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('utf8')));
+  } catch {
+    return new PlumeError('PLUME_EFRAME', 'malformed frame: an error frame without a JSON error');
+  }
+}
+
+export function checkTimeout(timeoutMs: number, name = 'timeoutMs'): number {
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > 2 ** 31 - 1)
+    throw new RangeError(`${name} must be a number of ms in (0, 2^31), got ${timeoutMs}`);
+  return timeoutMs;
+}
+
+interface Pending {
+  resolve(value: Uint8Array): void;
+  reject(error: Error): void;
+  method: string;
+  timer: NodeJS.Timeout;
+  onTransfer: TransferListener | undefined;
+}
+
+/**
+ * A client's requests in flight, keyed by id: each settles exactly once, by its answer, its timeout, or
+ * the loss of its connection. Ids wrap at 2^32 and skip ids still in flight.
+ */
+export class PendingRequests {
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+
+  /** Registers a request; `onTimeout` runs (after the rejection) so the transport can tell its peer. */
+  add(
+    method: string,
+    timeoutMs: number,
+    onTransfer: TransferListener | undefined,
+    onTimeout: (id: number) => void,
+  ): { id: number; promise: Promise<Uint8Array> } {
+    do this.#nextId = (this.#nextId + 1) >>> 0;
+    while (this.#pending.has(this.#nextId));
+    const id = this.#nextId;
+    const promise = new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reject(id, new PlumeError('PLUME_ETIMEOUT', `request '${method}' timed out after ${timeoutMs} ms`));
+        onTimeout(id);
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, method, timer, onTransfer });
+    });
+    return { id, promise };
+  }
+
+  method(id: number): string | undefined {
+    return this.#pending.get(id)?.method;
+  }
+
+  listener(id: number): TransferListener | undefined {
+    return this.#pending.get(id)?.onTransfer;
+  }
+
+  /** False when `id` is not pending: an answer that arrives after its request timed out is dropped. */
+  resolve(id: number, value: Uint8Array): boolean {
+    const entry = this.#take(id);
+    entry?.resolve(value);
+    return entry !== undefined;
+  }
+
+  reject(id: number, error: Error): boolean {
+    const entry = this.#take(id);
+    entry?.reject(error);
+    return entry !== undefined;
+  }
+
+  rejectAll(error: (method: string) => Error): void {
+    for (const id of [...this.#pending.keys()]) this.reject(id, error(this.#pending.get(id)!.method));
+  }
+
+  #take(id: number): Pending | undefined {
+    const entry = this.#pending.get(id);
+    if (entry === undefined) return undefined;
+    this.#pending.delete(id);
+    clearTimeout(entry.timer);
+    return entry;
+  }
+}
+
+/** Logs one line: publishes on `plume:transport:error`, then hands the event to the configured logger. */
+export type Log = (message: string, error?: unknown) => void;
+
+export function makeLog(mode: TransportMode, logger: TransportLogger = consoleLogger): Log {
+  return (message, error) => {
+    const event: TransportLogEvent = error === undefined ? { mode, message } : { mode, message, error };
+    if (errorChannel.hasSubscribers) errorChannel.publish(event);
+    try {
+      logger(event);
+    } catch {
+      // a broken logger must not take the transport down with it
+    }
+  };
+}
+
+/** Delivers a transfer to each listener in turn; a throwing listener is logged, not propagated. */
+export function reportTransfer(transfer: Transfer, log: Log, ...listeners: (TransferListener | undefined)[]): void {
+  for (const listener of listeners) {
+    if (listener === undefined) continue;
+    try {
+      listener(transfer);
+    } catch (error) {
+      log(`onTransfer listener threw: ${String(error)}`, error);
+    }
+  }
+}

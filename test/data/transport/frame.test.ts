@@ -1,0 +1,98 @@
+/** The frame codec: headers, a decoder fed at arbitrary boundaries, and refusal of malformed headers. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { crc32 } from 'node:zlib';
+import { PlumeError } from '../../../src/errors.ts';
+import { FrameDecoder, FrameType, HEADER_BYTES, decodeHeader, encodeHeader, type Frame } from '../../../src/data/transport/frame.ts';
+
+const frameBytes = (type: FrameType, id: number, payload: Uint8Array, aux = 0): Buffer =>
+  Buffer.concat([encodeHeader({ type, aux, id, length: payload.length }), payload]);
+
+const decodeAll = (bytes: Uint8Array, cut: (at: number) => number, maxPayload?: number): Frame[] => {
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder((f) => frames.push(f), maxPayload === undefined ? {} : { maxPayload });
+  for (let at = 0; at < bytes.length;) {
+    const end = Math.min(bytes.length, at + cut(at));
+    decoder.push(bytes.subarray(at, end));
+    at = end;
+  }
+  assert.equal(decoder.partial, undefined, 'nothing left over');
+  return frames;
+};
+
+const efram = (fn: () => unknown, reason: RegExp) =>
+  assert.throws(fn, (e: unknown) => e instanceof PlumeError && e.code === 'PLUME_EFRAME' && reason.test(e.message));
+
+describe('frame codec', () => {
+  const stream = Buffer.concat([
+    frameBytes(FrameType.Request, 1, Buffer.from('echohello'), 4),
+    frameBytes(FrameType.Response, 0xffff_ffff, new Uint8Array(0)),
+    frameBytes(FrameType.Cancel, 7, new Uint8Array(0)),
+    frameBytes(FrameType.Error, 2, Buffer.from('{"code":"PLUME_EFAILED","message":"x"}')),
+    frameBytes(FrameType.Response, 3, Buffer.alloc(100_000, 0xab)),
+  ]);
+  const summary = (frames: Frame[]) => frames.map((f) => [f.type, f.id, f.aux, f.length, Buffer.from(f.payload).toString('hex')]);
+  const whole = summary(decodeAll(stream, () => stream.length));
+
+  it('should decode a stream of frames whole, byte by byte, and at random cuts alike', () => {
+    assert.equal(whole.length, 5);
+    assert.deepEqual(whole[0], [FrameType.Request, 1, 4, 9, Buffer.from('echohello').toString('hex')]);
+    assert.deepEqual(summary(decodeAll(stream, () => 1)), whole);
+    for (let seed = 1; seed <= 20; seed++) {
+      let state = seed;
+      const cut = () => 1 + ((state = (state * 48271) % 0x7fffffff) % 40_000);
+      assert.deepEqual(summary(decodeAll(stream, cut)), whole, `seed ${seed}`);
+    }
+  });
+
+  it('should hand out each payload in an ArrayBuffer of exactly its size', () => {
+    const payload = Buffer.alloc(70_000, 1);
+    const [frame] = decodeAll(frameBytes(FrameType.Response, 9, payload), () => 65_536);
+    assert.equal(frame!.payload.byteOffset, 0);
+    assert.equal(frame!.payload.buffer.byteLength, payload.length);
+  });
+
+  it('should report the bytes of a frame in progress', () => {
+    const decoder = new FrameDecoder(() => {});
+    const bytes = frameBytes(FrameType.Response, 1, Buffer.alloc(100));
+    decoder.push(bytes.subarray(0, 10));
+    assert.deepEqual(decoder.partial, { received: 10, length: HEADER_BYTES });
+    decoder.push(bytes.subarray(10, 50));
+    assert.deepEqual(decoder.partial, { received: 50, length: HEADER_BYTES + 100 });
+  });
+
+  it('should refuse malformed headers with PLUME_EFRAME', () => {
+    const good = encodeHeader({ type: FrameType.Request, aux: 0, id: 5, length: 10 });
+    const corrupt = (at: number, value: number, fixCrc = true) => {
+      const bytes = Buffer.from(good);
+      bytes[at] = value;
+      // re-sign the header so the fault checked is the field itself, not the checksum
+      if (fixCrc) bytes.writeUInt32BE(crc32(bytes.subarray(0, 16)), 16);
+      return bytes;
+    };
+    efram(() => decodeHeader(Buffer.from('GET / HTTP/1.1\r\nHost:')), /bad magic 0x4745/);
+    efram(() => decodeHeader(corrupt(9, 6, false)), /checksum mismatch/);
+    efram(() => decodeHeader(corrupt(2, 2)), /unsupported version 2/);
+    efram(() => decodeHeader(corrupt(3, 9)), /unknown frame type 9/);
+    efram(() => decodeHeader(corrupt(4, 1)), /reserved header bits/);
+    efram(() => decodeHeader(corrupt(7, 11)), /aux 11 is invalid/);
+    efram(() => decodeHeader(encodeHeader({ type: FrameType.Response, aux: 1, id: 1, length: 4 })), /aux 1 is invalid/);
+    efram(() => decodeHeader(encodeHeader({ type: FrameType.Cancel, aux: 0, id: 1, length: 4 })), /cancel frame carries no payload/);
+  });
+
+  it('should refuse a declared length over the limit before any payload arrives, and stay failed', () => {
+    let delivered = 0;
+    const decoder = new FrameDecoder(() => delivered++, { maxPayload: 1024 });
+    const header = encodeHeader({ type: FrameType.Response, aux: 0, id: 1, length: 0xffff_ffff });
+    efram(() => decoder.push(header), /payload of 4294967295 bytes exceeds the limit of 1024/);
+    efram(() => decoder.push(frameBytes(FrameType.Response, 2, Buffer.from('ok'))), /exceeds the limit/);
+    assert.equal(delivered, 0);
+  });
+
+  it('should refuse out-of-range header fields and limits with RangeError', () => {
+    assert.throws(() => encodeHeader({ type: FrameType.Request, aux: 0x10000, id: 0, length: 0x10000 }), RangeError);
+    assert.throws(() => encodeHeader({ type: FrameType.Response, aux: 0, id: -1, length: 0 }), RangeError);
+    assert.throws(() => encodeHeader({ type: FrameType.Response, aux: 0, id: 0, length: 2 ** 32 }), RangeError);
+    assert.throws(() => new FrameDecoder(() => {}, { maxPayload: 2 ** 32 }), RangeError);
+  });
+});
