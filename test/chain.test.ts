@@ -88,3 +88,23 @@ describe('chained calls: errnos at call time (C guest)', () => {
     assert.ok(performance.now() - t < 10_000, `took ${(performance.now() - t).toFixed(0)} ms`);
   });
 });
+
+describe('input limits', () => {
+  it('should refuse an input over maxInputBytes from a client and from a chained call', async () => {
+    const plume = await Plume.start({ workers: 1 });
+    try {
+      await plume.deploy('small', example('hello/hello.wasm'), { limits: { maxInputBytes: 16 } });
+      await plume.deploy('chain', guest('chain.wasm'));
+      await assert.rejects(
+        plume.invoke('small', 'x'.repeat(17)),
+        (e: PlumeError) => e.code === 'PLUME_EINPUT' && /over its limit of 16/.test(e.message),
+      );
+      assert.equal(text(await plume.invoke('small', 'x'.repeat(16))), `Hello, ${'x'.repeat(16)}!`);
+      // chain.c outputs the errno when `call` refuses: too_big is 2.
+      assert.equal(text(await plume.invoke('chain', `named:small:${'y'.repeat(17)}`)), '2');
+      assert.equal(text(await plume.invoke('chain', 'named:small:ok')), 'Hello, ok!');
+    } finally {
+      await plume.close();
+    }
+  });
+});

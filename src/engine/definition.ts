@@ -9,6 +9,8 @@ export interface Limits {
   /** Wall-clock limit per invocation, queueing excluded. */
   readonly timeoutMs: number;
   readonly maxOutputBytes: number;
+  /** The largest input accepted, from a client or a chained call. */
+  readonly maxInputBytes: number;
   /** Invocations of this function running at once; more wait in a queue. */
   readonly maxConcurrency: number;
 }
@@ -17,6 +19,7 @@ export const DEFAULT_LIMITS: Limits = {
   memoryMb: 256,
   timeoutMs: 30_000,
   maxOutputBytes: 64 * 1024 * 1024,
+  maxInputBytes: 256 * 1024 * 1024,
   maxConcurrency: 1024,
 };
 

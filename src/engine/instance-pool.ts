@@ -168,3 +168,9 @@ export function timeoutError(def: FunctionDefinition): PlumeError {
     function: def.name,
   });
 }
+
+export function inputError(def: FunctionDefinition, bytes: number): PlumeError {
+  return new PlumeError('PLUME_EINPUT', `the input of '${def.name}' is ${bytes} bytes, over its limit of ${def.limits.maxInputBytes}`, {
+    function: def.name,
+  });
+}

@@ -11,6 +11,7 @@ import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
 import { Ring } from './ring.ts';
+import { inputError } from '../engine/instance-pool.ts';
 
 /** What an invocation gives its caller on the main thread: the output in one piece. */
 export interface InvocationResult {
@@ -130,6 +131,7 @@ export class Executor {
   async invoke(id: number, input: Uint8Array): Promise<InvocationResult> {
     if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime is closed');
     const def = this.#def(id);
+    if (input.length > def.limits.maxInputBytes) throw inputError(def, input.length);
     const limit = def.stateful ? 1 : def.limits.maxConcurrency;
     const running = this.#running.get(id) ?? 0;
     if (running >= limit) await new Promise<void>((go) => this.#queue(id).push(go));

@@ -7,7 +7,7 @@ import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
 import { takeSnapshot } from '../engine/compile.ts';
-import { InstancePool } from '../engine/instance-pool.ts';
+import { InstancePool, inputError } from '../engine/instance-pool.ts';
 import type { FunctionInstance, InvocationResult, LogSink } from '../engine/instance.ts';
 import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
@@ -61,7 +61,7 @@ function guarded(pool: InstancePool, input: Payload, root: number, trace?: Hop[]
 
 /** Chained calls run on this thread (the embedded mode): outputs reach the callee by reference. */
 const calls: CallService = {
-  exists: (caller, name) => resolve(caller, name) !== undefined,
+  inputLimit: (caller, name) => resolve(caller, name)?.def.limits.maxInputBytes,
   async start(caller, name, input) {
     const pool = resolve(caller, name);
     if (!pool) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
@@ -74,6 +74,7 @@ const calls: CallService = {
     } catch (err) {
       throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
     }
+    if (bytes.length > pool.def.limits.maxInputBytes) throw inputError(pool.def, bytes.length);
     const started = performance.now();
     const result = await guarded(pool, bytes, caller.call.root, trace);
     const ms = performance.now() - started;

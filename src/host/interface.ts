@@ -55,8 +55,8 @@ export interface Hop {
 
 /** Starts chained calls for a guest; the executor provides it (the engine and the plugins only see this). */
 export interface CallService {
-  /** Whether `name` resolves for this caller now (so `call` can answer `noent` at once). */
-  exists(caller: InstanceHandle, name: string): boolean;
+  /** The callee's input limit in bytes, or undefined if `name` does not resolve (so `call` answers at once). */
+  inputLimit(caller: InstanceHandle, name: string): number | undefined;
   /**
    * Run `name` (a deployed function, or `#export` of the caller's own module) on `input`, which may be a
    * pending output of another call. Rejects with a PlumeError (PLUME_ENOFUNC for an unknown name).

@@ -92,20 +92,22 @@ export const plumeV1: HostInterface = {
 
 /** `call`, `call_future`, `call_many`, `await`, `future_read`, `future_error`, `cancel` (docs/abi.md). */
 function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string, unknown> {
-  /** Resolves the callee name, or answers the errno the guest gets instead. */
-  const callee = (namePtr: number, nameLen: number): string | number => {
+  /** Resolves the callee name, or answers the errno the guest gets instead (`too_big` past its input limit). */
+  const callee = (namePtr: number, nameLen: number, inputBytes = 0): string | number => {
     const [ptr, n] = [namePtr >>> 0, nameLen >>> 0];
     if (!mem.inBounds(ptr, n)) return Errno.inval;
     if (!instance.calls) return Errno.notsup;
     const name = decoder.decode(mem.u8.subarray(ptr, ptr + n));
-    return instance.calls.exists(instance, name) ? name : Errno.noent;
+    const limit = instance.calls.inputLimit(instance, name);
+    if (limit === undefined) return Errno.noent;
+    return inputBytes > limit ? Errno.too_big : name;
   };
   const start = (name: string, input: Payload | Promise<Payload>): number =>
     futuresOf(instance.call).add(instance.calls!.start(instance, name, input));
 
   return {
     call(namePtr: number, nameLen: number, inPtr: number, inLen: number, outPtr: number): number {
-      const name = callee(namePtr, nameLen);
+      const name = callee(namePtr, nameLen, inLen >>> 0);
       const [ptr, n, out] = [inPtr >>> 0, inLen >>> 0, outPtr >>> 0];
       if (typeof name === 'number') return name;
       if (!mem.inBounds(ptr, n) || !mem.inBounds(out, 4)) return Errno.inval;
@@ -134,6 +136,8 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
         if (!mem.inBounds(ptr, len)) return Errno.inval;
         slices.push(Payload.of(mem.u8.slice(ptr, ptr + len)));
       }
+      const largest = slices.reduce((m, p) => Math.max(m, p.length), 0);
+      if (typeof callee(namePtr, nameLen, largest) === 'number') return Errno.too_big;
       slices.forEach((input, i) => mem.view.setUint32(out + i * 4, start(name, input), true));
       return Errno.ok;
     },
