@@ -154,15 +154,7 @@ export class SocketTransportServer implements TransportServer {
   }
 
   #report(direction: Transfer['direction'], method: string, id: number, payloadBytes: number): void {
-    const transfer: Transfer = {
-      mode: this.mode,
-      direction,
-      method,
-      id,
-      bytesMoved: HEADER_BYTES + payloadBytes,
-      bytesCopied: payloadBytes,
-    };
-    reportTransfer(transfer, this.#log, this.#options.onTransfer);
+    reportTransfer(socketTransfer(this.mode, direction, method, id, payloadBytes), this.#log, this.#options.onTransfer);
   }
 }
 
@@ -258,14 +250,17 @@ export class SocketTransportClient implements TransportClient {
   }
 
   #report(direction: Transfer['direction'], method: string, id: number, payloadBytes: number, listener: RequestOptions['onTransfer']) {
-    const transfer: Transfer = {
-      mode: this.mode,
-      direction,
-      method,
-      id,
-      bytesMoved: HEADER_BYTES + payloadBytes,
-      bytesCopied: payloadBytes,
-    };
-    reportTransfer(transfer, this.#log, this.#options.onTransfer, listener);
+    reportTransfer(socketTransfer(this.mode, direction, method, id, payloadBytes), this.#log, this.#options.onTransfer, listener);
   }
+}
+
+/** One hop over a socket: the frame header travels too; the receiver makes the one copy of the payload. */
+function socketTransfer(
+  mode: 'local' | 'networked',
+  direction: Transfer['direction'],
+  method: string,
+  id: number,
+  payloadBytes: number,
+): Transfer {
+  return { mode, direction, method, id, bytesMoved: HEADER_BYTES + payloadBytes, bytesCopied: payloadBytes };
 }
