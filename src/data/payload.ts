@@ -7,6 +7,9 @@ export class Payload {
   readonly chunks: readonly Uint8Array[];
   readonly length: number;
   #flat: Uint8Array | undefined;
+  /** Where the last read ended: the chunk index and the payload offset at which that chunk starts. */
+  #cursorIndex = 0;
+  #cursorStart = 0;
 
   constructor(chunks: readonly Uint8Array[], length = chunks.reduce((n, c) => n + c.length, 0)) {
     this.chunks = chunks;
@@ -22,18 +25,28 @@ export class Payload {
 
   /** Copies up to `max` bytes starting at `offset` into `dst` at `at`; returns how many (0 past the end). */
   read(offset: number, dst: Uint8Array, at: number, max: number): number {
-    let skip = offset;
+    // Readers go front to back: resume the chunk walk where the last read ended instead of at chunk 0,
+    // so reading a payload of many chunks sequentially stays linear.
+    let index = 0;
+    let start = 0;
+    if (offset >= this.#cursorStart) {
+      index = this.#cursorIndex;
+      start = this.#cursorStart;
+    }
     let copied = 0;
-    for (const chunk of this.chunks) {
-      if (copied === max) break;
-      if (skip >= chunk.length) {
-        skip -= chunk.length;
+    while (index < this.chunks.length && copied < max) {
+      const chunk = this.chunks[index]!;
+      const from = offset + copied - start;
+      if (from >= chunk.length) {
+        start += chunk.length;
+        index++;
         continue;
       }
-      const n = Math.min(chunk.length - skip, max - copied);
-      dst.set(chunk.subarray(skip, skip + n), at + copied);
+      const n = Math.min(chunk.length - from, max - copied);
+      dst.set(from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n), at + copied);
       copied += n;
-      skip = 0;
+      this.#cursorIndex = index;
+      this.#cursorStart = start;
     }
     return copied;
   }
