@@ -1,8 +1,8 @@
-/** CWASI's published results (../shared/data/cwasi, IEEE/ACM SEC 2023), to print beside Plume's. */
+/** CWASI's published results (bench/data/cwasi, IEEE/ACM SEC 2023), to print beside Plume's. */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const DATA = fileURLToPath(new URL('../../shared/data/cwasi/', import.meta.url));
+const DATA = fileURLToPath(new URL('./data/cwasi/', import.meta.url));
 /** Payload sizes of the sequential experiment, in the order of the file's column groups. */
 export const CWASI_SIZES_MB = [2, 4, 6, 8, 10, 15, 20, 30, 40, 60, 100];
 
