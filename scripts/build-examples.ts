@@ -15,6 +15,7 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'test/guests/conformance.c', out: 'test/guests/conformance-c.wasm', kind: 'reactor' },
   { src: 'test/guests/conformance.ts', out: 'test/guests/conformance-as.wasm', kind: 'as' },
   { src: 'test/guests/chain-as.ts', out: 'test/guests/chain-as.wasm', kind: 'as' },
+  { src: 'test/guests/state-as.ts', out: 'test/guests/state-as.wasm', kind: 'as' },
   { src: 'test/guests/hostile.c', out: 'test/guests/hostile.wasm', kind: 'reactor' },
   { src: 'test/guests/chain.c', out: 'test/guests/chain.wasm', kind: 'reactor' },
   { src: 'test/guests/state.c', out: 'test/guests/state.wasm', kind: 'reactor' },

@@ -57,6 +57,35 @@ export namespace raw {
   export declare function future_error(future: u32, buf: usize, buf_len: u32, out_len: usize): u32;
   @external('plume_v1', 'cancel')
   export declare function cancel(future: u32): u32;
+  // state (docs/state.md): keys and values are (ptr, len) byte ranges
+  @external('plume_v1', 'state_get')
+  export declare function state_get(key: usize, key_len: u32, buf: usize, buf_len: u32, out_len: usize, out_version: usize): u32;
+  @external('plume_v1', 'state_get_range')
+  export declare function state_get_range(key: usize, key_len: u32, offset: u32, buf: usize, len: u32, out_len: usize): u32;
+  @external('plume_v1', 'state_set')
+  export declare function state_set(key: usize, key_len: u32, value: usize, value_len: u32, out_version: usize): u32;
+  @external('plume_v1', 'state_set_range')
+  export declare function state_set_range(key: usize, key_len: u32, offset: u32, value: usize, value_len: u32, out_version: usize): u32;
+  @external('plume_v1', 'state_cas')
+  export declare function state_cas(key: usize, key_len: u32, expected: u64, value: usize, value_len: u32, out_version: usize): u32;
+  @external('plume_v1', 'state_append')
+  export declare function state_append(key: usize, key_len: u32, value: usize, value_len: u32, out_count: usize): u32;
+  @external('plume_v1', 'state_read_appended')
+  export declare function state_read_appended(key: usize, key_len: u32, from: u32, buf: usize, buf_len: u32, out_len: usize): u32;
+  @external('plume_v1', 'state_delete')
+  export declare function state_delete(key: usize, key_len: u32): u32;
+  @external('plume_v1', 'state_lock')
+  export declare function state_lock(key: usize, key_len: u32, lease_ms: u32, timeout_ms: u32, out_lock: usize): u32;
+  @external('plume_v1', 'state_unlock')
+  export declare function state_unlock(lock: u32): u32;
+  @external('plume_v1', 'state_pull')
+  export declare function state_pull(key: usize, key_len: u32): u32;
+  @external('plume_v1', 'state_push')
+  export declare function state_push(key: usize, key_len: u32): u32;
+  @external('plume_v1', 'state_read')
+  export declare function state_read(key: usize, key_len: u32, offset: u32, buf: usize, len: u32, out_len: usize): u32;
+  @external('plume_v1', 'state_write')
+  export declare function state_write(key: usize, key_len: u32, offset: u32, value: usize, value_len: u32): u32;
 }
 
 // 8 bytes of static scratch space for out-pointers.
@@ -212,6 +241,174 @@ export function callMany(name: string, inputs: Uint8Array[]): Future[] {
   const futures = new Array<Future>(count);
   for (let i = 0; i < count; i++) futures[i] = new Future(handles[i]);
   return futures;
+}
+
+// ---- state (docs/state.md): string keys (their UTF-8 bytes), byte values; every call suspends the guest ----
+// A wrapper that answers null, false or 0 failed: stateErrno() says why (NOENT, UNAVAILABLE, TIMEOUT, ...).
+
+let lastErrno: u32 = OK;
+let lastVersion: u64 = 0;
+
+// 8 bytes of static space for out_version, reserved here (not at top level) so only modules using state have it.
+function versionOut(): usize {
+  return memory.data(8);
+}
+
+// Zeroed before each versioned call, so a call that did not write it reads 0.
+function versionPtr(): usize {
+  store<u64>(versionOut(), 0);
+  return versionOut();
+}
+
+function lenPtr(): usize {
+  store<u32>(scratch, 0);
+  return scratch;
+}
+
+function done(errno: u32): u32 {
+  lastErrno = errno;
+  return errno;
+}
+
+function versioned(errno: u32): u32 {
+  lastVersion = load<u64>(versionOut());
+  return done(errno);
+}
+
+/** A byte range read into a buffer of `len` bytes: the bytes the host wrote, or null if the call failed. */
+function filled(errno: u32, buf: Uint8Array): Uint8Array | null {
+  if (done(errno) != OK) return null;
+  return buf.subarray(0, <i32>min(load<u32>(scratch), <u32>buf.length));
+}
+
+/** The errno of the last state call (OK, NOENT, FAILED, TIMEOUT, UNAVAILABLE, ...). */
+export function stateErrno(): u32 {
+  return lastErrno;
+}
+
+/** The version from the last stateGet, stateSet, stateSetRange or stateCompareAndSet (current one on a conflict; 0 if none). */
+export function stateVersion(): u64 {
+  return lastVersion;
+}
+
+/** The key's whole value (the buffer grows until it fits), or null if absent (NOENT) or on error. Sets stateVersion(). */
+export function stateGet(key: string): Uint8Array | null {
+  const k = String.UTF8.encode(key, false);
+  let buf = new Uint8Array(256);
+  while (true) {
+    const errno = raw.state_get(changetype<usize>(k), <u32>k.byteLength, buf.dataStart, <u32>buf.length, lenPtr(), versionPtr());
+    if (versioned(errno) != OK) return null;
+    const len = load<u32>(scratch);
+    if (len <= <u32>buf.length) return buf.subarray(0, <i32>len);
+    buf = new Uint8Array(<i32>len); // the value is longer than the buffer: read it again, whole
+  }
+}
+
+/** stateGet decoded as UTF-8. */
+export function stateGetString(key: string): string | null {
+  const value = stateGet(key);
+  return value === null ? null : String.UTF8.decodeUnsafe(value.dataStart, <usize>value.length);
+}
+
+/** Up to `len` bytes of the value from `offset` (cut at its end), or null if absent or on error. */
+export function stateGetRange(key: string, offset: u32, len: u32): Uint8Array | null {
+  const k = String.UTF8.encode(key, false);
+  const buf = new Uint8Array(<i32>len);
+  return filled(raw.state_get_range(changetype<usize>(k), <u32>k.byteLength, offset, buf.dataStart, len, lenPtr()), buf);
+}
+
+/** Replaces the value; returns its new version (0 on error). */
+export function stateSet(key: string, value: Uint8Array): u64 {
+  const k = String.UTF8.encode(key, false);
+  versioned(raw.state_set(changetype<usize>(k), <u32>k.byteLength, value.dataStart, <u32>value.length, versionPtr()));
+  return lastVersion;
+}
+
+/** stateSet with a string value (UTF-8). */
+export function stateSetString(key: string, value: string): u64 {
+  return stateSet(key, Uint8Array.wrap(String.UTF8.encode(value, false)));
+}
+
+/** Writes `value` at `offset` (creating the key, padding with zeros); returns the new version (0 on error). */
+export function stateSetRange(key: string, offset: u32, value: Uint8Array): u64 {
+  const k = String.UTF8.encode(key, false);
+  versioned(raw.state_set_range(changetype<usize>(k), <u32>k.byteLength, offset, value.dataStart, <u32>value.length, versionPtr()));
+  return lastVersion;
+}
+
+/** Sets the value only if its version is `expected` (0: absent). false on a conflict (FAILED; stateVersion() is the current one) or error. */
+export function stateCompareAndSet(key: string, expected: u64, value: Uint8Array): bool {
+  const k = String.UTF8.encode(key, false);
+  return versioned(raw.state_cas(changetype<usize>(k), <u32>k.byteLength, expected, value.dataStart, <u32>value.length, versionPtr())) == OK;
+}
+
+/** Appends an entry to the key's log; returns the number of entries after it (0 on error). */
+export function stateAppend(key: string, value: Uint8Array): u32 {
+  const k = String.UTF8.encode(key, false);
+  return done(raw.state_append(changetype<usize>(k), <u32>k.byteLength, value.dataStart, <u32>value.length, lenPtr())) == OK ? load<u32>(scratch) : 0;
+}
+
+/** The log's entries from index `from` (the buffer grows until they fit); empty on error. */
+export function stateReadAppended(key: string, from: u32 = 0): Uint8Array[] {
+  const k = String.UTF8.encode(key, false);
+  const entries = new Array<Uint8Array>();
+  let buf = new Uint8Array(1024);
+  while (done(raw.state_read_appended(changetype<usize>(k), <u32>k.byteLength, from, buf.dataStart, <u32>buf.length, lenPtr())) == TOO_BIG) {
+    const needed = load<u32>(scratch); // with TOO_BIG, out_len is the size needed
+    if (needed <= <u32>buf.length) return entries;
+    buf = new Uint8Array(<i32>needed);
+  }
+  if (lastErrno != OK) return entries;
+  // [u32 length][bytes] per entry
+  const size = load<u32>(scratch);
+  for (let at: u32 = 0; at + 4 <= size; ) {
+    const n = load<u32>(buf.dataStart + at);
+    entries.push(buf.slice(<i32>(at + 4), <i32>(at + 4 + n)));
+    at += 4 + n;
+  }
+  return entries;
+}
+
+/** Deletes the value and the log: true if either existed (false: NOENT, or an error). */
+export function stateDelete(key: string): bool {
+  const k = String.UTF8.encode(key, false);
+  return done(raw.state_delete(changetype<usize>(k), <u32>k.byteLength)) == OK;
+}
+
+/** Takes the key's lock for `leaseMs`, waiting up to `timeoutMs` (0: 30 s); returns the lock handle (0: TIMEOUT or error). */
+export function stateLock(key: string, leaseMs: u32, timeoutMs: u32 = 0): u32 {
+  const k = String.UTF8.encode(key, false);
+  return done(raw.state_lock(changetype<usize>(k), <u32>k.byteLength, leaseMs, timeoutMs, lenPtr())) == OK ? load<u32>(scratch) : 0;
+}
+
+/** Releases a lock; returns the errno: OK, FAILED if the lease had expired, BADF for an unknown handle. */
+export function stateUnlock(lock: u32): u32 {
+  return done(raw.state_unlock(lock));
+}
+
+/** Replaces the local copy with the global value; returns the errno (NOENT if absent globally). */
+export function statePull(key: string): u32 {
+  const k = String.UTF8.encode(key, false);
+  return done(raw.state_pull(changetype<usize>(k), <u32>k.byteLength));
+}
+
+/** Writes the local copy's dirty chunks to the global tier; returns the errno (NOENT if nothing was dirty). */
+export function statePush(key: string): u32 {
+  const k = String.UTF8.encode(key, false);
+  return done(raw.state_push(changetype<usize>(k), <u32>k.byteLength));
+}
+
+/** Up to `len` bytes of the local copy from `offset`, or null if there is none (NOENT). */
+export function stateRead(key: string, offset: u32, len: u32): Uint8Array | null {
+  const k = String.UTF8.encode(key, false);
+  const buf = new Uint8Array(<i32>len);
+  return filled(raw.state_read(changetype<usize>(k), <u32>k.byteLength, offset, buf.dataStart, len, lenPtr()), buf);
+}
+
+/** Writes `bytes` into the local copy at `offset` (push to publish); returns the errno. */
+export function stateWrite(key: string, offset: u32, bytes: Uint8Array): u32 {
+  const k = String.UTF8.encode(key, false);
+  return done(raw.state_write(changetype<usize>(k), <u32>k.byteLength, offset, bytes.dataStart, <u32>bytes.length));
 }
 
 /**

@@ -63,7 +63,7 @@ PLUME_EXPORT("run") int run(void) {
     plume_errno_t e = plume_state_get(KEY, buf, sizeof buf, &len, &version);
     if (e == PLUME_NOENT) return plume_output_str("noent"), 0;
     if (e != PLUME_OK) return out_u64(e), 1;
-    return plume_output(buf, len), 0;
+    return plume_output(buf, len < sizeof buf ? len : sizeof buf), 0;
   }
   if (is("range")) {
     if (plume_state_get_range(KEY, (uint32_t)num(2), buf, 4, &len) != PLUME_OK) return plume_fail_str("range failed");
