@@ -4,9 +4,14 @@
  * (bench/guests/transfer.c) with the monotonic clock.
  * embedded/by-ref     B gets A's output by reference and reads 1 KB of it
  * embedded/full-read  B reads every byte into its own memory
+ * local/full-read     B runs in a peer process reached over a Unix socket and reads every byte
+ * networked/full-read the same over TCP on loopback
  * memcpy              one TypedArray copy of the same size in the same run: the physical baseline
+ * In the peer cases A (`produce`) runs here and its complete output is a Uint8Array; the clock starts
+ * then and stops when the peer answers, which it does once B (`consume_full`) has read every byte.
  */
 import { fileURLToPath } from 'node:url';
+import { PeerClient, startPeerProcess, type PeerProcess } from '../src/cluster/index.ts';
 import { Plume } from '../src/runtime.ts';
 import { CWASI_SIZES_MB } from './cwasi.ts';
 import { latency, type CaseResult } from './report.ts';
@@ -22,9 +27,13 @@ export interface TransferOptions {
 export async function transfer(opts: TransferOptions = {}): Promise<CaseResult[]> {
   const sizes = opts.quick ? [2, 10] : CWASI_SIZES_MB;
   const results: CaseResult[] = [];
+  const limits = { maxOutputBytes: 128 * MB, memoryMb: 64, timeoutMs: 60_000 };
   const plume = await Plume.start({ workers: 1 });
+  const peers: Peer[] = [];
   try {
-    await plume.deploy('transfer', GUEST, { limits: { maxOutputBytes: 128 * MB, memoryMb: 64, timeoutMs: 60_000 } });
+    await plume.deploy('transfer', GUEST, { limits });
+    await plume.deploy('produce', GUEST, { entry: 'produce', limits });
+    for (const mode of ['local', 'networked'] as const) peers.push(await startPeer(mode, limits));
     for (const size_mb of sizes) {
       const n = opts.quick ? 3 : size_mb <= 20 ? 40 : 15;
       opts.progress?.(`${size_mb} MB × ${n}`);
@@ -40,12 +49,53 @@ export async function transfer(opts: TransferOptions = {}): Promise<CaseResult[]
         }
         results.push({ case: name, size_mb, ...latency(samples) });
       }
+      for (const peer of peers) {
+        await peerFullRead(plume, peer.client, size_mb * MB); // warm-up: connection buffers, instances
+        const samples = await sequence(n, () => peerFullRead(plume, peer.client, size_mb * MB));
+        results.push({ case: `${peer.client.mode}/full-read`, size_mb, ...latency(samples) });
+      }
       results.push({ case: 'memcpy', size_mb, ...latency(memcpy(size_mb * MB, n)) });
     }
   } finally {
+    for (const peer of peers) {
+      await peer.client.close();
+      await peer.child.stop();
+    }
     await plume.close();
   }
   return results;
+}
+
+interface Peer {
+  readonly child: PeerProcess;
+  readonly client: PeerClient;
+}
+
+/** A peer process with one worker (this is a 2-core machine) and B deployed in it. */
+async function startPeer(mode: 'local' | 'networked', limits: { timeoutMs: number }): Promise<Peer> {
+  const child = await startPeerProcess({ mode, workers: 1 });
+  try {
+    await child.deploy('consume', GUEST, { entry: 'consume_full', limits });
+    return { child, client: await PeerClient.connect(child.address, mode, { timeoutMs: limits.timeoutMs }) };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/** A writes `bytes` here; the clock runs from its complete output until the peer's B has read all of it. */
+async function peerFullRead(plume: Plume, client: PeerClient, bytes: number): Promise<number> {
+  const output = await plume.invoke('produce', String(bytes));
+  if (output.length !== bytes) throw new Error(`produce wrote ${output.length} bytes, not ${bytes}`);
+  const t0 = performance.now();
+  await client.invoke('consume', output);
+  return performance.now() - t0;
+}
+
+async function sequence(n: number, sample: () => Promise<number>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) samples.push(await sample());
+  return samples;
 }
 
 function memcpy(bytes: number, n: number): number[] {

@@ -147,8 +147,11 @@ function sendResult(callId: number, result: InvocationResult): void {
   }
   if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks)) results.wake();
   else {
-    const output = result.output.flatten().slice();
-    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0 }, [output.buffer]);
+    // A flattened output of several chunks is a fresh buffer; a single chunk is the guest's own copy.
+    // Either belongs to this call alone, so it is transferred, not cloned; only a view is copied first.
+    const flat = result.output.flatten();
+    const output = flat.byteOffset === 0 && flat.byteLength === flat.buffer.byteLength ? flat : flat.slice();
+    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0 }, [output.buffer as ArrayBuffer]);
   }
 }
 

@@ -1,0 +1,12 @@
+/** Plume processes as peers of each other (docs/dataplane.md, Peers). */
+export {
+  PeerClient,
+  PeerServer,
+  peerCallChannel,
+  startPeerProcess,
+  type PeerCall,
+  type PeerInvokeOptions,
+  type PeerProcess,
+  type PeerProcessOptions,
+  type PeerServerOptions,
+} from './peer.ts';

@@ -1,0 +1,319 @@
+/**
+ * Peers: one Plume process serving its functions to another over a transport (docs/dataplane.md, Peers).
+ * A `PeerServer` answers `invoke:<name>` (body = input, answer = output) and, when allowed,
+ * `deploy:<name>`; a `PeerClient` calls it and says what each call moved and copied. `startPeerProcess`
+ * starts a peer in a child process, so tests and benchmarks exercise `local` and `networked` for real.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
+import { once } from 'node:events';
+import { readFile, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { PlumeError } from '../errors.ts';
+import type { DeployOptions } from '../engine/compile.ts';
+import type { FunctionInfo, Plume } from '../runtime.ts';
+import {
+  createEmbeddedClient,
+  createEmbeddedServer,
+  createLocalClient,
+  createLocalServer,
+  createNetworkedClient,
+  createNetworkedServer,
+  type ClientOptions,
+  type RequestHandler,
+  type ServerOptions,
+  type Transfer,
+  type TransportClient,
+  type TransportMode,
+  type TransportServer,
+} from '../data/transport/index.ts';
+
+const INVOKE = 'invoke:';
+const DEPLOY = 'deploy:';
+
+const transports: Record<
+  TransportMode,
+  { server(handler: RequestHandler, options: ServerOptions): TransportServer; client(options: ClientOptions): TransportClient }
+> = {
+  embedded: { server: createEmbeddedServer, client: createEmbeddedClient },
+  local: { server: createLocalServer, client: createLocalClient },
+  networked: { server: createNetworkedServer, client: createNetworkedClient },
+};
+
+/** Every completed peer call (success or failure) is published here as a `PeerCall`. */
+export const peerCallChannel = diagnostics.channel('plume:cluster:call');
+
+export interface PeerServerOptions extends ServerOptions {
+  readonly mode: TransportMode;
+  /**
+   * Accept `deploy:<name>` from clients. Off by default: nothing authenticates a peer, so a peer that
+   * accepts deploys runs any code its clients send (listen on a private socket or network).
+   */
+  readonly allowDeploy?: boolean;
+}
+
+/** Serves one runtime's functions over one transport server. Closing it leaves the runtime running. */
+export class PeerServer {
+  readonly mode: TransportMode;
+  readonly #plume: Plume;
+  readonly #allowDeploy: boolean;
+  readonly #server: TransportServer;
+
+  constructor(plume: Plume, options: PeerServerOptions) {
+    const transport = transports[options.mode];
+    if (!transport) throw new TypeError(`mode must be 'embedded', 'local' or 'networked', got '${String(options.mode)}'`);
+    const { mode, allowDeploy, ...serverOptions } = options;
+    this.mode = mode;
+    this.#plume = plume;
+    this.#allowDeploy = allowDeploy ?? false;
+    this.#server = transport.server((request) => this.#handle(request.method, request.body, request.signal), serverOptions);
+  }
+
+  /** Resolves with the address clients connect to (a socket path, `127.0.0.1:41873`, an embedded name). */
+  listen(address?: string): Promise<string> {
+    return this.#server.listen(address);
+  }
+
+  /** Drops every connection: clients' calls in flight reject with `PLUME_EPEER`. */
+  close(): Promise<void> {
+    return this.#server.close();
+  }
+
+  async #handle(method: string, body: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    // The runtime cannot stop a call once started; a call the client gave up on before it began is skipped.
+    signal.throwIfAborted();
+    if (method.startsWith(INVOKE)) return this.#plume.invoke(method.slice(INVOKE.length), body);
+    if (method.startsWith(DEPLOY)) {
+      if (!this.#allowDeploy) throw new PlumeError('PLUME_EINPUT', 'this peer does not accept deploys');
+      const { options, module } = decodeDeploy(body);
+      return Buffer.from(JSON.stringify(await this.#plume.deploy(method.slice(DEPLOY.length), module, options)));
+    }
+    throw new PlumeError('PLUME_EINPUT', `unknown peer method '${method}' (expected '${INVOKE}<name>' or '${DEPLOY}<name>')`);
+  }
+}
+
+/** What one peer call moved: its request and response hops summed, as the transport reported them. */
+export interface PeerCall {
+  readonly function: string;
+  readonly mode: TransportMode;
+  /** Bytes that reached the other side, both ways (socket modes: frame headers and the method name too). */
+  readonly bytesMoved: number;
+  /** Payload bytes Plume copied in user space, both ways (socket modes: one per hop; `embedded`: none). */
+  readonly bytesCopied: number;
+  readonly ms: number;
+  readonly ok: boolean;
+}
+
+export interface PeerInvokeOptions {
+  /** Rejects with `PLUME_ETIMEOUT` after this long (default: the client's `timeoutMs`, 30 s). */
+  readonly timeoutMs?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Calls the functions of one peer. Calls share one connection and may run concurrently. */
+export class PeerClient {
+  readonly mode: TransportMode;
+  readonly address: string;
+  readonly #client: TransportClient;
+
+  private constructor(mode: TransportMode, address: string, client: TransportClient) {
+    this.mode = mode;
+    this.address = address;
+    this.#client = client;
+  }
+
+  /** Connects to a `PeerServer`; rejects with `PLUME_EPEER` if nothing listens at `address`. */
+  static async connect(address: string, mode: TransportMode, options: ClientOptions = {}): Promise<PeerClient> {
+    const transport = transports[mode];
+    if (!transport) throw new TypeError(`mode must be 'embedded', 'local' or 'networked', got '${String(mode)}'`);
+    const client = transport.client(options);
+    await client.connect(address);
+    return new PeerClient(mode, address, client);
+  }
+
+  /** The function's output; its errors arrive as PlumeErrors with the peer's code, a lost peer as `PLUME_EPEER`. */
+  async invoke(name: string, input: Uint8Array | string = new Uint8Array(0), options: PeerInvokeOptions = {}): Promise<Uint8Array> {
+    return (await this.invokeDetailed(name, input, options)).output;
+  }
+
+  /** Like invoke, with what the call moved and copied. `input` must not change until the promise settles. */
+  async invokeDetailed(
+    name: string,
+    input: Uint8Array | string = new Uint8Array(0),
+    options: PeerInvokeOptions = {},
+  ): Promise<{ output: Uint8Array; call: PeerCall }> {
+    const body = typeof input === 'string' ? encoder.encode(input) : input;
+    let bytesMoved = 0;
+    let bytesCopied = 0;
+    const onTransfer = (t: Transfer): void => {
+      bytesMoved += t.bytesMoved;
+      bytesCopied += t.bytesCopied;
+    };
+    const started = performance.now();
+    const finish = (ok: boolean): PeerCall => {
+      const call = { function: name, mode: this.mode, bytesMoved, bytesCopied, ms: performance.now() - started, ok };
+      if (peerCallChannel.hasSubscribers) peerCallChannel.publish(call);
+      return call;
+    };
+    const request = options.timeoutMs === undefined ? { onTransfer } : { onTransfer, timeoutMs: options.timeoutMs };
+    try {
+      const output = await this.#client.request(`${INVOKE}${name}`, body, request);
+      return { output, call: finish(true) };
+    } catch (error) {
+      finish(false);
+      throw error;
+    }
+  }
+
+  /** Deploys a module (bytes, or a path read here) on the peer; the peer must allow deploys. */
+  async deploy(name: string, module: Uint8Array | string, options: DeployOptions = {}): Promise<FunctionInfo> {
+    const bytes = typeof module === 'string' ? await readModule(module) : module;
+    const answer = await this.#client.request(`${DEPLOY}${name}`, encodeDeploy(options, bytes), { timeoutMs: 120_000 });
+    return JSON.parse(Buffer.from(answer.buffer, answer.byteOffset, answer.length).toString('utf8')) as FunctionInfo;
+  }
+
+  /** Calls in flight reject with `PLUME_ECLOSED`. */
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+}
+
+/** A deploy body: u32 BE length of the options' JSON, the JSON, then the module's bytes. */
+function encodeDeploy(options: DeployOptions, module: Uint8Array): Uint8Array {
+  const json = encoder.encode(JSON.stringify(options));
+  const body = new Uint8Array(4 + json.length + module.length);
+  new DataView(body.buffer).setUint32(0, json.length);
+  body.set(json, 4);
+  body.set(module, 4 + json.length);
+  return body;
+}
+
+function decodeDeploy(body: Uint8Array): { options: DeployOptions; module: Uint8Array } {
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  const length = body.length >= 4 ? view.getUint32(0) : Infinity;
+  if (4 + length > body.length) throw new PlumeError('PLUME_EINPUT', 'a deploy body must start with the length of its options');
+  try {
+    const options = JSON.parse(Buffer.from(body.buffer, body.byteOffset + 4, length).toString('utf8')) as DeployOptions;
+    return { options, module: body.subarray(4 + length) };
+  } catch {
+    throw new PlumeError('PLUME_EINPUT', 'the options of a deploy are not JSON');
+  }
+}
+
+async function readModule(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new PlumeError('PLUME_EMODULE', `cannot read module '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export interface PeerProcessOptions {
+  readonly mode: 'local' | 'networked';
+  /** The peer runtime's worker threads (default: one per core). */
+  readonly workers?: number;
+  /** Give up if the peer has not printed its address after this long (default 10 s). */
+  readonly startTimeoutMs?: number;
+}
+
+export interface PeerProcess {
+  readonly mode: 'local' | 'networked';
+  /** Where its PeerServer listens: connect a PeerClient here. */
+  readonly address: string;
+  readonly pid: number;
+  /** Deploys a module (a path read here, or bytes) in the peer, over a connection of its own. */
+  deploy(name: string, module: string | Uint8Array, options?: DeployOptions): Promise<FunctionInfo>;
+  /** Asks the peer to close (SIGTERM), SIGKILLs it after 5 s, and resolves once it has exited. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const PEER_MAIN = fileURLToPath(new URL('./peer-main.ts', import.meta.url));
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Starts a Plume runtime and a PeerServer that accepts deploys in a child Node process. The child exits when
+ * its stdin closes, so a peer never outlives the process that started it, even one that crashed.
+ */
+export async function startPeerProcess(options: PeerProcessOptions): Promise<PeerProcess> {
+  const { mode } = options;
+  if (mode !== 'local' && mode !== 'networked') throw new TypeError(`mode must be 'local' or 'networked', got '${String(mode)}'`);
+  const args = ['--disable-warning=ExperimentalWarning', PEER_MAIN, '--mode', mode];
+  if (options.workers !== undefined) args.push('--workers', String(options.workers));
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit').then(() => undefined);
+  let address: string;
+  try {
+    address = await readAddress(child, options.startTimeoutMs ?? 10_000);
+  } catch (error) {
+    kill(child, 'SIGKILL');
+    await exited;
+    throw error;
+  }
+  // The child alone must not keep this process alive: it dies on its own when our end of its stdin closes.
+  child.unref();
+  for (const stream of [child.stdin, child.stdout]) (stream as unknown as { unref?: () => void }).unref?.();
+  let control: Promise<PeerClient> | undefined;
+  let stopping: Promise<void> | undefined;
+  return {
+    mode,
+    address,
+    pid: child.pid!,
+    deploy: async (name, module, deployOptions = {}) => {
+      control ??= PeerClient.connect(address, mode, { timeoutMs: 120_000 });
+      return (await control).deploy(name, module, deployOptions);
+    },
+    stop: () =>
+      (stopping ??= (async () => {
+        child.ref(); // wait for the exit even if nothing else keeps this process alive
+        await control?.then((c) => c.close()).catch(() => {});
+        kill(child, 'SIGTERM');
+        const timer = setTimeout(() => kill(child, 'SIGKILL'), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(timer);
+        // A killed local peer cannot unlink its socket file.
+        if (mode === 'local') await rm(address, { force: true });
+      })()),
+  };
+}
+
+function kill(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+}
+
+/** The peer's first stdout line is `{"address": …}`; anything else, an early exit or silence fails the start. */
+async function readAddress(child: ChildProcess, timeoutMs: number): Promise<string> {
+  const lines = createInterface({ input: child.stdout! });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const first = await Promise.race([
+      once(lines, 'line').then(([line]) => line as string),
+      once(child, 'exit').then(([code, signal]) => {
+        throw new PlumeError('PLUME_EPEER', `the peer process exited before listening (code ${code}, signal ${signal})`);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new PlumeError('PLUME_EPEER', `the peer process did not listen within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+    const address = parseAddress(first);
+    if (address === undefined) throw new PlumeError('PLUME_EPEER', `the peer process printed '${first}', not its address`);
+    return address;
+  } finally {
+    clearTimeout(timer);
+    lines.close();
+    child.stdout!.resume(); // drain whatever else it prints
+  }
+}
+
+function parseAddress(line: string): string | undefined {
+  try {
+    const { address } = JSON.parse(line) as { address?: unknown };
+    return typeof address === 'string' ? address : undefined;
+  } catch {
+    return undefined;
+  }
+}
