@@ -8,20 +8,10 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { PeerClient, PeerServer, startPeerProcess, type PeerProcess } from '../../src/cluster/index.ts';
 import { HEADER_BYTES } from '../../src/data/transport/index.ts';
-import { Plume, PlumeError } from '../../src/index.ts';
-import { example, guest, text } from '../helpers.ts';
+import { Plume } from '../../src/index.ts';
+import { example, guest, rejection, text } from '../helpers.ts';
 
 const MB = 1024 * 1024;
-
-async function rejection(promise: Promise<unknown>): Promise<PlumeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof PlumeError, `expected a PlumeError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the promise to reject');
-}
 
 function alive(pid: number): boolean {
   try {

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import { describe, it } from 'node:test';
 import { PlumeError } from '../../../src/errors.ts';
+import { rejection } from '../../helpers.ts';
 import { FrameType, encodeHeader } from '../../../src/data/transport/frame.ts';
 import type {
   ClientOptions,
@@ -46,16 +47,6 @@ const MB = 1024 * 1024;
 const text = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString();
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const random = (size: number): Uint8Array => randomFillSync(new Uint8Array(size));
-
-async function rejection(promise: Promise<unknown>): Promise<PlumeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof PlumeError, `expected a PlumeError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the promise to reject');
-}
 
 export function transportContract(factory: TransportFactory): void {
   /** Starts a server and a client connected to it; close() ends both. */
