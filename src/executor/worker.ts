@@ -1,7 +1,7 @@
 /**
  * A worker thread: hosts instances of many functions, takes invocations from its request ring (or
- * postMessage) and answers on its result ring. Guests that wait are suspended with JSPI, so this thread's
- * event loop must never block: it sleeps with Atomics.waitAsync, never Atomics.wait.
+ * postMessage) and answers on its result ring. Guests that wait are suspended with JSPI, so while any is,
+ * this thread's event loop must not block: it sleeps with Atomics.waitAsync then, Atomics.wait only when idle.
  */
 import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import { Payload } from '../data/payload.ts';
@@ -40,8 +40,14 @@ const logSink: LogSink = (fn, level, message) => {
  * the main thread posts 'register' before it writes any call, but the two channels are not ordered.
  */
 const parked = new Map<number, [number, Uint8Array][]>();
-/** Invocations whose guest is suspended (JSPI): while any exist, this thread's event loop must stay free. */
+/** Calls (outermost or chained) whose guest is suspended (JSPI): while any exist, the event loop must stay free. */
 let suspended = 0;
+
+/** Keeps the worker off Atomics.wait until `pending` settles. */
+function countSuspended<T>(pending: Promise<T>): Promise<T> {
+  suspended++;
+  return pending.finally(() => suspended--);
+}
 /** How long an idle worker blocks before it runs housekeeping anyway. */
 const IDLE_BLOCK_MS = 50;
 
@@ -76,7 +82,9 @@ const calls: CallService = {
     }
     if (bytes.length > pool.def.limits.maxInputBytes) throw inputError(pool.def, bytes.length);
     const started = performance.now();
-    const result = await guarded(pool, bytes, caller.call.root, trace);
+    const pending = guarded(pool, bytes, caller.call.root, trace);
+    // A suspended callee needs this thread's event loop even after its caller has returned.
+    const result = pending instanceof Promise ? await countSuspended(pending) : pending;
     const ms = performance.now() - started;
     trace.push({ from, to: pool.def.name, mode: 'embedded', bytesMoved: bytes.length, bytesCopied: result.inputCopied, ms });
     return result.output;
@@ -131,13 +139,10 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
     return;
   }
   if (result instanceof Promise) {
-    suspended++;
-    result
-      .then(
-        (r) => sendResult(callId, r),
-        (err: unknown) => sendError(callId, err),
-      )
-      .finally(() => suspended--);
+    countSuspended(result).then(
+      (r) => sendResult(callId, r),
+      (err: unknown) => sendError(callId, err),
+    );
   } else sendResult(callId, result);
 }
 
