@@ -102,3 +102,16 @@ describe('isolation and limits', () => {
     assert.ok(performance.now() - t >= 140, 'three 50 ms calls ran at once despite maxConcurrency 1');
   });
 });
+
+describe('closing', () => {
+  it('should fail invocations still queued behind maxConcurrency instead of leaving them pending', async () => {
+    const plume = await Plume.start({ workers: 1 });
+    await plume.deploy('one', guest('conformance-c.wasm'), { limits: { maxConcurrency: 1 } });
+    const running = plume.invoke('one', 'sleep:200').catch((e: PlumeError) => e.code);
+    const queued = plume.invoke('one', 'echo:late').catch((e: PlumeError) => e.code);
+    await new Promise((r) => setTimeout(r, 20));
+    await plume.close();
+    assert.equal(await queued, 'PLUME_ECLOSED');
+    assert.equal(await running, 'PLUME_ECLOSED');
+  });
+});

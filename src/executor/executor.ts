@@ -134,15 +134,20 @@ export class Executor {
     if (input.length > def.limits.maxInputBytes) throw inputError(def, input.length);
     const limit = def.stateful ? 1 : def.limits.maxConcurrency;
     const running = this.#running.get(id) ?? 0;
-    if (running >= limit) await new Promise<void>((go) => this.#queue(id).push(go));
-    this.#running.set(id, (this.#running.get(id) ?? 0) + 1);
+    // A finishing call hands its slot straight to the next queued one (see finally), so a new call can
+    // never slip in between and run past the limit.
+    if (running >= limit) {
+      await new Promise<void>((go) => this.#queue(id).push(go));
+      if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime closed before the invocation started');
+    } else this.#running.set(id, running + 1);
     this.#hold();
     try {
       return await this.#dispatch(def, input);
     } finally {
       this.#unhold();
-      this.#running.set(id, this.#running.get(id)! - 1);
-      this.#queued.get(id)?.shift()?.();
+      const next = this.#queued.get(id)?.shift();
+      if (next) next();
+      else this.#running.set(id, this.#running.get(id)! - 1);
     }
   }
 
@@ -151,6 +156,8 @@ export class Executor {
     this.#closed = true;
     clearInterval(this.#watchdog);
     const closed = new PlumeError('PLUME_ECLOSED', 'the runtime closed before the invocation finished');
+    // Calls waiting for a concurrency slot wake up, see the runtime closed, and fail.
+    for (const queue of this.#queued.values()) for (const go of queue.splice(0)) go();
     for (const slot of this.#slots) {
       for (const p of slot.pending.values()) p.reject(closed);
       slot.pending.clear();

@@ -125,20 +125,21 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       return Errno.ok;
     },
     call_many(namePtr: number, nameLen: number, inputsPtr: number, count: number, outPtr: number): number {
-      const name = callee(namePtr, nameLen);
       const [inputs, n, out] = [inputsPtr >>> 0, count >>> 0, outPtr >>> 0];
-      if (typeof name === 'number') return name;
       if (!mem.inBounds(inputs, n * 8) || !mem.inBounds(out, n * 4)) return Errno.inval;
-      const slices: Payload[] = [];
+      // Check every range and the largest size before copying anything, so a refused fan-out costs nothing.
+      const ranges: [number, number][] = [];
+      let largest = 0;
       for (let i = 0; i < n; i++) {
         const ptr = mem.view.getUint32(inputs + i * 8, true);
         const len = mem.view.getUint32(inputs + i * 8 + 4, true);
         if (!mem.inBounds(ptr, len)) return Errno.inval;
-        slices.push(Payload.of(mem.u8.slice(ptr, ptr + len)));
+        ranges.push([ptr, len]);
+        largest = Math.max(largest, len);
       }
-      const largest = slices.reduce((m, p) => Math.max(m, p.length), 0);
-      if (typeof callee(namePtr, nameLen, largest) === 'number') return Errno.too_big;
-      slices.forEach((input, i) => mem.view.setUint32(out + i * 4, start(name, input), true));
+      const name = callee(namePtr, nameLen, largest);
+      if (typeof name === 'number') return name;
+      ranges.forEach(([ptr, len], i) => mem.view.setUint32(out + i * 4, start(name, Payload.of(mem.u8.slice(ptr, ptr + len))), true));
       return Errno.ok;
     },
     await: new WebAssembly.Suspending(async (handle: number, timeoutMs: number, outPtr: number): Promise<number> => {
