@@ -12,6 +12,16 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'examples/c-echo/echo.c', out: 'examples/c-echo/echo.wasm', kind: 'reactor' },
   { src: 'examples/wasi-wc/wc.c', out: 'examples/wasi-wc/wc.wasm', kind: 'command' },
   { src: 'examples/noop/noop.c', out: 'examples/noop/noop.wasm', kind: 'bare' },
+  { src: 'examples/workflows/text.c', out: 'examples/workflows/text.wasm', kind: 'reactor' },
+  // the OCR steps (examples/ocr/README.md); ctc.c embeds ppocr_keys_v1.txt from node_modules at build time
+  { src: 'examples/ocr/decode.c', out: 'examples/ocr/decode.wasm', kind: 'reactor' },
+  { src: 'examples/ocr/det_prep.c', out: 'examples/ocr/det_prep.wasm', kind: 'reactor' },
+  { src: 'examples/ocr/infer.c', out: 'examples/ocr/infer.wasm', kind: 'reactor' },
+  { src: 'examples/ocr/db_post.c', out: 'examples/ocr/db_post.wasm', kind: 'reactor' },
+  { src: 'examples/ocr/crop.c', out: 'examples/ocr/crop.wasm', kind: 'reactor' },
+  { src: 'examples/ocr/cls.c', out: 'examples/ocr/cls.wasm', kind: 'reactor' },
+  { src: 'examples/ocr/ctc.c', out: 'examples/ocr/ctc.wasm', kind: 'reactor' },
+  { src: 'examples/ocr/format.c', out: 'examples/ocr/format.wasm', kind: 'reactor' },
   { src: 'test/guests/conformance.c', out: 'test/guests/conformance-c.wasm', kind: 'reactor' },
   { src: 'test/guests/conformance.ts', out: 'test/guests/conformance-as.wasm', kind: 'as' },
   { src: 'test/guests/chain-as.ts', out: 'test/guests/chain-as.wasm', kind: 'as' },
@@ -20,8 +30,13 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'test/guests/chain.c', out: 'test/guests/chain.wasm', kind: 'reactor' },
   { src: 'test/guests/state.c', out: 'test/guests/state.wasm', kind: 'reactor' },
   { src: 'bench/guests/transfer.c', out: 'bench/guests/transfer.wasm', kind: 'reactor' },
+  { src: 'bench/guests/echo.c', out: 'bench/guests/echo.wasm', kind: 'reactor' },
+  { src: 'bench/guests/batch.c', out: 'bench/guests/batch.wasm', kind: 'reactor' },
   { src: 'test/guests/wasi-echo.c', out: 'test/guests/wasi-echo.wasm', kind: 'command' },
   { src: 'test/guests/wasi-cat.c', out: 'test/guests/wasi-cat.wasm', kind: 'command' },
+  { src: 'test/guests/nn-run.c', out: 'test/guests/nn-run.wasm', kind: 'command' },
+  { src: 'test/guests/nn-as.ts', out: 'test/guests/nn-as.wasm', kind: 'as' },
+  { src: 'test/guests/workflow.c', out: 'test/guests/workflow.wasm', kind: 'reactor' },
 ];
 
 const clangBase = ['--target=wasm32-wasi', '-O2', '-Wall', '-Isdk/c', '-Wl,--strip-all'];

@@ -24,6 +24,15 @@ export const ErrorCodes = {
   // sent bytes we cannot parse (a bug or an attack; retrying the same peer is pointless).
   PLUME_EPEER: 'the transport peer closed the connection or could not be reached',
   PLUME_EFRAME: 'the transport received a malformed frame',
+  PLUME_EMODEL: 'the model cannot be read or loaded, or no model by that name is registered',
+  PLUME_ESPEC: 'the workflow spec is invalid',
+  PLUME_ENOWORKFLOW: 'no workflow by that name is applied',
+  // HTTP gateway: a request the node refuses before anything runs.
+  PLUME_EHEADER: 'a request header is malformed',
+  PLUME_EAUTH: 'the request has no bearer token, and this route needs one',
+  PLUME_EFORBIDDEN: 'the bearer token is not valid for this route',
+  PLUME_ENOROUTE: 'no such route',
+  PLUME_ENOCALL: 'no asynchronous call with that id (unknown, or its result expired)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -5,12 +5,19 @@
 import { readFile } from 'node:fs/promises';
 import { PlumeError } from './errors.ts';
 import { defineFunction, ModuleCache, type DeployOptions } from './engine/compile.ts';
-import type { FunctionDefinition } from './engine/definition.ts';
-import { Executor, type InvocationResult } from './executor/executor.ts';
+import { inputError } from './engine/instance-pool.ts';
+import type { FunctionDefinition, Limits } from './engine/definition.ts';
+import { Executor, type InvocationResult, type InvokeOptions, type PoolStats } from './executor/executor.ts';
+import { events } from './events.ts';
+import { checkBatchPolicy } from './scheduler/batcher.ts';
+import { functionBatcher, type FunctionBatcher } from './scheduler/function-batch.ts';
 import { hostInterfaces } from './host/index.ts';
+import type { ModelInfo } from './inference/tensor.ts';
 import { LogLevelNames, type LogLevel } from './host/interface.ts';
 import { createStateBackend } from './state/index.ts';
 import { StateService } from './state/service.ts';
+import { WorkflowRegistry, type ApplyOptions, type RunOptions, type WorkflowRun } from './workflow/registry.ts';
+import type { WorkflowInfo, WorkflowSpec } from './workflow/types.ts';
 
 export interface PlumeOptions {
   /** Worker threads; default one per core. */
@@ -23,6 +30,13 @@ export interface PlumeOptions {
   readonly redisUrl?: string;
 }
 
+/** One call of `Plume.invokeMany`. */
+export interface InvokeCall {
+  readonly name: string;
+  readonly input?: Uint8Array | string;
+  readonly options?: InvokeOptions;
+}
+
 export interface FunctionInfo {
   readonly name: string;
   readonly version: number;
@@ -30,6 +44,7 @@ export interface FunctionInfo {
   readonly stateful: boolean;
   readonly snapshotBytes: number;
   readonly memoryMaxPages: number;
+  readonly limits: Limits;
 }
 
 export interface LogLine {
@@ -40,8 +55,13 @@ export interface LogLine {
 
 interface Deployed {
   current: FunctionDefinition;
+  /** The current version's batcher, when it was deployed with `batch`. */
+  batcher: FunctionBatcher | undefined;
   readonly logs: LogLine[];
 }
+
+/** A function's instances and queues, for metrics (docs/scheduler.md). */
+export type FunctionStats = PoolStats;
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 const encoder = new TextEncoder();
@@ -53,10 +73,12 @@ export class Plume {
   /** In-flight invocations per version: a replaced version is dropped from the workers when it reaches 0. */
   readonly #inflight = new Map<number, number>();
   readonly #retired = new Set<number>();
+  readonly #models = new Map<string, ModelInfo>();
   readonly #options: PlumeOptions;
   #nextId = 1;
 
   readonly #state: StateService;
+  readonly #workflows = new WorkflowRegistry(this);
 
   private constructor(options: PlumeOptions) {
     this.#options = options;
@@ -85,14 +107,18 @@ export class Plume {
     const compiled = this.#cache.compile(bytes);
     const previous = this.#functions.get(name);
     const ids = { id: this.#nextId++, name, version: (previous?.current.version ?? 0) + 1 };
+    const policy = options.batch === undefined ? undefined : checkBatchPolicy(options.batch);
     const def = await this.#executor.register(defineFunction(compiled, ids, options, hostInterfaces));
     if (previous) this.#retire(previous.current.id);
-    this.#functions.set(name, { current: def, logs: previous?.logs ?? [] });
+    // A replaced version's batcher drains on its own: its queued items still run on that version.
+    const batcher = policy && functionBatcher(name, policy, this.workers, (input) => this.#executor.invoke(def.id, input));
+    this.#functions.set(name, { current: def, batcher, logs: previous?.logs ?? [] });
     return info(def);
   }
 
-  async invoke(name: string, input: Uint8Array | string = new Uint8Array(0)): Promise<Uint8Array> {
-    const result = await this.invokeDetailed(name, input);
+  /** `options.transfer`: the caller gives up `input`, which then reaches the worker without a copy (InvokeOptions). */
+  async invoke(name: string, input: Uint8Array | string = new Uint8Array(0), options: InvokeOptions = {}): Promise<Uint8Array> {
+    const result = await this.invokeDetailed(name, input, options);
     if (result.exitCode) {
       throw new PlumeError('PLUME_EEXIT', `function '${name}' exited with code ${result.exitCode}`, {
         function: name,
@@ -102,13 +128,49 @@ export class Plume {
     return result.output;
   }
 
-  /** Like invoke, but a WASI command's non-zero exit code is returned, not thrown. */
-  async invokeDetailed(name: string, input: Uint8Array | string = new Uint8Array(0)): Promise<InvocationResult> {
-    const def = this.#lookup(name).current;
+  /**
+   * The host side of `call_many`: starts every call at once (each is a future: a Promise) and resolves
+   * when all have settled, with each outcome in order, as `Promise.allSettled` gives them; one failing call
+   * does not stop the others.
+   */
+  invokeMany(calls: readonly InvokeCall[]): Promise<PromiseSettledResult<Uint8Array>[]> {
+    if (!Array.isArray(calls)) return Promise.reject(new TypeError('invokeMany takes an array of { name, input? } calls'));
+    return Promise.allSettled(calls.map((call) => this.invoke(call.name, call.input, call.options)));
+  }
+
+  /**
+   * Like invoke, but a WASI command's non-zero exit code is returned, not thrown, and the result says where
+   * and how it ran (worker, placement, queue wait, batch size, cold start). `near` asks to run on that
+   * worker (the one that ran the previous step) unless it is much busier than the others; a batched
+   * function ignores it.
+   */
+  async invokeDetailed(
+    name: string,
+    input: Uint8Array | string = new Uint8Array(0),
+    options: InvokeOptions = {},
+  ): Promise<InvocationResult> {
+    const { current: def, batcher } = this.#lookup(name);
     const bytes = typeof input === 'string' ? encoder.encode(input) : input;
+    const started = performance.now();
     this.#inflight.set(def.id, (this.#inflight.get(def.id) ?? 0) + 1);
     try {
-      return await this.#executor.invoke(def.id, bytes);
+      let result: InvocationResult;
+      if (batcher) {
+        if (bytes.length > def.limits.maxInputBytes) throw inputError(def, bytes.length);
+        const { value, queuedMs } = await batcher.submitDetailed(bytes);
+        result = { ...value, queuedMs: value.queuedMs + queuedMs };
+      } else result = await this.#executor.invoke(def.id, bytes, options);
+      if (events.invocation.hasSubscribers) {
+        const { queuedMs, cold } = result;
+        events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs, cold });
+      }
+      return result;
+    } catch (err) {
+      if (events.invocation.hasSubscribers) {
+        const code = err instanceof PlumeError ? err.code : 'PLUME_EFAILED';
+        events.invocation.publish({ function: name, code, ms: performance.now() - started, queuedMs: 0, cold: false });
+      }
+      throw err;
     } finally {
       const left = this.#inflight.get(def.id)! - 1;
       this.#inflight.set(def.id, left);
@@ -129,6 +191,22 @@ export class Plume {
     this.#executor.trim(this.#lookup(name).current.id, keep);
   }
 
+  /**
+   * Per function (its current version): instances idle and busy on all workers, cold starts and calls run
+   * (counted by the workers, which see chained calls too; one message to each), and calls queued here for
+   * a concurrency slot or a batch.
+   */
+  async stats(): Promise<Record<string, FunctionStats>> {
+    const byId = await this.#executor.stats();
+    const out: Record<string, FunctionStats> = {};
+    for (const [name, { current, batcher }] of this.#functions) {
+      const s = byId.get(current.id);
+      if (!s) continue;
+      out[name] = { ...s, queueDepth: s.queueDepth + (batcher?.queueDepth ?? 0) };
+    }
+    return out;
+  }
+
   list(): FunctionInfo[] {
     return [...this.#functions.values()].map((d) => info(d.current));
   }
@@ -147,12 +225,69 @@ export class Plume {
     this.#retire(deployed.current.id);
   }
 
+  /**
+   * Register an ONNX model (bytes or a path) under a name for wasi-nn `load_by_name` (docs/wasi-nn.md).
+   * Every worker creates its session before this resolves; adding a name again replaces the model. A file
+   * that is unreadable or not a model ONNX Runtime can load is refused with PLUME_EMODEL.
+   */
+  async addModel(name: string, model: Uint8Array | string): Promise<ModelInfo> {
+    if (!NAME.test(name)) throw new TypeError(`model name must match ${NAME}, got '${name}'`);
+    const bytes = typeof model === 'string' ? await readModel(model) : model;
+    const what = typeof model === 'string' ? `'${model}'` : `'${name}'`;
+    if (bytes.length === 0) throw new PlumeError('PLUME_EMODEL', `model ${what} is empty`, { model: name });
+    let meta;
+    try {
+      meta = await this.#executor.addModel(name, bytes);
+    } catch (err) {
+      // Name the file rather than the registry name when there is one: that is what the caller must fix.
+      if (err instanceof PlumeError && err.code === 'PLUME_EMODEL' && typeof model === 'string') {
+        throw new PlumeError('PLUME_EMODEL', err.message.replace(`model '${name}'`, `model ${what}`), { model: name });
+      }
+      throw err;
+    }
+    const info: ModelInfo = { name, bytes: bytes.length, ...meta };
+    this.#models.set(name, info);
+    return info;
+  }
+
+  models(): ModelInfo[] {
+    return [...this.#models.values()];
+  }
+
+  /** Resolves once no worker has the model any more. */
+  async removeModel(name: string): Promise<void> {
+    if (!this.#models.delete(name)) throw new PlumeError('PLUME_EMODEL', `no model named '${name}' is registered`, { model: name });
+    await this.#executor.removeModel(name);
+  }
+
+  /**
+   * Check a workflow spec (an object, or YAML/JSON text), deploy the functions and models it lists (paths
+   * relative to `baseDir`), and keep it under its name (docs/workflows.md). Throws PLUME_ESPEC naming the field.
+   */
+  applyWorkflow(spec: WorkflowSpec | string, options: ApplyOptions = {}): Promise<WorkflowInfo> {
+    return this.#workflows.apply(spec, options);
+  }
+
+  /** Run an applied workflow; `trace: true` also returns its trace (`formatTimeline` prints it). */
+  runWorkflow(name: string, input: Uint8Array | string = new Uint8Array(0), options: RunOptions = {}): Promise<WorkflowRun> {
+    return this.#workflows.run(name, input, options);
+  }
+
+  workflows(): WorkflowInfo[] {
+    return this.#workflows.list();
+  }
+
+  removeWorkflow(name: string): void {
+    this.#workflows.remove(name);
+  }
+
   /** The node's state tiers, for the host side (seeding a model, reading results). */
   get state(): StateService {
     return this.#state;
   }
 
   async close(): Promise<void> {
+    for (const { batcher } of this.#functions.values()) batcher?.close();
     await this.#executor.close();
     await this.#state.close();
   }
@@ -193,7 +328,16 @@ function info(def: FunctionDefinition): FunctionInfo {
     stateful: def.stateful,
     snapshotBytes: def.snapshot?.data.byteLength ?? 0,
     memoryMaxPages: def.memoryMaxPages,
+    limits: def.limits,
   };
+}
+
+async function readModel(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new PlumeError('PLUME_EMODEL', `cannot read model '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 async function readModule(path: string): Promise<Uint8Array> {

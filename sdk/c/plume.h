@@ -171,6 +171,61 @@ static inline uint64_t plume_now_ns(uint32_t clock) {
   return ns;
 }
 
+/* ---- lists (src/data/list.ts): u32 count, then per item u32 length and the bytes; little-endian ----
+ * How a batch reaches a guest, how a join hands a step several inputs, and how a step hands a `map` the
+ * items to fan out over. */
+typedef struct {
+  const uint8_t *data;
+  uint32_t len;
+} plume_list_item_t;
+
+typedef struct {
+  const uint8_t *buf;
+  uint32_t len, count;
+  uint32_t next_index, next_at; /* the cursor of plume_list_next */
+} plume_list_t;
+
+static inline uint32_t plume_list_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Checks the whole framing of buf[0..len) (every item in bounds, nothing after the last one) and sets up
+ * `list` to read its items in order; PLUME_INVAL if it is malformed. */
+static inline plume_errno_t plume_list_parse(plume_list_t *list, const void *buf, uint32_t len) {
+  const uint8_t *p = (const uint8_t *)buf;
+  if (len < 4) return PLUME_INVAL;
+  uint32_t count = plume_list_u32(p), at = 4;
+  if (count > (len - 4) / 4) return PLUME_INVAL;
+  for (uint32_t i = 0; i < count; i++) {
+    if (len - at < 4) return PLUME_INVAL;
+    uint32_t n = plume_list_u32(p + at);
+    at += 4;
+    if (len - at < n) return PLUME_INVAL;
+    at += n;
+  }
+  if (at != len) return PLUME_INVAL;
+  *list = (plume_list_t){p, len, count, 0, 4};
+  return PLUME_OK;
+}
+
+/* The next item of a parsed list (a view into its buffer); returns 0 after the last one. */
+static inline int plume_list_next(plume_list_t *list, plume_list_item_t *item) {
+  if (list->next_index == list->count) return 0;
+  item->len = plume_list_u32(list->buf + list->next_at);
+  item->data = list->buf + list->next_at + 4;
+  list->next_at += 4 + item->len;
+  list->next_index++;
+  return 1;
+}
+
+/* Writing a list as the output: the count first, then each item (two output_write calls, no copy). */
+static inline plume_errno_t plume_list_output_count(uint32_t count) { return plume_output_write(&count, 4); }
+
+static inline plume_errno_t plume_list_output_item(const void *data, uint32_t len) {
+  plume_errno_t e = plume_output_write(&len, 4);
+  return e != PLUME_OK ? e : plume_output_write(data, len);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,28 +1,50 @@
 /** `plume bench <scenario>`: one JSON document on stdout with --json; a table otherwise. Progress goes to stderr. */
+import { batching, batchingVerdict } from '../../bench/batching.ts';
 import { coldstart } from '../../bench/coldstart.ts';
 import { density } from '../../bench/density.ts';
 import { publishedFan, publishedSequential } from '../../bench/cwasi.ts';
 import { fanout } from '../../bench/fanout.ts';
+import { gateway, gatewayVerdict } from '../../bench/gateway.ts';
+import { ocrBench, ocrVerdict } from '../../bench/ocr.ts';
 import { report, table, type CaseResult } from '../../bench/report.ts';
 import { transfer } from '../../bench/transfer.ts';
+import { Progress } from './progress.ts';
 
 interface BenchOptions {
   json?: boolean;
   quick?: boolean;
   instances?: number;
+  workers?: number;
+  coldRatio?: number;
+  chain?: 'ocr' | 'text';
 }
 
-const progress = (label: string): void => void process.stderr.write(`  ${label}…\n`);
+/** The run's progress on stderr (a bar on a terminal without --json); scenarios report stages through `progress`. */
+let bar = new Progress();
+const progress = (label: string): void => bar.stage(label);
 
 const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | CaseResult[]> = {
   coldstart: (opts) => coldstart({ quick: opts.quick ?? false, progress }),
   density: (opts) => density(opts.instances ?? (opts.quick ? 2000 : 25_000)),
   transfer: (opts) => transfer({ quick: opts.quick ?? false, progress }),
   fanout: (opts) => fanout({ quick: opts.quick ?? false, progress }),
+  batching: (opts) => batching({ quick: opts.quick ?? false, progress }),
+  gateway: (opts) =>
+    gateway({ quick: opts.quick ?? false, progress: bar, ...(opts.workers === undefined ? {} : { workers: opts.workers }) }),
+  ocr: (opts) =>
+    ocrBench({
+      quick: opts.quick ?? false,
+      progress,
+      ...(opts.coldRatio === undefined ? {} : { coldRatio: opts.coldRatio }),
+      ...(opts.chain === undefined ? {} : { chain: opts.chain }),
+    }),
 };
 
-/** Published numbers of the systems Plume competes with, printed beside its own (never in the JSON). */
-const references: Record<string, () => string> = {
+/** Published numbers of the systems Plume competes with, or the issue's targets, printed beside the results (never in the JSON). */
+const references: Record<string, (results: readonly CaseResult[]) => string> = {
+  batching: batchingVerdict,
+  gateway: gatewayVerdict,
+  ocr: ocrVerdict,
   fanout: () => {
     const lines = (['fanout', 'fanin'] as const).flatMap((kind) => {
       const r = publishedFan(kind);
@@ -46,8 +68,15 @@ export async function benchCommand(scenario: string, opts: BenchOptions): Promis
   const run = scenarios[scenario];
   if (!run) throw new TypeError(`unknown scenario '${scenario}' (known: ${Object.keys(scenarios).join(', ')})`);
   process.stderr.write(`plume bench ${scenario}\n`);
-  const r = report(scenario, await run(opts));
-  const reference = references[scenario]?.() ?? '';
+  bar = new Progress({ json: opts.json ?? false });
+  let results: CaseResult[];
+  try {
+    results = await run(opts);
+  } finally {
+    bar.stop();
+  }
+  const r = report(scenario, results);
+  const reference = references[scenario]?.(r.results) ?? '';
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     if (reference) process.stderr.write(`${reference}\n`);

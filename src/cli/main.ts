@@ -1,14 +1,13 @@
 #!/usr/bin/env -S node --disable-warning=ExperimentalWarning
 /** The `plume` command. Each subcommand is a thin adapter over the in-process API. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { PlumeError } from '../errors.ts';
-import { runCommand } from './run.ts';
-import { benchCommand } from './bench.ts';
 
 const program = new Command('plume')
   .description('Featherlight, stateful WebAssembly functions composed into fast inference workflows')
   .configureOutput({ outputError: (text, write) => write(text) });
 
+// Each command loads its module when it runs: a client command need not load the runtime or the benchmarks.
 program
   .command('run')
   .description('run one invocation of a module in process; output goes to stdout')
@@ -21,20 +20,130 @@ program
   .option('--entry <export>', "the reactor export to call (default 'run')")
   .option('--env <K=V>', 'an environment variable for WASI (repeatable)', collect, [])
   .option('--dir <HOST_DIR[::GUEST_DIR]>', 'grant a host directory to WASI (repeatable)', collect, [])
-  .action(runCommand);
+  .action(async (module, args, opts) => (await import('./run.ts')).runCommand(module, args, opts));
+
+program
+  .command('demo')
+  .description('OCR on a bundled sample image, embedded: prints the text and per-stage timings')
+  .option('--input <file>', "a PNG to read instead of the sample ('-' for stdin)")
+  .option('--json', 'print the result and timings as one JSON document')
+  .action(async (opts) => (await import('./demo.ts')).demoCommand(opts));
 
 program
   .command('bench')
-  .description('run a benchmark scenario: coldstart | density | transfer | fanout')
+  .description('run a benchmark scenario: coldstart | density | transfer | fanout | batching | ocr | gateway')
   .argument('<scenario>', 'the scenario')
   .option('--json', 'print exactly one JSON document on stdout')
   .option('--quick', 'fewer iterations (a smoke run, not for reporting)')
   .option('--instances <n>', 'density: how many idle instances to create', positiveNumber)
-  .action(benchCommand);
+  .option('--workers <n>', 'gateway: worker threads of the node (default: one per core)', positiveInteger)
+  .option('--cold-ratio <p>', 'ocr: probability that a process-per-function request restarts a step first (default 0.1)', ratio)
+  .addOption(new Option('--chain <name>', 'ocr: the chain served (text: two trivial guests)').choices(['ocr', 'text']))
+  .action(async (scenario, opts) => (await import('./bench.ts')).benchCommand(scenario, opts));
+
+program
+  .command('up')
+  .description('start a node: the HTTP gateway and its executors; prints the URL, stops on Ctrl-C')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0: any free port)', port, 8080)
+  .option('--workers <n>', 'worker threads (default: one per core)', positiveInteger)
+  .option('--redis <url>', 'Redis URL of the global state tier (default: in memory)')
+  .option('--admin-token <token>', 'bearer token that /system routes require (or $PLUME_ADMIN_TOKEN)')
+  .option('--queue <n>', 'calls queued per function beyond its concurrency before 429 (default 1024)', nonNegativeInteger)
+  .action(async (opts) => (await import('./up.ts')).upCommand(opts));
+
+// Client commands: they talk to a running node over HTTP.
+const client = (command: Command): Command =>
+  command
+    .option('--url <url>', 'the node (default $PLUME_URL or http://127.0.0.1:8080)')
+    .option('--token <token>', 'bearer token: admin or invoke (default $PLUME_TOKEN)');
+
+client(program.command('deploy'))
+  .description('deploy a module under a name on a running node (a new version if the name exists)')
+  .argument('<name>', 'the function name')
+  .argument('<module.wasm>', 'the module')
+  .option('--memory <MB>', 'memory limit in MB', positiveNumber)
+  .option('--timeout <ms>', 'wall-clock limit per call in ms', positiveNumber)
+  .option('--entry <export>', "the reactor export to call (default 'run')")
+  .option('--env <K=V>', 'an environment variable for WASI (repeatable)', collect, [])
+  .option('--stateful', 'one instance whose memory survives between calls')
+  .option('--concurrency <n>', 'calls running at once', positiveInteger)
+  .option('--queue <n>', 'calls queued beyond --concurrency before 429', nonNegativeInteger)
+  .option('--content-type <type>', 'Content-Type of its HTTP responses (default application/octet-stream)')
+  .option('--invoke-token <token>', 'calls of this function must carry this bearer token')
+  .action(async (name, module, opts) => (await import('./remote.ts')).deployCommand(name, module, opts));
+
+client(program.command('invoke'))
+  .description('call a function on a running node; output bytes go to stdout')
+  .argument('<name>', 'the function name')
+  .option('--data <string>', 'the input, as a string')
+  .option('--input <file>', "the input, read from a file ('-' for stdin)")
+  .option('--async', 'return at once with a call id (the result is fetched later)')
+  .action(async (name, opts) => (await import('./remote.ts')).invokeCommand(name, opts));
+
+client(program.command('ls'))
+  .description('list the functions of a running node')
+  .option('--json', 'print the node’s JSON')
+  .action(async (opts) => (await import('./remote.ts')).lsCommand(opts));
+
+client(program.command('rm'))
+  .description('remove a function from a running node')
+  .argument('<name>', 'the function name')
+  .action(async (name, opts) => (await import('./remote.ts')).rmCommand(name, opts));
+
+client(program.command('logs'))
+  .description('print the log lines a function wrote on a running node')
+  .argument('<name>', 'the function name')
+  .option('--tail <n>', 'only the last n lines', nonNegativeInteger)
+  .action(async (name, opts) => (await import('./remote.ts')).logsCommand(name, opts));
+
+const workflowCommand = program.command('workflow').description('apply and run workflows on a running node');
+client(workflowCommand.command('apply'))
+  .description('apply a workflow spec (YAML or JSON); its module and model files are sent along')
+  .argument('<spec.yaml>', 'the spec file')
+  .option('--invoke-token <token>', 'runs of this workflow must carry this bearer token')
+  .action(async (spec, opts) => (await import('./workflow.ts')).workflowApplyCommand(spec, opts));
+client(workflowCommand.command('run'))
+  .description('run an applied workflow; output bytes go to stdout')
+  .argument('<name>', 'the workflow name')
+  .option('--data <string>', 'the input, as a string')
+  .option('--input <file>', "the input, read from a file ('-' for stdin)")
+  .option('--trace', 'print the run’s timeline on stderr')
+  .action(async (name, opts) => (await import('./workflow.ts')).workflowRunCommand(name, opts));
+
+const modelCommand = program.command('model').description('manage the ONNX models of a running node');
+client(modelCommand.command('add'))
+  .description('register an ONNX model under a name (for WASI-NN load_by_name)')
+  .argument('<name>', 'the model name')
+  .argument('<file.onnx>', 'the model file')
+  .action(async (name, file, opts) => (await import('./remote.ts')).modelAddCommand(name, file, opts));
 
 function positiveNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function ratio(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError('expected a number from 0 to 1');
+  return n;
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function nonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected an integer ≥ 0');
+  return Number(value);
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
   return n;
 }
 

@@ -1,10 +1,8 @@
 /** `plume run`: one invocation, in process, output bytes to stdout, the exit code of a WASI command as ours. */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { buffer } from 'node:stream/consumers';
-import { PlumeError } from '../errors.ts';
 import { Plume } from '../runtime.ts';
 import type { DeployOptions } from '../engine/compile.ts';
+import { readInput } from './input.ts';
 
 interface RunOptions {
   data?: string;
@@ -17,7 +15,6 @@ interface RunOptions {
 }
 
 export async function runCommand(module: string, args: string[], opts: RunOptions): Promise<void> {
-  if (opts.data !== undefined && opts.input !== undefined) throw new TypeError('give either --data or --input, not both');
   const input = await readInput(opts);
   const deploy: DeployOptions = {
     args,
@@ -37,17 +34,6 @@ export async function runCommand(module: string, args: string[], opts: RunOption
     if (result.exitCode) process.exitCode = result.exitCode;
   } finally {
     await plume.close();
-  }
-}
-
-async function readInput(opts: RunOptions): Promise<Uint8Array> {
-  if (opts.data !== undefined) return new TextEncoder().encode(opts.data);
-  if (opts.input === undefined) return new Uint8Array(0);
-  if (opts.input === '-') return new Uint8Array(await buffer(process.stdin));
-  try {
-    return new Uint8Array(await readFile(opts.input));
-  } catch (err) {
-    throw new PlumeError('PLUME_EINPUT', `cannot read input file '${opts.input}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 }
 

@@ -26,6 +26,7 @@ import {
   type Transfer,
   type TransportClient,
   type TransportMode,
+  type TransportRequest,
   type TransportServer,
 } from '../data/transport/index.ts';
 
@@ -67,7 +68,7 @@ export class PeerServer {
     this.mode = mode;
     this.#plume = plume;
     this.#allowDeploy = allowDeploy ?? false;
-    this.#server = transport.server((request) => this.#handle(request.method, request.body, request.signal), serverOptions);
+    this.#server = transport.server((request) => this.#handle(request), serverOptions);
   }
 
   /** Resolves with the address clients connect to (a socket path, `127.0.0.1:41873`, an embedded name). */
@@ -80,12 +81,23 @@ export class PeerServer {
     return this.#server.close();
   }
 
-  async #handle(method: string, body: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+  async #handle({ method, body, signal, keep }: TransportRequest): Promise<Uint8Array> {
     // The runtime cannot stop a call once started; a call the client gave up on before it began is skipped.
     signal.throwIfAborted();
-    if (method.startsWith(INVOKE)) return this.#plume.invoke(method.slice(INVOKE.length), body);
+    if (method.startsWith(INVOKE)) {
+      try {
+        // The body is ours until we answer (a pooled receive buffer, for a large one): the worker reads it
+        // in place, without the copy an ordinary invoke makes.
+        return await this.#plume.invoke(method.slice(INVOKE.length), body, { transfer: true });
+      } catch (error) {
+        // A call that timed out may still run on (a suspended guest): its input must not be reused.
+        if ((error as PlumeError).code === 'PLUME_ETIMEOUT') keep();
+        throw error;
+      }
+    }
     if (method.startsWith(DEPLOY)) {
       if (!this.#allowDeploy) throw new PlumeError('PLUME_EINPUT', 'this peer does not accept deploys');
+      keep(); // a deployed module may be kept by the runtime
       const { options, module } = decodeDeploy(body);
       return Buffer.from(JSON.stringify(await this.#plume.deploy(method.slice(DEPLOY.length), module, options)));
     }

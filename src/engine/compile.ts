@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { PlumeError } from '../errors.ts';
 import type { GuestConfig, HostInterface } from '../host/interface.ts';
-import { DEFAULT_LIMITS, PAGE_BYTES, type FunctionDefinition, type Limits, type Snapshot } from './definition.ts';
+import { DEFAULT_IDLE_MS, DEFAULT_LIMITS, PAGE_BYTES, type FunctionDefinition, type Limits, type Snapshot } from './definition.ts';
+import type { BatchPolicy } from '../scheduler/batcher.ts';
 import { FunctionInstance, type LogSink } from './instance.ts';
 import { prepareModule, WasmFormatError, type PreparedInfo } from './wasm-binary.ts';
 
@@ -21,6 +22,12 @@ export interface DeployOptions {
   readonly env?: Readonly<Record<string, string>>;
   readonly args?: readonly string[];
   readonly dirs?: Readonly<Record<string, string>>;
+  /** Each worker drops instances idle this long, down to `minWarm` (default 30 s; `Infinity`: never). */
+  readonly idleMs?: number;
+  /** Idle instances kept warm on each worker even when unused (default 0: scale to zero). */
+  readonly minWarm?: number;
+  /** Adaptive request batching: the function then takes a list of inputs per call (docs/scheduler.md). */
+  readonly batch?: BatchPolicy;
 }
 
 interface Compiled {
@@ -139,6 +146,7 @@ export function defineFunction(
     globals: info.mutableGlobals.map((g) => g.exportName),
     hasStart: info.start,
     limits,
+    ...checkPool(options),
     config,
     snapshot: undefined,
   };
@@ -162,6 +170,13 @@ function checkLimits(limits: Limits): Limits {
     }
   }
   return limits;
+}
+
+function checkPool(options: DeployOptions): { idleMs: number; minWarm: number } {
+  const { idleMs = DEFAULT_IDLE_MS, minWarm = 0 } = options;
+  if (typeof idleMs !== 'number' || !(idleMs > 0)) throw new RangeError(`idleMs must be a positive number of ms, got ${String(idleMs)}`);
+  if (!Number.isInteger(minWarm) || minWarm < 0) throw new RangeError(`minWarm must be a non-negative integer, got ${String(minWarm)}`);
+  return { idleMs, minWarm };
 }
 
 function mb(bytes: number): string {

@@ -15,6 +15,9 @@ export interface Limits {
   readonly maxConcurrency: number;
 }
 
+/** How long an instance may stay idle before its worker drops it (scale down; see docs/scheduler.md). */
+export const DEFAULT_IDLE_MS = 30_000;
+
 export const DEFAULT_LIMITS: Limits = {
   memoryMb: 256,
   timeoutMs: 30_000,
@@ -62,6 +65,10 @@ export interface FunctionDefinition {
   readonly globals: readonly string[];
   readonly hasStart: boolean;
   readonly limits: Limits;
+  /** Each worker drops an instance that stayed idle this long (beyond `minWarm`); the snapshot stays. */
+  readonly idleMs: number;
+  /** Idle instances each worker keeps however long they stay unused (made at deploy). */
+  readonly minWarm: number;
   readonly config: GuestConfig;
   readonly snapshot: Snapshot | undefined;
 }

@@ -1,7 +1,8 @@
 /**
  * Warm instances of one function version on one thread. An instance is reset to the snapshot right after
  * each invocation, so the next one starts clean and fast; a stateful function keeps one instance (an actor)
- * that is never reset.
+ * that is never reset. Pools grow on demand and shrink when idle: an instance unused for `def.idleMs` is
+ * dropped (down to `def.minWarm`), while the snapshot stays, so the next call restores in microseconds.
  */
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
@@ -15,14 +16,22 @@ export class InstancePool {
   readonly #hosts: readonly HostInterface[];
   readonly #memories: MemoryPool;
   readonly #logSink: LogSink;
+  /** A stack: calls take the most recently used instance, so the least recently used sit at the bottom. */
   readonly #idle: FunctionInstance[] = [];
+  /** performance.now() when each #idle instance was parked, in the same order. */
+  readonly #idleSince: number[] = [];
+  #trimTimer: NodeJS.Timeout | undefined;
   /** Used instances waiting for their reset, which runs after the result has gone out (see #release). */
   readonly #dirty: FunctionInstance[] = [];
   #resetScheduled = false;
   readonly #shape: MemoryShape;
   readonly #services: GuestServices;
-  /** Instances created over this pool's life (cold starts on this thread). */
+  /** Instances created over this pool's life (prewarmed ones included). */
   created = 0;
+  /** Calls that found no idle instance and created one. */
+  coldStarts = 0;
+  /** Calls run (a batch is one call). */
+  invocations = 0;
   busy = 0;
 
   constructor(
@@ -70,6 +79,7 @@ export class InstancePool {
    * new instance first runs one call with an empty input and is reset, as a pool that has served traffic.
    */
   prewarm(count: number, exercise = false): void {
+    const now = performance.now();
     while (this.#idle.length + this.#dirty.length < count) {
       const inst = this.create();
       if (exercise && this.def.snapshot && !this.def.suspends) {
@@ -80,21 +90,32 @@ export class InstancePool {
         }
         inst.restore(this.def.snapshot);
       }
-      this.#idle.push(inst);
+      this.#park(inst, now);
     }
   }
 
   /** Drop idle instances beyond `keep` (scale down; the snapshot stays, so the next call restores fast). */
   trim(keep = 0): void {
-    while (this.#dirty.length > 0) this.#idle.push(this.#resetOne()!);
-    while (this.#idle.length > keep) this.discard(this.#idle.pop()!);
+    const now = performance.now();
+    while (this.#dirty.length > 0) this.#park(this.#resetOne()!, now);
+    const drop = Math.max(0, this.#idle.length - keep);
+    for (const inst of this.#idle.splice(0, drop)) this.discard(inst);
+    this.#idleSince.splice(0, drop);
+  }
+
+  /** Stop the idle timer and drop every idle instance (the version was removed). */
+  close(): void {
+    clearTimeout(this.#trimTimer);
+    this.#trimTimer = undefined;
+    this.trim(0);
   }
 
   /** `root`: the executor's id of the outermost invocation (for the watchdog), inherited by chained calls. */
   invoke(input: Payload, root = 0, trace?: Hop[]): InvocationResult | Promise<InvocationResult> {
-    const inst = this.#idle.pop() ?? this.#resetOne() ?? this.create();
+    const inst = this.#takeIdle() ?? this.#resetOne() ?? this.#createCold();
     const call = newCall(input, this.def.limits.maxOutputBytes, root, trace);
     this.busy++;
+    this.invocations++;
     let result: InvocationResult | Promise<InvocationResult>;
     try {
       result = inst.run(call);
@@ -141,7 +162,7 @@ export class InstancePool {
     const snapshot = this.def.snapshot;
     if (!snapshot) return;
     if (this.def.stateful && !failed) {
-      this.#idle.push(inst);
+      this.#park(inst, performance.now());
       return;
     }
     // A memory that grew cannot shrink back; such an instance is dropped and a fresh one made on demand.
@@ -151,9 +172,50 @@ export class InstancePool {
       this.#resetScheduled = true;
       setImmediate(() => {
         this.#resetScheduled = false;
-        while (this.#dirty.length > 0) this.#idle.push(this.#resetOne()!);
+        const now = performance.now();
+        while (this.#dirty.length > 0) this.#park(this.#resetOne()!, now);
       });
     }
+  }
+
+  #createCold(): FunctionInstance {
+    this.coldStarts++;
+    return this.create();
+  }
+
+  #takeIdle(): FunctionInstance | undefined {
+    this.#idleSince.pop();
+    return this.#idle.pop();
+  }
+
+  #park(inst: FunctionInstance, now: number): void {
+    this.#idle.push(inst);
+    this.#idleSince.push(now);
+    if (this.#trimTimer === undefined && this.#idle.length > this.def.minWarm) this.#armTrim(this.def.idleMs);
+  }
+
+  /**
+   * One timer per pool, armed only while it holds more idle instances than minWarm: it fires when the
+   * least recently used one has been idle for idleMs. A stateful function's instance holds its state, so it
+   * is never dropped for idleness.
+   */
+  #armTrim(delayMs: number): void {
+    if (this.def.stateful || !(this.def.idleMs <= MAX_TIMER_MS)) return;
+    this.#trimTimer = setTimeout(() => this.#trimIdle(), Math.max(0, delayMs));
+    this.#trimTimer.unref();
+  }
+
+  #trimIdle(): void {
+    this.#trimTimer = undefined;
+    const cutoff = performance.now() - this.def.idleMs;
+    let expired = 0;
+    while (expired < this.#idleSince.length && this.#idleSince[expired]! <= cutoff) expired++;
+    const drop = Math.min(expired, this.#idle.length - this.def.minWarm);
+    if (drop > 0) {
+      for (const inst of this.#idle.splice(0, drop)) this.discard(inst);
+      this.#idleSince.splice(0, drop);
+    }
+    if (this.#idle.length > this.def.minWarm) this.#armTrim(this.#idleSince[0]! - cutoff);
   }
 
   #resetOne(): FunctionInstance | undefined {
@@ -162,6 +224,9 @@ export class InstancePool {
     return inst;
   }
 }
+
+/** setTimeout's longest delay; a longer idleMs (Infinity included) means never. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function timeoutError(def: FunctionDefinition): PlumeError {
   return new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' timed out after ${def.limits.timeoutMs} ms`, {

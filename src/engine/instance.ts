@@ -178,6 +178,7 @@ export class FunctionInstance implements InstanceHandle {
 
   #settle(call: CallState, status: unknown, err: unknown): InvocationResult {
     this.call = IDLE_CALL;
+    call.futures?.releaseAll();
     let exitCode: number | undefined;
     if (call.overflowed) throw outputError(this, call);
     if (err instanceof GuestExit) exitCode = err.exitCode;

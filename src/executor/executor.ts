@@ -8,10 +8,13 @@ import { PlumeError, type SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../host/interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
-import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+import type { ModelMeta } from '../inference/tensor.ts';
+import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import type { FromWorker, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 import { inputError } from '../engine/instance-pool.ts';
+import { events } from '../events.ts';
+import { checkNear, placeCall, type Placement } from '../scheduler/placement.ts';
 
 /** What an invocation gives its caller on the main thread: the output in one piece. */
 export interface InvocationResult {
@@ -20,6 +23,39 @@ export interface InvocationResult {
   readonly exitCode?: number;
   /** Every hop between functions this invocation made (chained calls), with its mode and bytes. */
   readonly trace?: readonly Hop[];
+  /** Index of the worker that ran it. */
+  readonly worker: number;
+  /** Where it ran relative to the `near` hint (docs/scheduler.md). */
+  readonly placement: Placement;
+  /** Time spent waiting before it ran: for a concurrency slot, and for its batch to form. */
+  readonly queuedMs: number;
+  /** Inputs in the invocation that ran it: 1 unbatched, N for a batch of N (docs/scheduler.md). */
+  readonly batchSize: number;
+  /** True when no warm instance was idle, so the call created one (from the snapshot). */
+  readonly cold: boolean;
+}
+
+/** Per-call hints for the scheduler. */
+export interface InvokeOptions {
+  /** Prefer this worker (the one that ran the previous step): same thread is the cheapest edge. */
+  readonly near?: number;
+  /**
+   * The caller gives up `input`: it is handed to the worker without a copy (a SharedArrayBuffer is
+   * shared, an ArrayBuffer the view covers whole is transferred and detached here). The caller must not
+   * touch a shared one until the call settles. Default false: the input is copied when it goes to a worker.
+   */
+  readonly transfer?: boolean;
+}
+
+/** A function version's instances on all workers, and what waits for them. */
+export interface PoolStats {
+  readonly instances: { readonly idle: number; readonly busy: number };
+  /** Calls that had to create an instance (no idle one). */
+  readonly coldStarts: number;
+  /** Calls the instances ran (a batch counts once; chained calls count too). */
+  readonly invocations: number;
+  /** Calls waiting for a concurrency slot. */
+  readonly queueDepth: number;
 }
 
 export interface ExecutorOptions {
@@ -35,11 +71,16 @@ export interface ExecutorOptions {
 /** How long past its timeout a guest may run before its worker is replaced (the issue allows 100 ms). */
 const WATCHDOG_GRACE_MS = 40;
 const WATCHDOG_TICK_MS = 20;
+/** How long stats() waits for a worker's counts (a scrape must not hang on a busy worker). */
+const STATS_WAIT_MS = 250;
+const MODEL_WAIT_MS = 60_000;
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 const decoder = new TextDecoder();
 
 interface Pending {
   readonly def: FunctionDefinition;
+  readonly placement: Placement;
+  readonly queuedMs: number;
   trace?: Hop[];
   readonly resolve: (r: InvocationResult) => void;
   readonly reject: (e: Error) => void;
@@ -61,6 +102,14 @@ export class Executor {
   readonly #running = new Map<number, number>();
   readonly #queued = new Map<number, (() => void)[]>();
   readonly #requests = new Map<number, (msg: FromWorker) => void>();
+  /** Models registered for wasi-nn, by name: every worker has them, a replacement worker too. */
+  readonly #models = new Map<string, Uint8Array>();
+  /**
+   * ONNX Runtime intra-op threads per worker: the cores shared out among the workers, at least one. With one
+   * worker per core (the default) every session is single-threaded, which the facts table measured fastest
+   * when several sessions run at once.
+   */
+  readonly #inferenceThreads: number;
   readonly #options: ExecutorOptions;
   #nextCall = 1;
   #nextRequest = 1;
@@ -73,6 +122,7 @@ export class Executor {
     const count = options.workers ?? availableParallelism();
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers must be a positive integer, got ${String(count)}`);
     this.#options = options;
+    this.#inferenceThreads = Math.max(1, Math.floor(availableParallelism() / count));
     for (let i = 0; i < count; i++) this.#slots.push(this.#spawn(i));
   }
 
@@ -128,21 +178,108 @@ export class Executor {
     for (const s of this.#slots) this.#post(s, { type: 'trim', id, keep });
   }
 
-  async invoke(id: number, input: Uint8Array): Promise<InvocationResult> {
+  /**
+   * Register a model on every worker, each creating its session; resolves once all have (so a call placed
+   * right after finds it anywhere). If a worker cannot load it, every worker goes back to the model the name
+   * had before (or to no model), and this rejects with ONNX Runtime's message.
+   */
+  async addModel(name: string, bytes: Uint8Array): Promise<ModelMeta> {
+    const add = (model: Uint8Array): Promise<{ meta?: ModelMeta; error?: string }[]> =>
+      Promise.all(this.#slots.map((slot) => this.#askModel(slot, (requestId) => ({ type: 'model-add', requestId, name, bytes: model }))));
+    const replies = await add(bytes);
+    const failed = replies.find((r) => r.error !== undefined);
+    if (failed) {
+      // Leave every worker as it was: with the model this name had before, or without the name.
+      const previous = this.#models.get(name);
+      await (previous ? add(previous) : this.removeModel(name));
+      throw new PlumeError('PLUME_EMODEL', `model '${name}' cannot be loaded: ${failed.error}`, { model: name });
+    }
+    this.#models.set(name, bytes);
+    return replies[0]!.meta!;
+  }
+
+  /** Resolves once every worker has forgotten the model (a call placed after that cannot find it). */
+  async removeModel(name: string): Promise<void> {
+    this.#models.delete(name);
+    await Promise.all(this.#slots.map((slot) => this.#askModel(slot, (requestId) => ({ type: 'model-remove', requestId, name }))));
+  }
+
+  #askModel(slot: Slot, make: (requestId: number) => ToWorker): Promise<{ meta?: ModelMeta; error?: string }> {
+    if (this.#closed) return Promise.reject(new PlumeError('PLUME_ECLOSED', 'the runtime is closed'));
+    const requestId = this.#nextRequest++;
+    this.#hold();
+    return new Promise((resolve) => {
+      const done = (reply: { meta?: ModelMeta; error?: string }): void => {
+        clearTimeout(timer);
+        this.#requests.delete(requestId);
+        this.#unhold();
+        resolve(reply);
+      };
+      // A worker replaced meanwhile never answers; creating a session takes a second at most.
+      const timer = setTimeout(() => done({ error: `worker ${slot.index} did not answer within ${MODEL_WAIT_MS} ms` }), MODEL_WAIT_MS);
+      timer.unref(); // the held workers keep the process alive meanwhile; after close nothing should
+      this.#requests.set(requestId, (msg) => done(msg.type === 'model-done' ? msg : { error: 'unexpected reply' }));
+      this.#post(slot, make(requestId));
+    });
+  }
+
+  /**
+   * Instance counts by version id, asked of every worker (one message each; a worker reads it between
+   * guest calls), and queue depths from here. A worker stuck in a long synchronous guest would hold the
+   * answer up to its timeout: after STATS_WAIT_MS its counts are left out instead.
+   */
+  async stats(): Promise<Map<number, PoolStats>> {
+    const replies = await Promise.all(this.#slots.map((slot) => this.#askStats(slot)));
+    const all = new Map<number, PoolStats>();
+    for (const id of this.#defs.keys()) {
+      const mine = replies.flatMap((r) => r.filter((s) => s.id === id));
+      const sum = (f: (s: WorkerPoolStats) => number): number => mine.reduce((n, s) => n + f(s), 0);
+      all.set(id, {
+        instances: { idle: sum((s) => s.idle), busy: sum((s) => s.busy) },
+        coldStarts: sum((s) => s.coldStarts),
+        invocations: sum((s) => s.invocations),
+        queueDepth: this.#queued.get(id)?.length ?? 0,
+      });
+    }
+    return all;
+  }
+
+  #askStats(slot: Slot): Promise<readonly WorkerPoolStats[]> {
+    if (this.#closed) return Promise.resolve([]);
+    const requestId = this.#nextRequest++;
+    this.#hold();
+    return new Promise((resolve) => {
+      const done = (stats: readonly WorkerPoolStats[]): void => {
+        clearTimeout(timer);
+        this.#requests.delete(requestId);
+        this.#unhold();
+        resolve(stats);
+      };
+      const timer = setTimeout(() => done([]), STATS_WAIT_MS);
+      this.#requests.set(requestId, (msg) => done(msg.type === 'stats' ? msg.stats : []));
+      this.#post(slot, { type: 'stats', requestId });
+    });
+  }
+
+  async invoke(id: number, input: Uint8Array, options: InvokeOptions = {}): Promise<InvocationResult> {
     if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime is closed');
     const def = this.#def(id);
     if (input.length > def.limits.maxInputBytes) throw inputError(def, input.length);
+    checkNear(options.near, this.#slots.length);
     const limit = def.stateful ? 1 : def.limits.maxConcurrency;
     const running = this.#running.get(id) ?? 0;
+    let queuedMs = 0;
     // A finishing call hands its slot straight to the next queued one (see finally), so a new call can
     // never slip in between and run past the limit.
     if (running >= limit) {
+      const since = performance.now();
       await new Promise<void>((go) => this.#queue(id).push(go));
       if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime closed before the invocation started');
+      queuedMs = performance.now() - since;
     } else this.#running.set(id, running + 1);
     this.#hold();
     try {
-      return await this.#dispatch(def, input);
+      return await this.#dispatch(def, input, options.near, queuedMs, options.transfer === true);
     } finally {
       this.#unhold();
       const next = this.#queued.get(id)?.shift();
@@ -166,26 +303,37 @@ export class Executor {
     }
   }
 
-  #dispatch(def: FunctionDefinition, input: Uint8Array): Promise<InvocationResult> {
-    const slot = def.stateful ? this.#home(def) : this.#leastLoaded();
+  #dispatch(
+    def: FunctionDefinition,
+    input: Uint8Array,
+    near: number | undefined,
+    queuedMs: number,
+    transfer: boolean,
+  ): Promise<InvocationResult> {
+    const { slot, placement } = this.#place(def, near);
     const callId = this.#nextCall++ >>> 0 || this.#nextCall++;
     return new Promise<InvocationResult>((resolve, reject) => {
-      slot.pending.set(callId, { def, resolve, reject });
+      slot.pending.set(callId, { def, placement, queuedMs, resolve, reject });
       if (slot.requests.write(RecordType.invoke, callId, def.id, input)) slot.requests.wake();
       else {
-        // The caller keeps its buffer: copy once into one we own and transfer that (postMessage would
-        // otherwise clone it, a second full copy: ~150 ms at 100 MB).
-        const owned = input.slice();
-        this.#post(slot, { type: 'invoke', callId, id: def.id, input: owned }, [owned.buffer]);
+        const sent = handOver(input, transfer);
+        this.#post(slot, { type: 'invoke', callId, id: def.id, input: sent.input }, sent.transfer);
       }
       this.#armWatchdog();
     });
   }
 
-  #leastLoaded(): Slot {
-    let best = this.#slots[0]!;
-    for (const s of this.#slots) if (s.pending.size < best.pending.size) best = s;
-    return best;
+  /** A worker by load and affinity (src/scheduler/placement.ts); a stateful function always runs at home. */
+  #place(def: FunctionDefinition, near: number | undefined): { slot: Slot; placement: Placement } {
+    if (def.stateful) {
+      const slot = this.#home(def);
+      return { slot, placement: near === slot.index ? 'colocated' : 'any' };
+    }
+    const { worker, placement } = placeCall(
+      this.#slots.map((s) => s.pending.size),
+      near,
+    );
+    return { slot: this.#slots[worker]!, placement };
   }
 
   /** Stateful functions live on one worker, so their single instance (actor) keeps its state. */
@@ -216,7 +364,12 @@ export class Executor {
     const bytes = this.#options.ringBytes ?? 4 * 1024 * 1024;
     const requests = Ring.create(bytes);
     const results = Ring.create(bytes);
-    const init: WorkerInit = { requests: requests.buffer, results: results.buffer };
+    const init: WorkerInit = {
+      requests: requests.buffer,
+      results: results.buffer,
+      inferenceThreads: this.#inferenceThreads,
+      models: [...this.#models].map(([name, bytes]) => ({ name, bytes })),
+    };
     const worker = new Worker(WORKER_URL, { workerData: init });
     let markReady: () => void = () => {};
     slot.ready = new Promise<void>((r) => (markReady = r));
@@ -236,8 +389,9 @@ export class Executor {
   /** Drain a worker's result ring until the worker is replaced or the executor closes. */
   async #collect(slot: Slot, results: Ring): Promise<void> {
     while (!this.#closed && slot.results === results) {
-      results.drain((type, id, arg, payload) => {
-        if (type === RecordType.ok) this.#settle(slot, id, { output: payload.slice(), exitCode: arg });
+      results.drain((type, id, arg, payload, flags) => {
+        const cold = (flags & RecordFlag.cold) !== 0;
+        if (type === RecordType.ok) this.#settle(slot, id, { output: payload.slice(), exitCode: arg, cold });
         else if (type === RecordType.error) this.#settle(slot, id, undefined, JSON.parse(decoder.decode(payload)) as SerializedError);
         else if (type === RecordType.trace) {
           const p = slot.pending.get(id);
@@ -251,17 +405,30 @@ export class Executor {
     }
   }
 
-  #settle(slot: Slot, callId: number, result: { output: Uint8Array; exitCode: number } | undefined, error?: SerializedError): void {
+  #settle(
+    slot: Slot,
+    callId: number,
+    result: { output: Uint8Array; exitCode: number; cold: boolean } | undefined,
+    error?: SerializedError,
+  ): void {
     const p = slot.pending.get(callId);
     if (!p) return;
     slot.pending.delete(callId);
+    if (p.trace && events.transfer.hasSubscribers) {
+      for (const hop of p.trace) events.transfer.publish({ mode: hop.mode, bytesMoved: hop.bytesMoved, bytesCopied: hop.bytesCopied });
+    }
     if (error) p.reject(PlumeError.from(error));
     else {
-      const { output, exitCode } = result!;
+      const { output, exitCode, cold } = result!;
       p.resolve({
         output,
         ...(p.def.kind === 'command' ? { exitCode } : {}),
         ...(p.trace ? { trace: p.trace } : {}),
+        worker: slot.index,
+        placement: p.placement,
+        queuedMs: p.queuedMs,
+        batchSize: 1,
+        cold,
       });
     }
   }
@@ -280,10 +447,17 @@ export class Executor {
         break;
       }
       case 'result':
-        this.#settle(slot, msg.callId, msg.output ? { output: msg.output, exitCode: msg.exitCode ?? 0 } : undefined, msg.error);
+        this.#settle(
+          slot,
+          msg.callId,
+          msg.output ? { output: msg.output, exitCode: msg.exitCode ?? 0, cold: msg.cold ?? false } : undefined,
+          msg.error,
+        );
         break;
       case 'snapshot':
       case 'prewarmed':
+      case 'stats':
+      case 'model-done':
         this.#requests.get(msg.requestId)?.(msg);
         break;
     }
@@ -383,4 +557,19 @@ export class Executor {
     for (const def of this.#defs.values()) this.#post(slot, { type: 'register', def });
     for (const p of pending) p.reject(reason);
   }
+}
+
+/**
+ * An input too big for the ring goes by postMessage. A caller that keeps its buffer gets it copied once
+ * into one we own, which is transferred (postMessage would otherwise clone it, a second full copy: ~150 ms
+ * at 100 MB). A caller that gives it up (`transfer`) pays no copy: a SharedArrayBuffer is shared as it
+ * is (a pooled receive buffer, docs/dataplane.md), an ArrayBuffer the view covers whole is transferred.
+ */
+function handOver(input: Uint8Array, transfer: boolean): { input: Uint8Array; transfer: Transferable[] } {
+  const buffer = input.buffer;
+  if (transfer && buffer instanceof SharedArrayBuffer) return { input, transfer: [] };
+  if (transfer && buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === buffer.byteLength)
+    return { input, transfer: [buffer] };
+  const owned = input.slice();
+  return { input: owned, transfer: [owned.buffer] };
 }

@@ -17,7 +17,7 @@ export const RUNNING_CALL = 48;
 /** Float64 index (of a Float64Array over the control block): when RUNNING_CALL started, performance.now() ms. */
 export const RUNNING_SINCE_F64 = 25;
 
-/** Record header: [size u32][type u32][id u32][arg u32][payload length u32][unused u32], then the payload; records are 8-byte aligned. */
+/** Record header: [size u32][type u32][id u32][arg u32][payload length u32][flags u32], then the payload; records are 8-byte aligned. */
 export const RECORD_HEADER = 24;
 export const RecordType = {
   /** Filler up to the end of the data area when a record does not fit before the wrap. */
@@ -33,4 +33,9 @@ export const RecordType = {
   log: 4,
   /** worker → main: id = call id, payload = JSON Hop[]; sent just before that call's result. */
   trace: 5,
+} as const;
+/** Bits of a record's flags. */
+export const RecordFlag = {
+  /** On `ok` and `error`: the call found no idle instance and created one (a cold start). */
+  cold: 1,
 } as const;

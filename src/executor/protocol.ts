@@ -2,6 +2,7 @@
 import type { SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop } from '../host/interface.ts';
+import type { ModelMeta } from '../inference/tensor.ts';
 import type { StateOp, StateOps } from '../state/service.ts';
 
 export interface WorkerInit {
@@ -9,6 +10,19 @@ export interface WorkerInit {
   readonly requests: SharedArrayBuffer;
   /** worker → main results. */
   readonly results: SharedArrayBuffer;
+  /** ONNX Runtime intra-op threads for this worker's sessions (docs/wasi-nn.md). */
+  readonly inferenceThreads: number;
+  /** Models registered on the node so far (a replacement worker starts with them). */
+  readonly models: readonly { readonly name: string; readonly bytes: Uint8Array }[];
+}
+
+/** One function version's instances on one worker. */
+export interface WorkerPoolStats {
+  readonly id: number;
+  readonly idle: number;
+  readonly busy: number;
+  readonly coldStarts: number;
+  readonly invocations: number;
 }
 
 export type ToWorker =
@@ -17,6 +31,10 @@ export type ToWorker =
   | { readonly type: 'snapshot'; readonly requestId: number; readonly def: FunctionDefinition }
   | { readonly type: 'prewarm'; readonly requestId: number; readonly id: number; readonly count: number; readonly exercise: boolean }
   | { readonly type: 'trim'; readonly id: number; readonly keep: number }
+  | { readonly type: 'stats'; readonly requestId: number }
+  /** Register a model for wasi-nn `load_by_name`; answered by 'model-done' once its session exists. */
+  | { readonly type: 'model-add'; readonly requestId: number; readonly name: string; readonly bytes: Uint8Array }
+  | { readonly type: 'model-remove'; readonly requestId: number; readonly name: string }
   /** Fallback for inputs too big for the ring, or when it is full. */
   | { readonly type: 'invoke'; readonly callId: number; readonly id: number; readonly input: Uint8Array }
   | { readonly type: 'state-reply'; readonly requestId: number; readonly result?: unknown; readonly error?: SerializedError };
@@ -25,6 +43,8 @@ export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'snapshot'; readonly requestId: number; readonly snapshot?: Snapshot; readonly error?: SerializedError }
   | { readonly type: 'prewarmed'; readonly requestId: number; readonly idle: number }
+  | { readonly type: 'stats'; readonly requestId: number; readonly stats: readonly WorkerPoolStats[] }
+  | { readonly type: 'model-done'; readonly requestId: number; readonly meta?: ModelMeta; readonly error?: string }
   | { readonly type: 'log'; readonly fn: string; readonly level: number; readonly message: string }
   | { readonly type: 'trace'; readonly callId: number; readonly trace: Hop[] }
   | { readonly type: 'state'; readonly requestId: number; readonly op: StateOp; readonly args: StateOps[StateOp] }
@@ -34,5 +54,7 @@ export type FromWorker =
       readonly callId: number;
       readonly output?: Uint8Array;
       readonly exitCode?: number;
+      /** The call created an instance (RecordFlag.cold on the ring). */
+      readonly cold?: boolean;
       readonly error?: SerializedError;
     };

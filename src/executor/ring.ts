@@ -10,7 +10,7 @@
  */
 import { CONTROL_BYTES, HEAD, RECORD_HEADER, RecordType, SLEEPING, TAIL, WAKE } from './layout.ts';
 
-export type RecordHandler = (type: number, id: number, arg: number, payload: Uint8Array) => void;
+export type RecordHandler = (type: number, id: number, arg: number, payload: Uint8Array, flags: number) => void;
 
 export class Ring {
   readonly buffer: SharedArrayBuffer;
@@ -44,7 +44,7 @@ export class Ring {
   }
 
   /** Producer side. False when the ring lacks room (the caller then uses postMessage). Does not wake the consumer. */
-  write(type: number, id: number, arg: number, payload: Uint8Array | readonly Uint8Array[] | undefined): boolean {
+  write(type: number, id: number, arg: number, payload: Uint8Array | readonly Uint8Array[] | undefined, flags = 0): boolean {
     const chunks = payload === undefined ? [] : payload instanceof Uint8Array ? [payload] : payload;
     let len = 0;
     for (const c of chunks) len += c.length;
@@ -60,11 +60,11 @@ export class Ring {
     if (size > untilEnd) {
       // A record never straddles the end: pad to the end and start at offset 0. A gap too small for a
       // header carries none; the consumer skips any gap shorter than a header the same way.
-      if (untilEnd >= RECORD_HEADER) this.#header(at, untilEnd, RecordType.pad, 0, 0, 0);
+      if (untilEnd >= RECORD_HEADER) this.#header(at, untilEnd, RecordType.pad, 0, 0, 0, 0);
       tail = (tail + untilEnd) >>> 0;
     }
     const start = tail & this.#mask;
-    this.#header(start, size, type, id, arg, len);
+    this.#header(start, size, type, id, arg, len, flags);
     let to = start + RECORD_HEADER;
     for (const c of chunks) {
       this.#data.set(c, to);
@@ -99,7 +99,8 @@ export class Ring {
         const id = this.#view.getUint32(at + 8, true);
         const arg = this.#view.getUint32(at + 12, true);
         const payloadLen = this.#view.getUint32(at + 16, true);
-        handle(type, id, arg, this.#data.subarray(at + RECORD_HEADER, at + RECORD_HEADER + payloadLen));
+        const flags = this.#view.getUint32(at + 20, true);
+        handle(type, id, arg, this.#data.subarray(at + RECORD_HEADER, at + RECORD_HEADER + payloadLen), flags);
         count++;
       }
       head = (head + size) >>> 0;
@@ -143,8 +144,9 @@ export class Ring {
     Atomics.notify(this.control, WAKE);
   }
 
-  #header(at: number, size: number, type: number, id: number, arg: number, len: number): void {
+  #header(at: number, size: number, type: number, id: number, arg: number, len: number, flags: number): void {
     this.#view.setUint32(at + 16, len, true);
+    this.#view.setUint32(at + 20, flags, true);
     this.#view.setUint32(at, size, true);
     this.#view.setUint32(at + 4, type, true);
     this.#view.setUint32(at + 8, id, true);

@@ -11,9 +11,10 @@ import { InstancePool, inputError } from '../engine/instance-pool.ts';
 import type { FunctionInstance, InvocationResult, LogSink } from '../engine/instance.ts';
 import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
+import { models } from '../inference/models.ts';
 import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
-import { RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.ts';
+import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import type { FromWorker, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 
 const port = parentPort!;
@@ -28,6 +29,9 @@ const latest = new Map<string, number>();
 const ownExports = new Map<string, InstancePool>();
 const memories = new MemoryPool();
 const encoder = new TextEncoder();
+// wasi-nn models (docs/wasi-nn.md): the executor validated these when they were added; sessions load now.
+models.configure({ threads: init.inferenceThreads });
+for (const { name, bytes } of init.models) models.register(name, bytes).catch(() => {});
 
 const post = (msg: FromWorker, transfer: Transferable[] = []): void => port.postMessage(msg, transfer);
 const logSink: LogSink = (fn, level, message) => {
@@ -48,6 +52,9 @@ function countSuspended<T>(pending: Promise<T>): Promise<T> {
   suspended++;
   return pending.finally(() => suspended--);
 }
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Chained callees on this thread that have their input and have not finished (see calls.start). */
+let unfinishedCallees = 0;
 /** How long an idle worker blocks before it runs housekeeping anyway. */
 const IDLE_BLOCK_MS = 50;
 
@@ -75,16 +82,35 @@ const calls: CallService = {
     const from = (caller as unknown as FunctionInstance).def.name;
     let bytes: Payload;
     try {
-      // Awaiting also defers the callee to a microtask, so `call` returns to the guest at once.
+      // Awaiting also defers the callee, so `call` returns to the guest at once.
       bytes = await input;
     } catch (err) {
       throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
     }
     if (bytes.length > pool.def.limits.maxInputBytes) throw inputError(pool.def, bytes.length);
+    // The callee holds its input until it ends (its caller may end first); taken in the turn the input
+    // settled, before the caller can release it.
+    bytes.retain();
+    // A callee that finds others started and unfinished on this thread waits for a turn of its own
+    // instead of running in the next microtask: a caller waiting on the first output of a fan-in then
+    // resumes before the next producer runs, reading each output while it is still in cache, and
+    // producers that do not suspend reuse one warm instance instead of N at once. A lone callee (a
+    // chain) still starts in a microtask: a turn would queue it behind deferred housekeeping.
+    if (unfinishedCallees++ > 0) await yieldTurn();
     const started = performance.now();
-    const pending = guarded(pool, bytes, caller.call.root, trace);
-    // A suspended callee needs this thread's event loop even after its caller has returned.
-    const result = pending instanceof Promise ? await countSuspended(pending) : pending;
+    let result: InvocationResult;
+    try {
+      const pending = guarded(pool, bytes, caller.call.root, trace);
+      // A suspended callee needs this thread's event loop even after its caller has returned.
+      result = pending instanceof Promise ? await countSuspended(pending) : pending;
+    } catch (err) {
+      // A callee that timed out may still run on and read its input: leave that one to the collector.
+      if ((err as PlumeError).code !== 'PLUME_ETIMEOUT') bytes.release();
+      throw err;
+    } finally {
+      unfinishedCallees--;
+    }
+    bytes.release();
     const ms = performance.now() - started;
     trace.push({ from, to: pool.def.name, mode: 'embedded', bytesMoved: bytes.length, bytesCopied: result.inputCopied, ms });
     return result.output;
@@ -132,32 +158,37 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
     return;
   }
   let result: InvocationResult | Promise<InvocationResult>;
+  // The pool picks (or creates) the instance synchronously, before any chained call can run.
+  const coldStarts = pool.coldStarts;
   try {
     result = guarded(pool, Payload.of(input), callId);
   } catch (err) {
     sendError(callId, err);
     return;
   }
+  const cold = pool.coldStarts !== coldStarts;
   if (result instanceof Promise) {
     countSuspended(result).then(
-      (r) => sendResult(callId, r),
+      (r) => sendResult(callId, r, cold),
       (err: unknown) => sendError(callId, err),
     );
-  } else sendResult(callId, result);
+  } else sendResult(callId, result, cold);
 }
 
-function sendResult(callId: number, result: InvocationResult): void {
+function sendResult(callId: number, result: InvocationResult, cold: boolean): void {
   if (result.trace?.length && !results.write(RecordType.trace, callId, 0, encoder.encode(JSON.stringify(result.trace)))) {
     post({ type: 'trace', callId, trace: result.trace });
   }
-  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks)) results.wake();
+  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks, cold ? RecordFlag.cold : 0)) results.wake();
   else {
     // A flattened output of several chunks is a fresh buffer; a single chunk is the guest's own copy.
     // Either belongs to this call alone, so it is transferred, not cloned; only a view is copied first.
     const flat = result.output.flatten();
     const output = flat.byteOffset === 0 && flat.byteLength === flat.buffer.byteLength ? flat : flat.slice();
-    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0 }, [output.buffer as ArrayBuffer]);
+    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0, cold }, [output.buffer as ArrayBuffer]);
   }
+  // Written to the ring or flattened: the output's pooled chunks can serve the next one.
+  result.output.release();
 }
 
 function sendError(callId: number, err: unknown): void {
@@ -169,7 +200,10 @@ function sendError(callId: number, err: unknown): void {
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'register': {
-      pools.set(msg.def.id, new InstancePool(msg.def, hostInterfaces, memories, logSink, services));
+      const pool = new InstancePool(msg.def, hostInterfaces, memories, logSink, services);
+      pools.set(msg.def.id, pool);
+      // A stateful function has one instance, on its home worker only: it is made by its first call.
+      if (!msg.def.stateful) pool.prewarm(msg.def.minWarm);
       if ((latest.get(msg.def.name) ?? 0) < msg.def.id) latest.set(msg.def.name, msg.def.id);
       const waiting = parked.get(msg.def.id) ?? [];
       parked.delete(msg.def.id);
@@ -179,7 +213,12 @@ port.on('message', (msg: ToWorker) => {
     case 'unregister': {
       const name = pools.get(msg.id)?.def.name;
       if (name !== undefined && latest.get(name) === msg.id) latest.delete(name);
-      for (const key of ownExports.keys()) if (key.startsWith(`${msg.id}#`)) ownExports.delete(key);
+      for (const [key, pool] of ownExports) {
+        if (!key.startsWith(`${msg.id}#`)) continue;
+        pool.close();
+        ownExports.delete(key);
+      }
+      pools.get(msg.id)?.close();
       pools.delete(msg.id);
       for (const [callId] of parked.get(msg.id) ?? []) {
         sendError(callId, new PlumeError('PLUME_ENOFUNC', `function version ${msg.id} was removed`));
@@ -204,6 +243,34 @@ port.on('message', (msg: ToWorker) => {
     case 'trim':
       pools.get(msg.id)?.trim(msg.keep);
       break;
+    case 'model-add':
+      models.register(msg.name, msg.bytes).then(
+        (meta) => post({ type: 'model-done', requestId: msg.requestId, meta }),
+        (err: unknown) => post({ type: 'model-done', requestId: msg.requestId, error: String((err as Error)?.message ?? err) }),
+      );
+      break;
+    case 'model-remove':
+      models.unregister(msg.name);
+      post({ type: 'model-done', requestId: msg.requestId });
+      break;
+    case 'stats': {
+      const stats: WorkerPoolStats[] = [];
+      for (const pool of pools.values()) {
+        // Other exports of a function's own module count as that function.
+        const own = [...ownExports].filter(([key]) => key.startsWith(`${pool.def.id}#`)).map(([, p]) => p);
+        const all = [pool, ...own];
+        const sum = (f: (p: InstancePool) => number): number => all.reduce((n, p) => n + f(p), 0);
+        stats.push({
+          id: pool.def.id,
+          idle: sum((p) => p.idle),
+          busy: sum((p) => p.busy),
+          coldStarts: sum((p) => p.coldStarts),
+          invocations: sum((p) => p.invocations),
+        });
+      }
+      post({ type: 'stats', requestId: msg.requestId, stats });
+      break;
+    }
     case 'invoke':
       invoke(msg.callId, msg.id, msg.input);
       break;
@@ -225,7 +292,6 @@ port.on('message', (msg: ToWorker) => {
  * (their timers and resumptions run on this loop), so it sleeps in Atomics.waitAsync instead.
  */
 async function serve(): Promise<void> {
-  const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   for (;;) {
     requests.drain((type, id, arg, payload) => {
       // The payload is a view into the ring: copy it out before the ring reuses the space.

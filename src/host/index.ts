@@ -2,7 +2,8 @@
 import type { HostInterface } from './interface.ts';
 import { plumeV1 } from './plume-v1.ts';
 import { wasiPreview1 } from './wasi.ts';
+import { wasiNn } from './wasi-nn.ts';
 
-export const hostInterfaces: readonly HostInterface[] = [plumeV1, wasiPreview1];
+export const hostInterfaces: readonly HostInterface[] = [plumeV1, wasiPreview1, wasiNn];
 export { Errno } from './errno.ts';
 export type { HostInterface } from './interface.ts';

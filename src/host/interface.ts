@@ -92,6 +92,11 @@ export class FutureTable {
   get(handle: number): Future | undefined {
     return this.#entries[handle - 1];
   }
+
+  /** The invocation ended: it lets go of the outputs it holds (pooled chunks go back for reuse). */
+  releaseAll(): void {
+    for (const future of this.#entries) future.output?.release();
+  }
 }
 
 export type LogLevel = 0 | 1 | 2 | 3;

@@ -1,7 +1,7 @@
 /** The `plume_v1` import module (docs/abi.md): input, output, log, clock, random, sleep, fail. */
 import { randomFillSync } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Payload } from '../data/payload.ts';
+import { Payload, appendOutput } from '../data/payload.ts';
 import { Errno } from './errno.ts';
 import { STATE_IMPORTS, stateImports } from './state-imports.ts';
 import { GuestMemory } from './guest-memory.ts';
@@ -46,7 +46,7 @@ export const plumeV1: HostInterface = {
           call.overflowed = true;
           return Errno.too_big;
         }
-        call.output.push(mem.u8.slice(ptr, ptr + n));
+        appendOutput(call.output, call.outputBytes, mem.u8.subarray(ptr, ptr + n));
         call.outputBytes += n;
         return Errno.ok;
       },

@@ -3,9 +3,9 @@
  * share: frames out (header and payload written side by side, the payload never copied), frames in
  * (through a FrameDecoder), and one reason for its end.
  */
-import type net from 'node:net';
+import net from 'node:net';
 import { PlumeError } from '../../errors.ts';
-import { FrameDecoder, encodeHeader, type Frame, type FrameType } from './frame.ts';
+import { FrameDecoder, encodeHeader, type DecoderOptions, type Frame, type FrameType } from './frame.ts';
 import type { Log } from './transport.ts';
 
 export interface ConnectionOptions {
@@ -14,6 +14,16 @@ export interface ConnectionOptions {
   onFrame(frame: Frame): void;
   /** Called once, after the socket closed; `reason` says why (PLUME_EPEER, PLUME_EFRAME or PLUME_ECLOSED). */
   onClose(reason: PlumeError): void;
+  /** Where each frame's payload goes (see DecoderOptions). */
+  allocate?: DecoderOptions['allocate'];
+}
+
+export interface SendOptions {
+  /** Written between the header and the body (a request's method name, and a pull reference). */
+  readonly prefix?: readonly Uint8Array[];
+  readonly flags?: number;
+  /** Runs once: when the kernel has taken every byte, or with the error that stopped it (also if already closed). */
+  readonly onSent?: (error?: Error) => void;
 }
 
 export class FramedConnection {
@@ -24,12 +34,11 @@ export class FramedConnection {
   readonly #log: Log;
   #reason: PlumeError | undefined;
 
-  constructor(socket: net.Socket, peer: string, options: ConnectionOptions) {
+  private constructor(socket: net.Socket, peer: string, decoder: FrameDecoder, options: ConnectionOptions) {
     this.socket = socket;
     this.peer = peer;
     this.#log = options.log;
-    this.#decoder = new FrameDecoder(options.onFrame, { maxPayload: options.maxPayload });
-    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    this.#decoder = decoder;
     // Without an 'error' listener a reset peer would crash the process; the reason is reported on close.
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.#reason ??= new PlumeError('PLUME_EPEER', `connection to ${peer} failed: ${error.code ?? error.message}`);
@@ -37,22 +46,64 @@ export class FramedConnection {
     socket.on('close', () => options.onClose(this.#reason ?? this.#peerClosed()));
   }
 
+  /** A socket a server accepted: Node offers no `onread` there, so chunks arrive as 'data' and are copied into place. */
+  static accept(socket: net.Socket, peer: string, options: ConnectionOptions): FramedConnection {
+    const decoder = newDecoder(options);
+    const connection = new FramedConnection(socket, peer, decoder, options);
+    socket.on('data', (chunk: Buffer) => connection.#feed(() => decoder.push(chunk)));
+    return connection;
+  }
+
+  /**
+   * Connects with `onread`: the kernel reads the rest of a large payload straight into its final buffer
+   * (no per-read buffers, no copy). `connected` settles with the connect, rejecting with `PLUME_EPEER`.
+   */
+  static connect(
+    connectOptions: net.NetConnectOpts,
+    peer: string,
+    options: ConnectionOptions,
+  ): { connection: FramedConnection; connected: Promise<void> } {
+    const decoder = newDecoder(options);
+    const socket = net.connect({
+      ...connectOptions,
+      onread: {
+        buffer: () => decoder.readTarget(),
+        callback: (n: number, buffer: Uint8Array) => {
+          connection.#feed(() => decoder.received(buffer, n));
+          return true; // keep reading
+        },
+      },
+    });
+    const connection = new FramedConnection(socket, peer, decoder, options);
+    const connected = new Promise<void>((resolve, reject) => {
+      const fail = (error: NodeJS.ErrnoException) =>
+        reject(new PlumeError('PLUME_EPEER', `cannot connect to ${peer}: ${error.code ?? error.message}`));
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.off('error', fail);
+        resolve();
+      });
+    });
+    return { connection, connected };
+  }
+
   get closed(): boolean {
     return this.socket.destroyed;
   }
 
-  /**
-   * Queues one frame: `prefix` (the method name of a request) and `body` follow the header as separate
-   * writes, corked so they leave in one writev. `onWritten` runs once the kernel has taken every byte.
-   */
-  send(type: FrameType, id: number, body: Uint8Array, prefix?: Uint8Array, onWritten?: () => void): void {
-    if (this.socket.destroyed) return;
-    const aux = prefix?.length ?? 0;
-    const done = onWritten && ((error?: Error | null) => error || onWritten());
+  /** Queues one frame: header, prefix and body as separate writes, corked so they leave in one writev. */
+  send(type: FrameType, id: number, body: Uint8Array, options: SendOptions = {}): void {
+    const { prefix = [], flags = 0, onSent } = options;
+    if (this.socket.destroyed) {
+      onSent?.(this.#reason ?? new PlumeError('PLUME_EPEER', `connection to ${this.peer} is closed`));
+      return;
+    }
+    const aux = prefix[0]?.length ?? 0;
+    const length = prefix.reduce((n, p) => n + p.length, 0) + body.length;
+    const parts = [encodeHeader({ type, flags, aux, id, length }), ...prefix, body].filter((p, i) => i === 0 || p.length > 0);
+    const done = onSent && ((error?: Error | null) => onSent(error ?? undefined));
     this.socket.cork();
-    this.socket.write(encodeHeader({ type, aux, id, length: aux + body.length }), aux + body.length === 0 ? done : undefined);
-    if (prefix && aux > 0) this.socket.write(prefix, body.length === 0 ? done : undefined);
-    if (body.length > 0) this.socket.write(body, done);
+    parts.forEach((part, i) => this.socket.write(part, i === parts.length - 1 ? done : undefined));
     this.socket.uncork();
   }
 
@@ -62,9 +113,9 @@ export class FramedConnection {
     this.socket.destroy();
   }
 
-  #receive(chunk: Buffer): void {
+  #feed(decode: () => void): void {
     try {
-      this.#decoder.push(chunk);
+      decode();
     } catch (error) {
       const reason = error instanceof PlumeError ? error : new PlumeError('PLUME_EFRAME', `frame handling failed: ${String(error)}`);
       this.#log(`dropped connection ${this.peer}: ${reason.message}`, error);
@@ -77,4 +128,10 @@ export class FramedConnection {
     const where = partial ? ` mid-frame (${partial.received} of ${partial.length} bytes received)` : '';
     return new PlumeError('PLUME_EPEER', `peer ${this.peer} closed the connection${where}`);
   }
+}
+
+function newDecoder(options: ConnectionOptions): FrameDecoder {
+  const decoderOptions: DecoderOptions = { maxPayload: options.maxPayload };
+  if (options.allocate) decoderOptions.allocate = options.allocate;
+  return new FrameDecoder(options.onFrame, decoderOptions);
 }

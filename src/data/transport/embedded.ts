@@ -132,7 +132,7 @@ class EmbeddedTransportClient implements TransportClient {
     const hop = (transfer: Transfer) => reportTransfer(transfer, this.#log, this.#onTransfer, options.onTransfer);
     // Deferred a tick so a handler never runs inside its caller's stack, as with a socket.
     Promise.resolve()
-      .then(() => server.serve({ method, body, signal: controller.signal }, id, hop))
+      .then(() => server.serve({ method, body, signal: controller.signal, keep: () => {} }, id, hop))
       .then(
         (result) => this.#pending.resolve(id, result),
         (error: unknown) => this.#pending.reject(id, error instanceof PlumeError ? error : PlumeError.from(serializeError(error))),

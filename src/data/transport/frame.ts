@@ -6,7 +6,7 @@
  *   0      2    magic 0x504C ("PL"), big-endian
  *   2      1    version (1)
  *   3      1    type (FrameType)
- *   4      1    flags (none defined; must be 0)
+ *   4      1    flags (FrameFlag; only a Request may set one)
  *   5      1    reserved (must be 0)
  *   6      2    aux: for a request, the byte length of the method name that opens the payload; else 0
  *   8      4    id: the request id that pairs a response with its request
@@ -43,32 +43,47 @@ export const FrameType = {
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
+export const FrameFlag = {
+  /**
+   * A Request whose body is not in the frame: after the method comes a pull reference (`encodePullRef`),
+   * and the server fetches the body from the client as the response of a request of its own.
+   */
+  Pull: 1,
+} as const;
+
 const KNOWN_TYPES = new Set<number>(Object.values(FrameType));
+const KNOWN_FLAGS = FrameFlag.Pull;
 
 export interface FrameHeader {
   type: FrameType;
+  /** FrameFlag bits; 0 when absent. */
+  flags?: number;
   aux: number;
   id: number;
   length: number;
 }
 
 export interface Frame extends FrameHeader {
-  /** Exactly `length` bytes in an ArrayBuffer of its own (never a slice of a socket chunk). */
+  flags: number;
+  /** Exactly `length` bytes, in a buffer of their own or the one `allocate` gave (never a socket chunk). */
   payload: Uint8Array;
+  /** Payload bytes the decoder copied; the rest the kernel wrote in place (see FrameDecoder). */
+  copied: number;
 }
 
 /** The 20 header bytes of a frame; the caller writes the payload after them without joining the two. */
 export function encodeHeader(header: FrameHeader): Buffer {
-  const { type, aux, id, length } = header;
+  const { type, flags = 0, aux, id, length } = header;
   if (!Number.isInteger(aux) || aux < 0 || aux > 0xffff) throw new RangeError(`frame aux must fit in u16, got ${aux}`);
   if (!Number.isInteger(id) || id < 0 || id > 0xffff_ffff) throw new RangeError(`frame id must fit in u32, got ${id}`);
   if (!Number.isInteger(length) || length < 0 || length > MAX_FRAME_PAYLOAD)
     throw new RangeError(`frame length must fit in u32, got ${length}`);
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xff) throw new RangeError(`frame flags must fit in u8, got ${flags}`);
   const bytes = Buffer.allocUnsafe(HEADER_BYTES);
   bytes.writeUInt16BE(FRAME_MAGIC, 0);
   bytes[2] = FRAME_VERSION;
   bytes[3] = type;
-  bytes[4] = 0;
+  bytes[4] = flags;
   bytes[5] = 0;
   bytes.writeUInt16BE(aux, 6);
   bytes.writeUInt32BE(id, 8);
@@ -78,7 +93,7 @@ export function encodeHeader(header: FrameHeader): Buffer {
 }
 
 /** Validates a complete header; throws `PLUME_EFRAME` naming the first fault. */
-export function decodeHeader(bytes: Uint8Array, maxPayload: number = DEFAULT_MAX_PAYLOAD): FrameHeader {
+export function decodeHeader(bytes: Uint8Array, maxPayload: number = DEFAULT_MAX_PAYLOAD): Required<FrameHeader> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
   const magic = view.getUint16(0);
   if (magic !== FRAME_MAGIC) throw frameError(`bad magic 0x${magic.toString(16).padStart(4, '0')}`);
@@ -89,38 +104,63 @@ export function decodeHeader(bytes: Uint8Array, maxPayload: number = DEFAULT_MAX
   if (version !== FRAME_VERSION) throw frameError(`unsupported version ${version}`);
   const type = view.getUint8(3);
   if (!KNOWN_TYPES.has(type)) throw frameError(`unknown frame type ${type}`);
-  if (view.getUint8(4) !== 0 || view.getUint8(5) !== 0) throw frameError('reserved header bits are set');
+  const flags = view.getUint8(4);
+  if (view.getUint8(5) !== 0 || (flags & ~KNOWN_FLAGS) !== 0) throw frameError('reserved header bits are set');
+  if (flags !== 0 && type !== FrameType.Request) throw frameError(`flags ${flags} are invalid for type ${type}`);
   const aux = view.getUint16(6);
   const id = view.getUint32(8);
   const length = view.getUint32(12);
   if (length > maxPayload) throw frameError(`payload of ${length} bytes exceeds the limit of ${maxPayload}`);
   if (type === FrameType.Request ? aux > length : aux !== 0) throw frameError(`aux ${aux} is invalid for type ${type}`);
   if (type === FrameType.Cancel && length !== 0) throw frameError('a cancel frame carries no payload');
-  return { type: type as FrameType, aux, id, length };
+  return { type: type as FrameType, flags, aux, id, length };
 }
+
+export interface DecoderOptions {
+  /** Frames with a larger payload are malformed (default `DEFAULT_MAX_PAYLOAD`). */
+  maxPayload?: number;
+  /**
+   * Where a frame's payload goes once its header is valid: exactly `header.length` bytes. Default: a fresh
+   * Uint8Array (an ArrayBuffer of its own, so a receiver may transfer it to a worker).
+   */
+  allocate?: (header: Required<FrameHeader>) => Uint8Array;
+}
+
+/** Below this, a payload's remaining bytes are read into the scratch buffer with what follows them. */
+const IN_PLACE_MIN = 16 * 1024;
+const SCRATCH_BYTES = 64 * 1024;
 
 /**
  * Turns a byte stream cut at arbitrary points back into frames. It holds at most one frame: the header
- * being filled, or the payload being filled. The payload buffer is allocated once its header is valid,
- * and every chunk is copied into it exactly once, so a 100 MB payload costs one copy and one allocation,
- * never a chain of concatenations.
+ * being filled, or the payload being filled, into a buffer allocated once its header is valid. It is fed
+ * in one of two ways:
+ * - `push(chunk)` ('data' events): every payload byte is copied once, from the chunk into place;
+ * - `readTarget()` / `received()` (net.Socket's `onread`, on sockets this process connects): while a
+ *   payload is being filled the kernel reads straight into it, so a large payload is copied by nobody in
+ *   user space; between frames reads land in a 64 KiB scratch buffer and go through `push`.
  */
 export class FrameDecoder {
   readonly #onFrame: (frame: Frame) => void;
   readonly #maxPayload: number;
+  readonly #allocate: (header: Required<FrameHeader>) => Uint8Array;
   readonly #header = new Uint8Array(HEADER_BYTES);
   #headerFilled = 0;
-  #current: FrameHeader | undefined;
+  #current: Required<FrameHeader> | undefined;
   #payload: Uint8Array | undefined;
   #payloadFilled = 0;
+  #copied = 0;
+  #scratch: Uint8Array | undefined;
+  /** What readTarget() handed out last: the buffer the next `received` refers to. */
+  #target: Uint8Array | undefined;
   #failed: PlumeError | undefined;
 
-  constructor(onFrame: (frame: Frame) => void, options: { maxPayload?: number } = {}) {
+  constructor(onFrame: (frame: Frame) => void, options: DecoderOptions = {}) {
     const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     if (!Number.isInteger(maxPayload) || maxPayload < 0 || maxPayload > MAX_FRAME_PAYLOAD)
       throw new RangeError(`maxPayload must be an integer in [0, ${MAX_FRAME_PAYLOAD}], got ${maxPayload}`);
     this.#onFrame = onFrame;
     this.#maxPayload = maxPayload;
+    this.#allocate = options.allocate ?? ((header) => new Uint8Array(header.length));
   }
 
   /** Bytes received of the frame in progress and its declared size; undefined between frames. */
@@ -149,10 +189,32 @@ export class FrameDecoder {
         const n = Math.min(payload.length - this.#payloadFilled, chunk.length - at);
         payload.set(chunk.subarray(at, at + n), this.#payloadFilled);
         this.#payloadFilled += n;
+        this.#copied += n;
         at += n;
         if (this.#payloadFilled === payload.length) this.#emit();
       }
     }
+  }
+
+  /** For `onread.buffer`: where the next read should land (the rest of a large payload, else scratch). */
+  readTarget(): Uint8Array {
+    const payload = this.#payload;
+    if (payload && payload.length - this.#payloadFilled >= IN_PLACE_MIN) this.#target = payload.subarray(this.#payloadFilled);
+    else this.#target = this.#scratch ??= new Uint8Array(SCRATCH_BYTES);
+    return this.#target;
+  }
+
+  /** For `onread.callback`: `n` bytes arrived in `buffer`, which readTarget() handed out. */
+  received(buffer: Uint8Array, n: number): void {
+    if (this.#failed) throw this.#failed;
+    if (buffer === this.#scratch) {
+      this.push(buffer.subarray(0, n));
+      return;
+    }
+    if (buffer !== this.#target) throw new Error('onread filled a buffer the decoder did not hand out');
+    // In place: the kernel wrote the next n payload bytes where they belong.
+    this.#payloadFilled += n;
+    if (this.#payloadFilled === this.#payload!.length) this.#emit();
   }
 
   #startPayload(): void {
@@ -162,20 +224,52 @@ export class FrameDecoder {
       this.#failed = e as PlumeError;
       throw e;
     }
-    // A fresh ArrayBuffer per payload (not Buffer's shared pool): receivers may transfer it to a worker.
-    this.#payload = new Uint8Array(this.#current.length);
+    this.#payload = this.#allocate(this.#current);
+    if (this.#payload.length !== this.#current.length) throw new RangeError('allocate must return exactly the payload length');
     this.#payloadFilled = 0;
+    this.#copied = 0;
     if (this.#current.length === 0) this.#emit();
   }
 
   #emit(): void {
-    const frame: Frame = { ...this.#current!, payload: this.#payload! };
+    const frame: Frame = { ...this.#current!, payload: this.#payload!, copied: this.#copied };
     this.#current = undefined;
     this.#payload = undefined;
     this.#headerFilled = 0;
     this.#payloadFilled = 0;
     this.#onFrame(frame);
   }
+}
+
+/**
+ * Where a pulled body waits (FrameFlag.Pull): u32 BE body length, a 16-byte token, then the UTF-8 address
+ * of the client's pull server, in the same mode as the connection.
+ */
+export interface PullRef {
+  readonly length: number;
+  readonly token: Uint8Array;
+  readonly address: string;
+}
+
+export const PULL_TOKEN_BYTES = 16;
+
+export function encodePullRef(ref: PullRef): Uint8Array {
+  const address = Buffer.from(ref.address, 'utf8');
+  const bytes = Buffer.allocUnsafe(4 + PULL_TOKEN_BYTES + address.length);
+  bytes.writeUInt32BE(ref.length, 0);
+  bytes.set(ref.token, 4);
+  bytes.set(address, 4 + PULL_TOKEN_BYTES);
+  return bytes;
+}
+
+export function decodePullRef(bytes: Uint8Array): PullRef {
+  if (bytes.length <= 4 + PULL_TOKEN_BYTES) throw frameError(`a pull reference of ${bytes.length} bytes is too short`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  return {
+    length: view.getUint32(0),
+    token: Uint8Array.from(bytes.subarray(4, 4 + PULL_TOKEN_BYTES)),
+    address: Buffer.from(bytes.buffer, bytes.byteOffset + 4 + PULL_TOKEN_BYTES, bytes.length - 4 - PULL_TOKEN_BYTES).toString('utf8'),
+  };
 }
 
 function frameError(reason: string): PlumeError {

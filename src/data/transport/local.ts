@@ -14,6 +14,7 @@ export const localAddressing: SocketAddressing = {
   listenOptions: (path) => ({ path }),
   connectOptions: (path) => ({ path }),
   boundAddress: (_server, path) => path,
+  pullAddress: () => localAddressing.defaultAddress(),
   prepare: () => {},
 };
 

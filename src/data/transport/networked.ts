@@ -26,6 +26,8 @@ export const networkedAddressing: SocketAddressing = {
     const { address, port } = server.address() as AddressInfo;
     return formatHostPort(address, port);
   },
+  // The interface this end of the connection uses is one the server can reach; port 0: any free one.
+  pullAddress: (socket) => formatHostPort(socket.localAddress ?? '127.0.0.1', 0),
   // Nagle's algorithm would hold a small response back for up to 40 ms waiting for the ACK of the last one.
   prepare: (socket) => void socket.setNoDelay(true),
 };

@@ -2,11 +2,30 @@
  * The server and client of both socket modes. `local` (Unix socket) and `networked` (TCP) differ only in
  * how an address string becomes listen/connect options and how the bound address is reported, which a
  * `SocketAddressing` supplies (`local.ts`, `networked.ts`).
+ *
+ * Large bodies travel as responses (docs/dataplane.md, Pulled bodies). Node reads in place (`onread`) only
+ * on sockets it connects, never on the ones a server accepts, so a request body of `pullThreshold` bytes
+ * or more is not written into the request: the client holds it under a random token, and the server pulls
+ * it over a connection of its own to the client's pull server, straight into a pooled buffer of its
+ * PayloadStore. Responses arrive on the client's own socket, in place too.
  */
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { PlumeError } from '../../errors.ts';
+import { PayloadStore, type Lease } from '../store.ts';
 import { FramedConnection } from './connection.ts';
-import { DEFAULT_MAX_PAYLOAD, FrameType, HEADER_BYTES, type Frame } from './frame.ts';
+import {
+  DEFAULT_MAX_PAYLOAD,
+  FrameFlag,
+  FrameType,
+  HEADER_BYTES,
+  PULL_TOKEN_BYTES,
+  decodePullRef,
+  encodePullRef,
+  type Frame,
+  type FrameHeader,
+  type PullRef,
+} from './frame.ts';
 import {
   DEFAULT_TIMEOUT_MS,
   PendingRequests,
@@ -21,6 +40,7 @@ import {
   type RequestOptions,
   type ServerOptions,
   type Transfer,
+  type TransferListener,
   type TransportClient,
   type TransportServer,
 } from './transport.ts';
@@ -33,12 +53,22 @@ export interface SocketAddressing {
   connectOptions(address: string): net.NetConnectOpts;
   /** The address a client should connect to, once `server` is listening on `requested`. */
   boundAddress(server: net.Server, requested: string): string;
+  /** Where a client's pull server listens: reachable from the server at the other end of `socket`. */
+  pullAddress(socket: net.Socket): string;
   /** Per-socket settings, on both ends (Nagle off for TCP). */
   prepare(socket: net.Socket): void;
 }
 
 const EMPTY = new Uint8Array(0);
+const PULL = Buffer.from('pull');
+const DEFAULT_PULL_THRESHOLD = 1024 * 1024;
 const utf8 = new TextDecoder();
+
+/** A request's body as the handler gets it: inline in the frame, or pulled into a lease of the store. */
+interface Received {
+  readonly body: Uint8Array;
+  readonly lease?: Lease;
+}
 
 export class SocketTransportServer implements TransportServer {
   readonly mode: 'local' | 'networked';
@@ -46,8 +76,11 @@ export class SocketTransportServer implements TransportServer {
   readonly #handler: RequestHandler;
   readonly #options: ServerOptions;
   readonly #maxPayload: number;
+  readonly #store: PayloadStore;
   readonly #log: Log;
   readonly #connections = new Set<FramedConnection>();
+  /** Connections to clients' pull servers, by address. */
+  readonly #pullers = new Map<string, Promise<SocketTransportClient>>();
   #server: net.Server | undefined;
   #address = '';
   #accepted = 0;
@@ -59,6 +92,7 @@ export class SocketTransportServer implements TransportServer {
     this.#handler = handler;
     this.#options = options;
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#store = options.store ?? new PayloadStore();
     this.#log = makeLog(this.mode, options.logger);
   }
 
@@ -89,6 +123,9 @@ export class SocketTransportServer implements TransportServer {
     this.#server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const connection of this.#connections) connection.destroy(new PlumeError('PLUME_ECLOSED', 'the server closed'));
+    const pullers = [...this.#pullers.values()];
+    this.#pullers.clear();
+    await Promise.all(pullers.map((p) => p.then((c) => c.close()).catch(() => {})));
     await closed;
   }
 
@@ -97,7 +134,7 @@ export class SocketTransportServer implements TransportServer {
     const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `#${++this.#accepted} on ${this.#address}`;
     // Per connection: the handlers still running, so a cancel or the connection's end can abort them.
     const running = new Map<number, AbortController>();
-    const connection: FramedConnection = new FramedConnection(socket, peer, {
+    const connection: FramedConnection = FramedConnection.accept(socket, peer, {
       maxPayload: this.#maxPayload,
       log: this.#log,
       onFrame: (frame) => this.#onFrame(connection, running, frame),
@@ -111,26 +148,65 @@ export class SocketTransportServer implements TransportServer {
   }
 
   #onFrame(connection: FramedConnection, running: Map<number, AbortController>, frame: Frame): void {
-    const { type, id, aux, payload } = frame;
+    const { type, flags, id, aux, payload } = frame;
     if (type === FrameType.Cancel) {
       const controller = running.get(id);
       running.delete(id);
       controller?.abort(new PlumeError('PLUME_ETIMEOUT', 'the client gave up on the request'));
       return;
     }
-    if (type !== FrameType.Request || running.has(id)) {
-      const what = type === FrameType.Request ? `a second request with id ${id}` : `a frame of type ${type}`;
-      this.#log(`dropped connection ${connection.peer}: a client sent ${what}`);
-      connection.destroy(new PlumeError('PLUME_EFRAME', `malformed frame: ${what} from a client`));
+    let ref: PullRef | undefined;
+    let fault: string | undefined;
+    if (type !== FrameType.Request || running.has(id))
+      fault = type === FrameType.Request ? `a second request with id ${id}` : `a frame of type ${type}`;
+    else if (flags & FrameFlag.Pull) {
+      try {
+        ref = decodePullRef(payload.subarray(aux));
+      } catch (error) {
+        fault = (error as Error).message;
+      }
+    }
+    if (fault !== undefined) {
+      this.#log(`dropped connection ${connection.peer}: a client sent ${fault}`);
+      connection.destroy(new PlumeError('PLUME_EFRAME', `malformed frame: ${fault} from a client`));
       return;
     }
     const method = utf8.decode(payload.subarray(0, aux));
-    this.#report('request', method, id, payload.length);
     const controller = new AbortController();
     running.set(id, controller);
+    const receive = ref
+      ? () => this.#pull(method, id, ref, HEADER_BYTES + payload.length, controller.signal)
+      : async (): Promise<Received> => {
+          this.#report('request', method, id, HEADER_BYTES + payload.length, frame.copied);
+          return { body: payload.subarray(aux) };
+        };
+    this.#serve(connection, running, id, method, controller, receive);
+  }
+
+  #serve(
+    connection: FramedConnection,
+    running: Map<number, AbortController>,
+    id: number,
+    method: string,
+    controller: AbortController,
+    receive: () => Promise<Received>,
+  ): void {
     const { signal } = controller;
+    let lease: Lease | undefined;
+    let kept = false;
+    // A pooled body goes back to the store once nothing can read it: the handler has settled and the
+    // answer (which may be the body itself) is written. Kept, or in doubt, it leaves the store instead.
+    const done = (clean: boolean): void => {
+      if (kept || !clean) lease?.forget();
+      else lease?.release();
+    };
     Promise.resolve()
-      .then(() => this.#handler({ method, body: payload.subarray(aux), signal }))
+      .then(receive)
+      .then((received) => {
+        lease = received.lease;
+        signal.throwIfAborted();
+        return this.#handler({ method, body: received.body, signal, keep: () => void (kept = true) });
+      })
       .then(
         (result) => {
           if (!(result instanceof Uint8Array))
@@ -147,15 +223,69 @@ export class SocketTransportServer implements TransportServer {
       .catch((error: unknown) => ({ type: FrameType.Error, body: encodeError(error) }))
       .then(({ type: answer, body }) => {
         // Cancelled or disconnected: nobody waits for this answer any more.
-        if (running.get(id) !== controller || connection.closed) return;
+        if (running.get(id) !== controller || connection.closed) return done(true);
         running.delete(id);
-        connection.send(answer, id, body, undefined, () => this.#report('response', method, id, body.length));
+        connection.send(answer, id, body, {
+          onSent: (error) => {
+            done(error === undefined);
+            if (!error) this.#report('response', method, id, HEADER_BYTES + body.length, 0);
+          },
+        });
       });
   }
 
-  #report(direction: Transfer['direction'], method: string, id: number, payloadBytes: number): void {
-    reportTransfer(socketTransfer(this.mode, direction, method, id, payloadBytes), this.#log, this.#options.onTransfer);
+  /**
+   * Fetches a pulled body into a lease of the store: waits while the store is full (backpressure), then
+   * asks the client's pull server for it. A lease whose pull did not complete is forgotten, never reused:
+   * the socket may still be filling it.
+   */
+  async #pull(method: string, id: number, ref: PullRef, requestBytes: number, signal: AbortSignal): Promise<Received> {
+    if (ref.length > this.#maxPayload)
+      throw new PlumeError('PLUME_EINPUT', `request '${method}' has ${ref.length} bytes; the frame limit is ${this.#maxPayload}`);
+    const lease = await this.#store.acquire(ref.length, signal);
+    try {
+      const puller = await this.#puller(ref.address);
+      let copied = 0;
+      const body = await puller.requestInto(PULL, ref.token, lease.bytes, (t) => {
+        if (t.direction === 'response') copied = t.bytesCopied;
+      });
+      if (body.buffer !== lease.bytes.buffer || body.length !== ref.length)
+        throw new PlumeError('PLUME_EFRAME', `malformed frame: the pulled body of '${method}' has ${body.length} bytes, not ${ref.length}`);
+      this.#report('request', method, id, pullBytes(requestBytes, ref.length), copied);
+      return { body, lease };
+    } catch (error) {
+      lease.forget();
+      throw error;
+    }
   }
+
+  async #puller(address: string): Promise<SocketTransportClient> {
+    for (const [key, pending] of this.#pullers) {
+      const client = await pending.catch(() => undefined);
+      if (!client?.usable) this.#pullers.delete(key);
+    }
+    let pending = this.#pullers.get(address);
+    if (!pending) {
+      const client = new SocketTransportClient(this.#addressing, {
+        maxPayload: this.#maxPayload,
+        pullThreshold: Infinity,
+        ...(this.#options.logger ? { logger: this.#options.logger } : {}),
+      });
+      pending = client.connect(address).then(() => client);
+      this.#pullers.set(address, pending);
+    }
+    return pending;
+  }
+
+  #report(direction: Transfer['direction'], method: string, id: number, bytesMoved: number, bytesCopied: number): void {
+    reportTransfer({ mode: this.mode, direction, method, id, bytesMoved, bytesCopied }, this.#log, this.#options.onTransfer);
+  }
+}
+
+/** A body this client holds for its server to pull. */
+interface Exported {
+  readonly body: Uint8Array;
+  pulled: boolean;
 }
 
 export class SocketTransportClient implements TransportClient {
@@ -164,8 +294,14 @@ export class SocketTransportClient implements TransportClient {
   readonly #options: ClientOptions;
   readonly #maxPayload: number;
   readonly #timeoutMs: number;
+  readonly #pullThreshold: number;
   readonly #log: Log;
   readonly #pending = new PendingRequests();
+  /** Buffers the responses of some requests are read into (a server pulling into its store). */
+  readonly #into = new Map<number, Uint8Array>();
+  /** Bodies waiting to be pulled, by token (hex). */
+  readonly #exports = new Map<string, Exported>();
+  #puller: Promise<{ server: SocketTransportServer; address: string }> | undefined;
   #connection: FramedConnection | undefined;
   /** Why requests cannot be sent: not yet connected, closed, or the connection's end. */
   #unusable: PlumeError = new PlumeError('PLUME_ECLOSED', 'the client is not connected');
@@ -176,62 +312,156 @@ export class SocketTransportClient implements TransportClient {
     this.#options = options;
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.#timeoutMs = checkTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const threshold = options.pullThreshold ?? DEFAULT_PULL_THRESHOLD;
+    if (typeof threshold !== 'number' || !(threshold >= 0))
+      throw new RangeError(`pullThreshold must be a number of bytes ≥ 0, got ${threshold}`);
+    this.#pullThreshold = threshold;
     this.#log = makeLog(this.mode, options.logger);
+  }
+
+  /** True while connected. */
+  get usable(): boolean {
+    return this.#connection !== undefined && !this.#connection.closed;
   }
 
   async connect(address: string): Promise<void> {
     if (this.#connection && !this.#connection.closed)
       throw new Error(`the ${this.mode} client is already connected to ${this.#connection.peer}`);
-    const socket = net.connect(this.#addressing.connectOptions(address));
-    await new Promise<void>((resolve, reject) => {
-      const fail = (error: NodeJS.ErrnoException) =>
-        reject(new PlumeError('PLUME_EPEER', `cannot connect to ${address}: ${error.code ?? error.message}`));
-      socket.once('error', fail);
-      socket.once('connect', () => {
-        socket.off('error', fail);
-        resolve();
-      });
-    });
-    this.#addressing.prepare(socket);
-    this.#connection = new FramedConnection(socket, address, {
+    const { connection, connected } = FramedConnection.connect(this.#addressing.connectOptions(address), address, {
       maxPayload: this.#maxPayload,
       log: this.#log,
+      allocate: (header) => this.#allocate(header),
       onFrame: (frame) => this.#onFrame(frame),
       onClose: (reason) => {
         this.#unusable = reason;
+        this.#into.clear();
         this.#pending.rejectAll((method) => new PlumeError(reason.code, `request '${method}' failed: ${reason.message}`));
       },
     });
+    await connected;
+    this.#addressing.prepare(connection.socket);
+    this.#connection = connection;
   }
 
   request(method: string, body: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
     if (typeof method !== 'string') return Promise.reject(new TypeError('method must be a string'));
     if (!(body instanceof Uint8Array)) return Promise.reject(new TypeError('body must be a Uint8Array'));
-    const connection = this.#connection;
-    if (!connection || connection.closed) return Promise.reject(this.#unusable);
     const prefix = Buffer.from(method, 'utf8');
-    if (prefix.length > 0xffff) return Promise.reject(new RangeError(`method must be at most 65535 UTF-8 bytes, got ${prefix.length}`));
-    if (prefix.length + body.length > this.#maxPayload)
-      return Promise.reject(
-        new PlumeError('PLUME_EINPUT', `request '${method}' has ${body.length} bytes; the frame limit is ${this.#maxPayload}`),
-      );
-    const timeoutMs = checkTimeout(options.timeoutMs ?? this.#timeoutMs);
-    const { id, promise } = this.#pending.add(method, timeoutMs, options.onTransfer, (expired) =>
-      connection.send(FrameType.Cancel, expired, EMPTY),
-    );
-    const payloadBytes = prefix.length + body.length;
-    connection.send(FrameType.Request, id, body, prefix, () => this.#report('request', method, id, payloadBytes, options.onTransfer));
-    return promise;
+    return this.#send(prefix, body, options.timeoutMs, options.onTransfer);
+  }
+
+  /**
+   * A request whose response is read into `into` when it fits (the promise then resolves with a view of
+   * it; otherwise with a buffer of its own). `into` must not be reused before the promise settles, nor
+   * after a failure: the connection may still be writing into it.
+   */
+  requestInto(method: Uint8Array, body: Uint8Array, into: Uint8Array, onTransfer?: TransferListener): Promise<Uint8Array> {
+    return this.#send(method, body, undefined, onTransfer, into);
   }
 
   async close(): Promise<void> {
     const connection = this.#connection;
     this.#unusable = new PlumeError('PLUME_ECLOSED', 'the client is closed');
     this.#pending.rejectAll((method) => new PlumeError('PLUME_ECLOSED', `request '${method}' failed: the client closed`));
+    const puller = this.#puller;
+    this.#puller = undefined;
+    await puller?.then(({ server }) => server.close()).catch(() => {});
     if (!connection || connection.socket.closed) return;
     const closed = new Promise((resolve) => connection.socket.once('close', resolve));
     connection.destroy(this.#unusable);
     await closed;
+  }
+
+  #send(
+    prefix: Uint8Array,
+    body: Uint8Array,
+    timeout: number | undefined,
+    listener: TransferListener | undefined,
+    into?: Uint8Array,
+  ): Promise<Uint8Array> {
+    const method = utf8.decode(prefix);
+    const connection = this.#connection;
+    if (!connection || connection.closed) return Promise.reject(this.#unusable);
+    if (prefix.length > 0xffff) return Promise.reject(new RangeError(`method must be at most 65535 UTF-8 bytes, got ${prefix.length}`));
+    if (prefix.length + body.length > this.#maxPayload)
+      return Promise.reject(
+        new PlumeError('PLUME_EINPUT', `request '${method}' has ${body.length} bytes; the frame limit is ${this.#maxPayload}`),
+      );
+    const timeoutMs = checkTimeout(timeout ?? this.#timeoutMs);
+    if (body.length >= this.#pullThreshold && body.length > 0)
+      return this.#sendByPull(connection, method, prefix, body, timeoutMs, listener);
+    const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
+    if (into) this.#into.set(id, into);
+    const requestBytes = HEADER_BYTES + prefix.length + body.length;
+    connection.send(FrameType.Request, id, body, {
+      prefix: [prefix],
+      onSent: (error) => error || this.#report('request', method, id, requestBytes, 0, listener),
+    });
+    return into ? promise.finally(() => this.#into.delete(id)) : promise;
+  }
+
+  /** Sends a pull reference instead of the body, and holds the body until the request settles. */
+  async #sendByPull(
+    connection: FramedConnection,
+    method: string,
+    prefix: Uint8Array,
+    body: Uint8Array,
+    timeoutMs: number,
+    listener: TransferListener | undefined,
+  ): Promise<Uint8Array> {
+    const address = await this.#pullAddress(connection);
+    const token = randomBytes(PULL_TOKEN_BYTES);
+    const key = token.toString('hex');
+    const exported: Exported = { body, pulled: false };
+    this.#exports.set(key, exported);
+    const ref = encodePullRef({ length: body.length, token, address });
+    const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
+    connection.send(FrameType.Request, id, EMPTY, { prefix: [prefix, ref], flags: FrameFlag.Pull });
+    try {
+      return await promise;
+    } finally {
+      this.#exports.delete(key);
+      const requestBytes = HEADER_BYTES + prefix.length + ref.length;
+      if (exported.pulled) this.#report('request', method, id, pullBytes(requestBytes, body.length), 0, listener);
+    }
+  }
+
+  /** The address of this client's pull server, started on first use and closed with the client. */
+  async #pullAddress(connection: FramedConnection): Promise<string> {
+    this.#puller ??= (async () => {
+      const server = new SocketTransportServer(this.#addressing, async ({ body }) => this.#exported(body), {
+        maxPayload: this.#maxPayload,
+        ...(this.#options.logger ? { logger: this.#options.logger } : {}),
+      });
+      const address = await server.listen(this.#addressing.pullAddress(connection.socket));
+      return { server, address };
+    })();
+    try {
+      return (await this.#puller).address;
+    } catch (error) {
+      this.#puller = undefined;
+      throw new PlumeError('PLUME_EPEER', `cannot start the pull server for large bodies: ${(error as Error).message}`);
+    }
+  }
+
+  /** The pull server's handler: each body may be pulled once, while its request is pending. */
+  #exported(token: Uint8Array): Uint8Array {
+    const key = Buffer.from(token.buffer, token.byteOffset, token.length).toString('hex');
+    const exported = this.#exports.get(key);
+    if (!exported || exported.pulled) throw new PlumeError('PLUME_EINPUT', 'no body to pull by that token: its request has settled');
+    exported.pulled = true;
+    return exported.body;
+  }
+
+  #cancel(connection: FramedConnection, id: number): void {
+    // The buffer stays with the connection (it may be filling it); its owner must not reuse it.
+    this.#into.delete(id);
+    connection.send(FrameType.Cancel, id, EMPTY);
+  }
+
+  #allocate(header: Required<FrameHeader>): Uint8Array {
+    const into = header.type === FrameType.Response ? this.#into.get(header.id) : undefined;
+    return into && into.length >= header.length ? into.subarray(0, header.length) : new Uint8Array(header.length);
   }
 
   #onFrame(frame: Frame): void {
@@ -240,7 +470,7 @@ export class SocketTransportClient implements TransportClient {
       const method = this.#pending.method(id);
       // An answer to a request that timed out is dropped: its caller has moved on.
       if (method === undefined) return;
-      this.#report('response', method, id, payload.length, this.#pending.listener(id));
+      this.#report('response', method, id, HEADER_BYTES + payload.length, frame.copied, this.#pending.listener(id));
       if (type === FrameType.Response) this.#pending.resolve(id, payload);
       else this.#pending.reject(id, decodeError(payload));
       return;
@@ -249,18 +479,19 @@ export class SocketTransportClient implements TransportClient {
     this.#connection!.destroy(new PlumeError('PLUME_EFRAME', `malformed frame: a frame of type ${type} from a server`));
   }
 
-  #report(direction: Transfer['direction'], method: string, id: number, payloadBytes: number, listener: RequestOptions['onTransfer']) {
-    reportTransfer(socketTransfer(this.mode, direction, method, id, payloadBytes), this.#log, this.#options.onTransfer, listener);
+  #report(
+    direction: Transfer['direction'],
+    method: string,
+    id: number,
+    bytesMoved: number,
+    bytesCopied: number,
+    listener: TransferListener | undefined,
+  ): void {
+    reportTransfer({ mode: this.mode, direction, method, id, bytesMoved, bytesCopied }, this.#log, this.#options.onTransfer, listener);
   }
 }
 
-/** One hop over a socket: the frame header travels too; the receiver makes the one copy of the payload. */
-function socketTransfer(
-  mode: 'local' | 'networked',
-  direction: Transfer['direction'],
-  method: string,
-  id: number,
-  payloadBytes: number,
-): Transfer {
-  return { mode, direction, method, id, bytesMoved: HEADER_BYTES + payloadBytes, bytesCopied: payloadBytes };
+/** The bytes a pulled request moves: its frame, the pull request frame, and the pull's response frame. */
+function pullBytes(requestBytes: number, bodyBytes: number): number {
+  return requestBytes + HEADER_BYTES + PULL.length + PULL_TOKEN_BYTES + HEADER_BYTES + bodyBytes;
 }

@@ -6,25 +6,37 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import { PlumeError, type SerializedError } from '../../errors.ts';
+import type { PayloadStore } from '../store.ts';
 
 export type TransportMode = 'embedded' | 'local' | 'networked';
 
 export interface TransportRequest {
   method: string;
-  /** For socket modes a view into a buffer of its own; for `embedded` the caller's very Uint8Array. */
+  /**
+   * `embedded`: the caller's very Uint8Array. Socket modes: a body sent inline is a view into a buffer of
+   * its own; a pulled one (a large body, see `pullThreshold`) lies in a pooled SharedArrayBuffer of the
+   * server's PayloadStore, which is reused for the next payload once the handler has settled and its
+   * answer is written. Copy it, or call `keep()`, to use it longer.
+   */
   body: Uint8Array;
   /** Aborted when the client gave up (timeout, close) or its connection died: the work is wasted. */
   signal: AbortSignal;
+  /**
+   * The body's buffer is never reused: call it when something may still read the body after the handler
+   * settles (a call that timed out but may run on). A no-op for bodies that are not pooled.
+   */
+  keep(): void;
 }
 
 export type RequestHandler = (request: TransportRequest) => Promise<Uint8Array>;
 
 /**
- * One hop of one message, for traces. Both ends report a hop with the same numbers; record it on one.
- * `bytesMoved`: bytes delivered to the receiver (socket modes: header + method + body, i.e. wire bytes;
- * `embedded`: the body, whose reference is handed over). `bytesCopied`: payload bytes Plume copied in user
- * space on the hop (socket modes: one copy, the receiver's reassembly; `embedded`: none). The kernel's own
- * copies into and out of the socket are not counted.
+ * One hop of one message, for traces. Both ends report each hop, with the same `bytesMoved`.
+ * `bytesMoved`: bytes delivered to the receiver (socket modes: the frames' bytes, headers included;
+ * `embedded`: the body, whose reference is handed over). `bytesCopied`: payload bytes the reporting end
+ * copied in user space for the hop: a sender never copies (the body goes to the kernel, or across, by
+ * reference); a socket receiver copies what arrived in chunks and nothing the kernel read in place. The
+ * kernel's own copies into and out of the socket are not counted.
  */
 export interface Transfer {
   mode: TransportMode;
@@ -84,11 +96,22 @@ export interface ServerOptions {
   logger?: TransportLogger;
   /** Socket modes: the largest frame payload accepted (default 256 MiB); a bigger one drops the connection. */
   maxPayload?: number;
+  /**
+   * Socket modes: where pulled request bodies are received (default: a store of the server's own with
+   * the default budget). Its budget bounds the bodies in flight; a pull waits while it is full.
+   */
+  store?: PayloadStore;
 }
 
-export interface ClientOptions extends ServerOptions {
+export interface ClientOptions extends Omit<ServerOptions, 'store'> {
   /** Default per-request timeout in ms (30,000). */
   timeoutMs?: number;
+  /**
+   * Socket modes: a body of at least this many bytes is not sent inline but pulled by the server from a
+   * server this client starts on demand (default 1 MiB; `Infinity` sends everything inline, for a server
+   * that cannot connect back). See docs/dataplane.md, Pulled bodies.
+   */
+  pullThreshold?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

@@ -3,7 +3,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { PlumeError } from '../../../src/errors.ts';
-import { FrameDecoder, FrameType, HEADER_BYTES, decodeHeader, encodeHeader, type Frame } from '../../../src/data/transport/frame.ts';
+import {
+  FrameDecoder,
+  FrameFlag,
+  FrameType,
+  HEADER_BYTES,
+  decodeHeader,
+  decodePullRef,
+  encodeHeader,
+  encodePullRef,
+  type Frame,
+} from '../../../src/data/transport/frame.ts';
 
 const frameBytes = (type: FrameType, id: number, payload: Uint8Array, aux = 0): Buffer =>
   Buffer.concat([encodeHeader({ type, aux, id, length: payload.length }), payload]);
@@ -74,10 +84,66 @@ describe('frame codec', () => {
     efram(() => decodeHeader(corrupt(9, 6, false)), /checksum mismatch/);
     efram(() => decodeHeader(corrupt(2, 2)), /unsupported version 2/);
     efram(() => decodeHeader(corrupt(3, 9)), /unknown frame type 9/);
-    efram(() => decodeHeader(corrupt(4, 1)), /reserved header bits/);
+    efram(() => decodeHeader(corrupt(4, 2)), /reserved header bits/);
+    efram(() => decodeHeader(corrupt(5, 1)), /reserved header bits/);
+    efram(
+      () => decodeHeader(encodeHeader({ type: FrameType.Response, flags: FrameFlag.Pull, aux: 0, id: 1, length: 4 })),
+      /flags 1 are invalid for type 2/,
+    );
     efram(() => decodeHeader(corrupt(7, 11)), /aux 11 is invalid/);
     efram(() => decodeHeader(encodeHeader({ type: FrameType.Response, aux: 1, id: 1, length: 4 })), /aux 1 is invalid/);
     efram(() => decodeHeader(encodeHeader({ type: FrameType.Cancel, aux: 0, id: 1, length: 4 })), /cancel frame carries no payload/);
+  });
+
+  it('should accept the pull flag on a request', () => {
+    const header = decodeHeader(encodeHeader({ type: FrameType.Request, flags: FrameFlag.Pull, aux: 4, id: 1, length: 40 }));
+    assert.equal(header.flags, FrameFlag.Pull);
+  });
+
+  it('should let the kernel fill large payloads in place when fed through readTarget/received', () => {
+    // What net.Socket's onread does: read into readTarget(), then report how many bytes landed.
+    const big = Buffer.alloc(300_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    const bytes = Buffer.concat([frameBytes(FrameType.Response, 1, Buffer.from('small')), frameBytes(FrameType.Response, 2, big)]);
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f));
+    let inPlace = 0;
+    for (let at = 0; at < bytes.length;) {
+      const target = decoder.readTarget();
+      const n = Math.min(target.length, bytes.length - at, 50_000);
+      target.set(bytes.subarray(at, at + n));
+      if (target.length !== 64 * 1024) inPlace += n;
+      decoder.received(target, n);
+      at += n;
+    }
+    assert.equal(decoder.partial, undefined);
+    assert.deepEqual(
+      frames.map((f) => [f.id, f.length]),
+      [
+        [1, 5],
+        [2, big.length],
+      ],
+    );
+    assert.ok(Buffer.from(frames[1]!.payload).equals(big));
+    assert.equal(frames[0]!.copied, 5, 'a small payload is copied out of the scratch buffer');
+    assert.equal(frames[1]!.copied + inPlace, big.length, 'every other byte was read in place');
+    assert.ok(inPlace > 200_000, `most of the large payload was read in place (${inPlace})`);
+  });
+
+  it('should put payloads where allocate says', () => {
+    const into = new Uint8Array(new SharedArrayBuffer(1024));
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f), { allocate: (h) => into.subarray(0, h.length) });
+    decoder.push(frameBytes(FrameType.Response, 1, Buffer.from('pooled')));
+    assert.equal(frames[0]!.payload.buffer, into.buffer);
+    assert.equal(Buffer.from(into.subarray(0, 6)).toString(), 'pooled');
+  });
+
+  it('should round-trip a pull reference and refuse a short one', () => {
+    const token = new Uint8Array(16).fill(9);
+    const ref = decodePullRef(encodePullRef({ length: 100 * 1024 * 1024, token, address: '127.0.0.1:4711' }));
+    assert.deepEqual(ref, { length: 100 * 1024 * 1024, token, address: '127.0.0.1:4711' });
+    efram(() => decodePullRef(new Uint8Array(20)), /pull reference of 20 bytes is too short/);
   });
 
   it('should refuse a declared length over the limit before any payload arrives, and stay failed', () => {
@@ -94,5 +160,6 @@ describe('frame codec', () => {
     assert.throws(() => encodeHeader({ type: FrameType.Response, aux: 0, id: -1, length: 0 }), RangeError);
     assert.throws(() => encodeHeader({ type: FrameType.Response, aux: 0, id: 0, length: 2 ** 32 }), RangeError);
     assert.throws(() => new FrameDecoder(() => {}, { maxPayload: 2 ** 32 }), RangeError);
+    assert.throws(() => encodeHeader({ type: FrameType.Request, flags: 256, aux: 0, id: 0, length: 0 }), RangeError);
   });
 });

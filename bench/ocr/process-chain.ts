@@ -1,0 +1,157 @@
+/**
+ * The `process-per-function` case: every function of a pipeline in its own Node process (step-server.ts)
+ * behind HTTP, each intermediate payload through Redis — how Knative or OpenFaaS run a chain whose steps
+ * hand data over through a store. One call: the coordinator writes the input to Redis, POSTs the keys to
+ * the step's process, which reads the input, runs, and writes its output; the coordinator reads the output
+ * back (it needs the bytes: the reference chain joins outputs into lists for the next step).
+ *
+ * `restart(fn)` is a cold start: a new process for the step (Node start-up, compile, snapshot, model
+ * sessions) takes the step's traffic once it is ready; the old one finishes its calls and is stopped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { modelPaths, stepFunctions, type Invoke, type Pipeline, type StepFunction } from './pipeline.ts';
+import type { StepServerConfig } from './step-server.ts';
+
+const STEP_SERVER = fileURLToPath(new URL('./step-server.ts', import.meta.url));
+const READY_MS = 120_000;
+const TTL_MS = 60_000;
+
+interface StepProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  inflight: number;
+  /** Set when a newer process took over: called once the last call in flight has finished. */
+  onIdle?: () => void;
+}
+
+export class ProcessChain {
+  readonly #redis: Redis;
+  readonly #redisUrl: string;
+  readonly #functions: Record<string, StepFunction>;
+  readonly #models: Record<string, string>;
+  readonly #procs = new Map<string, StepProcess>();
+  readonly #all = new Set<ChildProcess>();
+  readonly #killAll = (): void => this.#all.forEach((c) => c.kill('SIGKILL'));
+  #calls = 0;
+  /** Processes started by `restart` (cold starts). */
+  coldStarts = 0;
+
+  private constructor(pipeline: Pipeline, redisUrl: string) {
+    this.#redisUrl = redisUrl;
+    this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    this.#functions = stepFunctions(pipeline);
+    this.#models = modelPaths(pipeline);
+    // A benchmark that dies must not leave its step processes behind.
+    process.once('exit', this.#killAll);
+  }
+
+  /** Starts one process per function of the pipeline's spec and waits until all are ready. */
+  static async start(pipeline: Pipeline, redisUrl: string): Promise<ProcessChain> {
+    const chain = new ProcessChain(pipeline, redisUrl);
+    try {
+      await Promise.all(Object.keys(chain.#functions).map(async (fn) => chain.#procs.set(fn, await chain.#spawn(fn))));
+    } catch (err) {
+      await chain.close();
+      throw err;
+    }
+    return chain;
+  }
+
+  get functions(): string[] {
+    return Object.keys(this.#functions);
+  }
+
+  readonly invoke: Invoke = async (fn, input) => {
+    if (!this.#procs.has(fn)) throw new Error(`process-per-function: no process runs '${fn}'`);
+    const key = `ppf:${++this.#calls}`;
+    const keys = { in: `${key}:in`, out: `${key}:out` };
+    await this.#redis.set(keys.in, Buffer.from(input.buffer, input.byteOffset, input.byteLength), 'PX', TTL_MS);
+    // Taken and counted in one go: a restart in between must not stop the process this call is sent to.
+    const proc = this.#procs.get(fn)!;
+    proc.inflight++;
+    try {
+      const res = await fetch(proc.url, { method: 'POST', body: JSON.stringify(keys) });
+      if (!res.ok) throw new Error(`process-per-function: ${fn} answered ${res.status}: ${await res.text()}`);
+    } finally {
+      if (--proc.inflight === 0) proc.onIdle?.();
+    }
+    const output = await this.#redis.getBuffer(keys.out);
+    void this.#redis.del(keys.in, keys.out).catch(() => {});
+    if (!output) throw new Error(`process-per-function: ${fn} left no output under '${keys.out}'`);
+    return new Uint8Array(output.buffer, output.byteOffset, output.byteLength);
+  };
+
+  /** A cold start of `fn`: resolves once a new process serves it; the old one drains and stops. */
+  async restart(fn: string): Promise<void> {
+    const fresh = await this.#spawn(fn);
+    this.coldStarts++;
+    const old = this.#procs.get(fn);
+    this.#procs.set(fn, fresh);
+    if (!old) return;
+    if (old.inflight === 0) void this.#stop(old.child);
+    else old.onIdle = () => void this.#stop(old.child);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#all].map((c) => this.#stop(c)));
+    this.#procs.clear();
+    process.removeListener('exit', this.#killAll);
+    await this.#redis.quit().catch(() => {});
+  }
+
+  async #spawn(fn: string): Promise<StepProcess> {
+    const step = this.#functions[fn]!;
+    const config: StepServerConfig = {
+      name: fn,
+      fn: step,
+      models: Object.fromEntries(step.models.map((m) => [m, this.#models[m]!])),
+      redisUrl: this.#redisUrl,
+      ttlMs: TTL_MS,
+    };
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', STEP_SERVER, JSON.stringify(config)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.#all.add(child);
+    child.once('exit', () => this.#all.delete(child));
+    const port = await readyPort(child, fn);
+    return { child, url: `http://127.0.0.1:${port}/`, inflight: 0 };
+  }
+
+  /** SIGTERM to the PID, SIGKILL if it has not exited within 5 s. */
+  async #stop(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The port from the child's `ready PORT` line; rejects if it exits or stays silent past READY_MS. */
+function readyPort(child: ChildProcess, fn: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      lines.close();
+      child.kill('SIGKILL');
+      reject(new Error(`process-per-function: the process for '${fn}' ${why}`));
+    };
+    const onExit = (code: number | null, signal: string | null): void => fail(`exited (${signal ?? `code ${code}`}) before it was ready`);
+    const timer = setTimeout(() => fail(`was not ready within ${READY_MS / 1000} s`), READY_MS);
+    child.once('exit', onExit);
+    lines.once('line', (line) => {
+      const port = Number(/^ready (\d+)$/.exec(line)?.[1]);
+      if (!port) return fail(`printed '${line}' instead of 'ready PORT'`);
+      clearTimeout(timer);
+      child.removeListener('exit', onExit);
+      lines.close();
+      resolve(port);
+    });
+  });
+}

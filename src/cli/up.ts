@@ -1,0 +1,65 @@
+/**
+ * `plume up`: start a node (the runtime and its HTTP gateway) and serve until SIGINT or SIGTERM, then
+ * finish what was accepted and exit. The URL goes to stdout (scripts read it); the rest to stderr.
+ */
+import { availableParallelism } from 'node:os';
+import { startGateway } from '../gateway/index.ts';
+import { Plume } from '../runtime.ts';
+
+export interface UpOptions {
+  host: string;
+  port: number;
+  workers?: number;
+  redis?: string;
+  adminToken?: string;
+  queue?: number;
+}
+
+export async function upCommand(opts: UpOptions): Promise<void> {
+  const adminToken = opts.adminToken ?? process.env['PLUME_ADMIN_TOKEN'];
+  const plume = await Plume.start({
+    logTo: process.stderr,
+    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+    ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
+  });
+  let gateway;
+  try {
+    gateway = await startGateway(plume, {
+      host: opts.host,
+      port: opts.port,
+      ...(adminToken ? { adminToken } : {}),
+      ...(opts.queue === undefined ? {} : { queue: opts.queue }),
+    });
+  } catch (err) {
+    await plume.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE')
+      throw new RangeError(`port ${opts.port} on ${opts.host} is in use: pick another with --port`, { cause: err });
+    throw err;
+  }
+  process.stdout.write(`${gateway.url}\n`);
+  const state = opts.redis === undefined ? 'in-memory state' : `state in ${opts.redis}`;
+  const auth = adminToken ? 'admin token required for /system' : 'no admin token: /system is open';
+  process.stderr.write(
+    `plume: node up at ${gateway.url} (${opts.workers ?? availableParallelism()} workers, ${state}, ${auth}); Ctrl-C stops it\n`,
+  );
+
+  await new Promise<void>((stopped) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        process.stderr.write(`plume: ${signal} again, exiting without waiting\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      process.stderr.write(`plume: ${signal}: finishing accepted requests, then stopping\n`);
+      void gateway
+        .close()
+        .then(() => plume.close())
+        .finally(stopped);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  process.stderr.write('plume: node stopped\n');
+}

@@ -1,0 +1,74 @@
+/**
+ * `plume workflow apply <spec>` and `plume workflow run <name>` against a running node. Apply sends the
+ * spec together with the module and model files it names (relative to the spec file), so the node need not
+ * share a filesystem with the client; run prints the output, and with --trace the timeline on stderr.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { PlumeError } from '../errors.ts';
+import { BUNDLE_TYPE, Headers } from '../gateway/protocol.ts';
+import type { WorkflowInfo, WorkflowTrace } from '../workflow/index.ts';
+import { NodeClient, type ClientOptions } from './client.ts';
+import { readFileOr, write } from './remote.ts';
+import { readInput } from './input.ts';
+
+export async function workflowApplyCommand(specPath: string, opts: ClientOptions & { invokeToken?: string }): Promise<void> {
+  const node = new NodeClient(opts);
+  let spec: string;
+  try {
+    spec = await readFile(specPath, 'utf8');
+  } catch (err) {
+    throw new PlumeError('PLUME_ESPEC', `cannot read workflow spec '${specPath}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const files: Record<string, string> = {};
+  for (const [field, path] of referencedFiles(spec)) {
+    const bytes = await readFileOr('PLUME_ESPEC', `${field} of ${specPath}`, resolve(dirname(specPath), path));
+    files[path] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  }
+  const info = await node.json<WorkflowInfo>('POST', '/system/workflows', {
+    body: JSON.stringify({ spec, files }),
+    headers: { 'content-type': BUNDLE_TYPE, ...(opts.invokeToken === undefined ? {} : { [Headers.invokeToken]: opts.invokeToken }) },
+  });
+  const deployed = info.deployed.length ? `; deployed ${info.deployed.join(', ')}` : '';
+  process.stdout.write(`applied workflow ${info.name}: ${info.steps.length} steps (${info.steps.join(' → ')})${deployed}\n`);
+}
+
+export async function workflowRunCommand(
+  name: string,
+  opts: ClientOptions & { data?: string; input?: string; trace?: boolean },
+): Promise<void> {
+  const node = new NodeClient(opts);
+  const body = await readInput(opts);
+  const path = `/workflow/${encodeURIComponent(name)}`;
+  if (!opts.trace) {
+    const res = await node.request('POST', path, { body });
+    await write(new Uint8Array(await res.arrayBuffer()));
+    return;
+  }
+  const run = await node.json<{ output: string; trace?: WorkflowTrace }>('POST', path, { body, query: { trace: '1' } });
+  await write(Buffer.from(run.output, 'base64'));
+  if (!run.trace) return;
+  const { formatTimeline } = await import('../workflow/timeline.ts');
+  process.stderr.write(`\n${formatTimeline(run.trace)}\n`);
+}
+
+/**
+ * The relative module and model paths a spec names (`functions.<f>.module`, `models.<m>`). A spec the
+ * client cannot parse is sent as it is: the node's validation names the offending line and field.
+ */
+function referencedFiles(text: string): [field: string, path: string][] {
+  let spec: { functions?: Record<string, { module?: unknown }>; models?: Record<string, unknown> };
+  try {
+    spec = (parse(text) ?? {}) as typeof spec;
+  } catch {
+    return [];
+  }
+  const found: [string, string][] = [];
+  for (const [fn, source] of Object.entries(spec.functions ?? {})) {
+    if (typeof source?.module === 'string') found.push([`functions.${fn}.module`, source.module]);
+  }
+  for (const [model, path] of Object.entries(spec.models ?? {})) if (typeof path === 'string') found.push([`models.${model}`, path]);
+  // An absolute path names a file on the node itself: there is nothing to send.
+  return found.filter(([, path]) => !isAbsolute(path));
+}

@@ -1,0 +1,122 @@
+/**
+ * Invocation routes: `POST /function/:name` (sync), `POST /async-function/:name` (202 + X-Call-Id, optional
+ * X-Callback-Url), `GET /async-function/:name/:callId` (the result), `POST /workflow/:name` (a workflow run).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PlumeError } from '../errors.ts';
+import { parseCallbackUrl } from './async-calls.ts';
+import type { BodyLimit } from './body.ts';
+import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
+import { Headers } from './protocol.ts';
+
+const EMPTY = new Uint8Array(0);
+const OCTETS = 'application/octet-stream';
+
+export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  const fn: RouteConfig = { guard: 'function', limit: (request) => functionLimit(ctx, request) };
+
+  app.post<NameParams>('/function/:name', { config: fn }, async (request, reply) => {
+    const { name } = request.params;
+    admitFunction(ctx, name);
+    const output = await run(ctx, name, () => ctx.plume.invoke(name, body(request)));
+    return reply.header('content-type', ctx.settings.get(name)?.contentType ?? OCTETS).send(bytes(output));
+  });
+
+  app.post<NameParams>('/async-function/:name', { config: fn }, async (request, reply) => {
+    const { name } = request.params;
+    const callbackUrl = parseCallbackUrl(request.headers[Headers.callbackUrl]);
+    const input = body(request);
+    admitFunction(ctx, name);
+    const call = ctx.calls.start(name, callbackUrl);
+    ctx.track(
+      run(ctx, name, () => ctx.plume.invoke(name, input)).then(
+        (output) => ctx.calls.settle(call, { output }),
+        (error: unknown) => ctx.calls.settle(call, { error }),
+      ),
+    );
+    return reply
+      .code(202)
+      .header(Headers.callId, call.id)
+      .send({ callId: call.id, status: 'pending', result: `/async-function/${name}/${call.id}` });
+  });
+
+  app.get<{ Params: { name: string; callId: string } }>('/async-function/:name/:callId', { config: fn }, async (request, reply) => {
+    const { name, callId } = request.params;
+    const call = ctx.calls.get(callId);
+    if (!call || call.function !== name) {
+      throw new PlumeError('PLUME_ENOCALL', `no asynchronous call '${callId}' of function '${name}' (unknown, or its result expired)`);
+    }
+    reply.header(Headers.callId, call.id).header(Headers.callStatus, call.state);
+    if (call.state === 'pending') return reply.code(202).send({ callId: call.id, status: 'pending' });
+    if (call.error) return reply.code(call.status).send(call.error);
+    return reply.header('content-type', ctx.settings.get(name)?.contentType ?? OCTETS).send(bytes(call.output!));
+  });
+
+  app.post<NameParams & { Querystring: { trace?: string } }>(
+    '/workflow/:name',
+    { config: { guard: 'workflow' } satisfies RouteConfig },
+    async (request, reply) => {
+      const { name } = request.params;
+      const trace = wantsTrace(request.query.trace, request.headers[Headers.trace]);
+      // A workflow has no concurrency limit of its own (its steps have theirs): its door admits `queue` runs in all.
+      const door = `workflow:${name}`;
+      ctx.admission.admit(door, ctx.queue, 0, `workflow '${name}'`);
+      const done = await run(ctx, door, () => ctx.plume.runWorkflow(name, body(request), { trace }));
+      if (!trace) return reply.header('content-type', OCTETS).send(bytes(done.output));
+      return reply.send({ output: bytes(done.output).toString('base64'), trace: done.trace });
+    },
+  );
+}
+
+/** A function's body limit: its own maxInputBytes, capped by the gateway's; an unknown function is 404 before any byte is read. */
+function functionLimit(ctx: GatewayContext, request: FastifyRequest): BodyLimit {
+  const name = (request.params as { name: string }).name;
+  const { limits } = ctx.plume.describe(name);
+  // Refusing an overloaded function here spares reading a body that would be refused anyway.
+  const door = doorOf(ctx, name);
+  if (ctx.admission.outstanding(name) >= door.concurrency + door.queue) admitFunction(ctx, name);
+  return limits.maxInputBytes < ctx.maxBodyBytes
+    ? { bytes: limits.maxInputBytes, owner: `function '${name}'` }
+    : { bytes: ctx.maxBodyBytes, owner: 'the gateway' };
+}
+
+/** How many calls of a function run at once (one for a stateful function), and how many more may wait. */
+function doorOf(ctx: GatewayContext, name: string): { concurrency: number; queue: number } {
+  const info = ctx.plume.describe(name);
+  return { concurrency: info.stateful ? 1 : info.limits.maxConcurrency, queue: ctx.settings.get(name)?.queue ?? ctx.queue };
+}
+
+/** Take a place at the function's door, or throw PLUME_EBUSY (429), counted as a refused invocation. */
+function admitFunction(ctx: GatewayContext, name: string): void {
+  const { concurrency, queue } = doorOf(ctx, name);
+  try {
+    ctx.admission.admit(name, concurrency, queue);
+  } catch (err) {
+    if (err instanceof PlumeError) ctx.refused(name, err);
+    throw err;
+  }
+}
+
+/** Run `work` holding a place at the door `key`, released when it settles. */
+async function run<T>(ctx: GatewayContext, key: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    ctx.admission.release(key, performance.now() - started);
+  }
+}
+
+function body(request: FastifyRequest): Uint8Array {
+  return (request.body as Uint8Array | undefined) ?? EMPTY;
+}
+
+/** A Buffer view of the bytes (no copy): what Fastify sends as a raw body. */
+export function bytes(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+function wantsTrace(query: string | undefined, header: string | string[] | undefined): boolean {
+  const value = query ?? (Array.isArray(header) ? header[0] : header);
+  return value !== undefined && value !== '0' && value !== 'false';
+}

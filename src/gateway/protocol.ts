@@ -1,0 +1,20 @@
+/** Names of the HTTP contract that both the gateway and its clients (the CLI) use (docs/gateway.md). */
+
+/** Content type of `POST /system/workflows` when the body bundles the spec with the files it names. */
+export const BUNDLE_TYPE = 'application/vnd.plume.workflow-bundle+json';
+
+export const Headers = {
+  /** The id of an asynchronous call (202 of `/async-function`, its result, its callback). */
+  callId: 'x-call-id',
+  /** Where to POST an asynchronous call's result. */
+  callbackUrl: 'x-callback-url',
+  /** State of an asynchronous call: pending, done or failed. */
+  callStatus: 'x-call-status',
+  /** On a callback: the status the synchronous call would have answered. */
+  functionStatus: 'x-function-status',
+  functionName: 'x-function-name',
+  /** At deploy or apply: the bearer token that calls of this function or workflow will need. */
+  invokeToken: 'x-plume-invoke-token',
+  /** On `POST /workflow/:name`: any value but 0/false returns the trace (as `?trace=1` does). */
+  trace: 'x-plume-trace',
+} as const;

@@ -1,0 +1,206 @@
+/**
+ * Management routes under `/system` (admin token when the node has one): functions, their logs,
+ * workflows and models. A deploy carries the module's bytes as its body and its options in the query
+ * string (docs/gateway.md), so no multipart or base64 is involved.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { DeployOptions } from '../engine/compile.ts';
+import { MAX_MODULE_BYTES } from '../engine/compile.ts';
+import { PlumeError } from '../errors.ts';
+import type { FunctionInfo } from '../runtime.ts';
+import type { WorkflowInfo } from '../workflow/types.ts';
+import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
+import { errorBody } from './http-errors.ts';
+import { BUNDLE_TYPE, Headers } from './protocol.ts';
+
+interface DeployQuery {
+  memory?: string;
+  timeout?: string;
+  entry?: string;
+  env?: string | string[];
+  stateful?: string;
+  concurrency?: string;
+  queue?: string;
+  contentType?: string;
+}
+
+const decoder = new TextDecoder();
+
+export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  const admin: RouteConfig = { guard: 'admin' };
+  const moduleUpload: RouteConfig = {
+    guard: 'admin',
+    limit: () =>
+      MAX_MODULE_BYTES < ctx.maxBodyBytes
+        ? { bytes: MAX_MODULE_BYTES, owner: 'a module' }
+        : { bytes: ctx.maxBodyBytes, owner: 'the gateway' },
+  };
+  const describe = (info: FunctionInfo): object => ({
+    ...info,
+    contentType: ctx.settings.get(info.name)?.contentType ?? 'application/octet-stream',
+    protected: ctx.tokens.isProtected('function', info.name),
+    outstanding: ctx.admission.outstanding(info.name),
+  });
+
+  app.get('/system/functions', { config: admin }, async () => ctx.plume.list().map(describe));
+  app.get<NameParams>('/system/functions/:name', { config: admin }, async (request) => describe(ctx.plume.describe(request.params.name)));
+
+  const deploy = async (request: FastifyRequest<NameParams & { Querystring: DeployQuery }>, reply: FastifyReply) => {
+    const { name } = request.params;
+    const module = request.body as Uint8Array | undefined;
+    if (!module?.length)
+      throw new PlumeError('PLUME_EMODULE', `deploy of '${name}' has an empty body: send the .wasm bytes as the request body`);
+    const q = request.query;
+    const options = deployOptions(q);
+    const settings = { contentType: one(q.contentType), queue: q.queue === undefined ? undefined : count('queue', one(q.queue)!) };
+    const info = await ctx.plume.deploy(name, module, options);
+    ctx.settings.set(name, settings);
+    ctx.tokens.setInvokeToken('function', name, invokeToken(request));
+    return reply.code(201).send(describe(info));
+  };
+  app.put<NameParams & { Querystring: DeployQuery }>('/system/functions/:name', { config: moduleUpload }, deploy);
+  app.post<NameParams & { Querystring: DeployQuery }>('/system/functions/:name', { config: moduleUpload }, deploy);
+
+  app.delete<NameParams>('/system/functions/:name', { config: admin }, async (request) => {
+    const { name } = request.params;
+    ctx.plume.remove(name);
+    ctx.settings.delete(name);
+    ctx.tokens.setInvokeToken('function', name, undefined);
+    return { removed: name };
+  });
+
+  app.get<NameParams & { Querystring: { tail?: string } }>('/system/functions/:name/logs', { config: admin }, async (request) => {
+    const logs = ctx.plume.logs(request.params.name);
+    const tail = request.query.tail === undefined ? logs.length : count('tail', request.query.tail);
+    return { logs: logs.slice(Math.max(0, logs.length - tail)) };
+  });
+
+  app.post('/system/workflows', { config: admin }, async (request, reply) => {
+    const body = request.body as Uint8Array | undefined;
+    if (!body?.length) throw new PlumeError('PLUME_ESPEC', 'the request body is empty: send the workflow spec (YAML or JSON)');
+    const info = request.headers['content-type']?.startsWith(BUNDLE_TYPE)
+      ? await applyBundle(ctx, decoder.decode(body))
+      : await ctx.plume.applyWorkflow(decoder.decode(body), { baseDir: ctx.workflowDir });
+    ctx.tokens.setInvokeToken('workflow', info.name, invokeToken(request));
+    return reply.code(201).send(info);
+  });
+  app.get('/system/workflows', { config: admin }, async () => ctx.plume.workflows());
+  app.get<NameParams>('/system/workflows/:name', { config: admin }, async (request) => findWorkflow(ctx, request.params.name));
+  app.delete<NameParams>('/system/workflows/:name', { config: admin }, async (request) => {
+    const { name } = request.params;
+    ctx.plume.removeWorkflow(name);
+    ctx.tokens.setInvokeToken('workflow', name, undefined);
+    return { removed: name };
+  });
+
+  const addModel = async (request: FastifyRequest<NameParams>, reply: FastifyReply) => {
+    const model = request.body as Uint8Array | undefined;
+    if (!model?.length)
+      throw new PlumeError('PLUME_EMODEL', `model '${request.params.name}' has an empty body: send the .onnx bytes as the request body`);
+    return reply.code(201).send(await ctx.plume.addModel(request.params.name, model));
+  };
+  app.put<NameParams>('/system/models/:name', { config: admin }, addModel);
+  app.post<NameParams>('/system/models/:name', { config: admin }, addModel);
+  app.delete<NameParams>('/system/models/:name', { config: admin }, async (request, reply) => {
+    const { name } = request.params;
+    if (!ctx.plume.models().some((m) => m.name === name)) {
+      return reply.code(404).send(errorBody(new PlumeError('PLUME_EMODEL', `no model named '${name}' is registered`)));
+    }
+    await ctx.plume.removeModel(name);
+    return { removed: name };
+  });
+  app.get('/system/models', { config: admin }, async () => ctx.plume.models());
+}
+
+/**
+ * A workflow spec with the files it names (`plume workflow apply` sends one, as BUNDLE_TYPE): `{ spec, files }`,
+ * where `files` maps each relative module or model path of the spec to its bytes in base64. The files are
+ * written to a private directory for the apply (which reads them all) and removed after it.
+ */
+async function applyBundle(ctx: GatewayContext, text: string): Promise<WorkflowInfo> {
+  let bundle: { spec?: unknown; files?: unknown };
+  try {
+    bundle = JSON.parse(text) as typeof bundle;
+  } catch (err) {
+    throw new PlumeError('PLUME_ESPEC', `workflow bundle is not JSON: ${(err as Error).message}`);
+  }
+  const { spec, files = {} } = bundle;
+  if (typeof spec !== 'string' || typeof files !== 'object' || files === null) {
+    throw new PlumeError('PLUME_ESPEC', 'workflow bundle must be { "spec": string, "files": { path: base64 } }');
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'plume-workflow-'));
+  try {
+    for (const [path, data] of Object.entries(files)) {
+      const target = resolve(dir, path);
+      if (typeof data !== 'string' || isAbsolute(path) || !target.startsWith(dir + sep)) {
+        throw new PlumeError(
+          'PLUME_ESPEC',
+          `workflow bundle: file '${path}' must be a relative path inside the spec's directory, with base64 contents`,
+        );
+      }
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(target, Buffer.from(data, 'base64'));
+    }
+    return await ctx.plume.applyWorkflow(spec, { baseDir: dir });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function findWorkflow(ctx: GatewayContext, name: string): object {
+  const info = ctx.plume.workflows().find((w) => w.name === name);
+  if (!info) throw new PlumeError('PLUME_ENOWORKFLOW', `no workflow named '${name}' is applied`, { workflow: name });
+  return { ...info, protected: ctx.tokens.isProtected('workflow', name) };
+}
+
+function deployOptions(q: DeployQuery): DeployOptions {
+  const env: Record<string, string> = {};
+  for (const pair of q.env === undefined ? [] : [q.env].flat()) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new TypeError(`query 'env' expects K=V, got '${pair}'`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const limits = {
+    ...(q.memory === undefined ? {} : { memoryMb: positive('memory', one(q.memory)!) }),
+    ...(q.timeout === undefined ? {} : { timeoutMs: positive('timeout', one(q.timeout)!) }),
+    ...(q.concurrency === undefined ? {} : { maxConcurrency: count('concurrency', one(q.concurrency)!, 1) }),
+  };
+  const stateful = one(q.stateful);
+  if (stateful !== undefined && !['true', 'false', '1', '0', ''].includes(stateful)) {
+    throw new TypeError(`query 'stateful' must be true or false, got '${stateful}'`);
+  }
+  return {
+    env,
+    limits,
+    ...(q.entry === undefined ? {} : { entry: one(q.entry)! }),
+    ...(stateful === undefined ? {} : { stateful: stateful === 'true' || stateful === '1' || stateful === '' }),
+  };
+}
+
+/** The invoke token given at deploy or apply (X-Plume-Invoke-Token), if any. */
+function invokeToken(request: FastifyRequest): string | undefined {
+  const header = request.headers[Headers.invokeToken];
+  const token = Array.isArray(header) ? header[0] : header;
+  if (token === '') throw new PlumeError('PLUME_EHEADER', 'X-Plume-Invoke-Token must not be empty');
+  return token;
+}
+
+/** A repeated query parameter arrives as an array; options that take one value use its last. */
+function one(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.at(-1) : value;
+}
+
+function positive(option: string, value: string): number {
+  const n = Number(value);
+  if (value === '' || !Number.isFinite(n) || n <= 0) throw new RangeError(`query '${option}' must be a positive number, got '${value}'`);
+  return n;
+}
+
+function count(option: string, value: string, min = 0): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min) throw new RangeError(`query '${option}' must be an integer ≥ ${min}, got '${value}'`);
+  return n;
+}

@@ -1,0 +1,5 @@
+/** The scheduler: placement by affinity and load, request batching (docs/scheduler.md). */
+export { Batcher, checkBatchPolicy, type BatchMode, type BatchPolicy, type BatchedResult, type BatcherOptions } from './batcher.ts';
+export { adaptiveSize, ArrivalRate, ServiceModel } from './batch-model.ts';
+export { functionBatcher, type FunctionBatcher } from './function-batch.ts';
+export { checkNear, COLOCATE_SLACK, placeCall, type Placement, type PlacementDecision } from './placement.ts';

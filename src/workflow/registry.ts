@@ -1,0 +1,171 @@
+/**
+ * The workflows a runtime holds: apply (check, deploy the spec's functions and models, store), run, list,
+ * remove. `Plume` keeps one and delegates its workflow methods here.
+ */
+import { access } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { DeployOptions } from '../engine/compile.ts';
+import { PlumeError } from '../errors.ts';
+import { events, type WorkflowEvent } from '../events.ts';
+import { runWorkflow, type StepInvoker } from './run.ts';
+import { parseSpec, specError, type ParsedSpec, type SpecIssue } from './spec.ts';
+import type { WorkflowTrace } from './trace.ts';
+import type { FunctionSource, WorkflowInfo, WorkflowSpec } from './types.ts';
+
+/** The parts of the runtime that workflows use. */
+export interface WorkflowHost extends StepInvoker {
+  deploy(name: string, module: string, options: DeployOptions): Promise<unknown>;
+  list(): readonly { readonly name: string }[];
+  /** Registers an ONNX model for WASI-NN; needed only by specs with `models:`. */
+  addModel?(name: string, path: string): Promise<unknown>;
+}
+
+export interface ApplyOptions {
+  /** Where the spec's relative `module` and model paths start; default the current directory. */
+  readonly baseDir?: string;
+}
+
+export interface RunOptions {
+  /** Return the run's trace (formatTimeline prints it). */
+  readonly trace?: boolean;
+}
+
+export interface WorkflowRun {
+  readonly output: Uint8Array;
+  readonly trace?: WorkflowTrace;
+}
+
+interface Applied {
+  readonly spec: WorkflowSpec;
+  readonly info: WorkflowInfo;
+}
+
+const encoder = new TextEncoder();
+
+export class WorkflowRegistry {
+  readonly #host: WorkflowHost;
+  readonly #workflows = new Map<string, Applied>();
+
+  constructor(host: WorkflowHost) {
+    this.#host = host;
+  }
+
+  /** Check a spec (nothing is deployed if any check fails), deploy its functions and models, and store it. Replaces a workflow of the same name. */
+  async apply(source: WorkflowSpec | string, options: ApplyOptions = {}): Promise<WorkflowInfo> {
+    const parsed = parseSpec(source);
+    const { spec } = parsed;
+    const baseDir = resolve(options.baseDir ?? '.');
+    await this.#checkDeployable(parsed, baseDir);
+    for (const [name, fn] of Object.entries(spec.functions ?? {})) {
+      try {
+        await this.#host.deploy(name, resolve(baseDir, fn.module), deployOptions(fn));
+      } catch (err) {
+        if (!(err instanceof PlumeError)) throw err;
+        throw new PlumeError(err.code, `workflow '${spec.name}': functions.${name}: ${err.message}`, {
+          ...err.details,
+          workflow: spec.name,
+        });
+      }
+    }
+    for (const [name, path] of Object.entries(spec.models ?? {})) {
+      try {
+        await this.#host.addModel!(name, resolve(baseDir, path));
+      } catch (err) {
+        if (!(err instanceof PlumeError)) throw err;
+        throw new PlumeError(err.code, `workflow '${spec.name}': models.${name}: ${err.message}`, { ...err.details, workflow: spec.name });
+      }
+    }
+    const info: WorkflowInfo = {
+      name: spec.name,
+      steps: spec.steps.map((s) => s.id),
+      functions: [...new Set(spec.steps.map((s) => s.function))],
+      deployed: Object.keys(spec.functions ?? {}),
+      models: Object.keys(spec.models ?? {}),
+    };
+    this.#workflows.set(spec.name, { spec, info });
+    return info;
+  }
+
+  async run(name: string, input: Uint8Array | string, options: RunOptions = {}): Promise<WorkflowRun> {
+    const { spec } = this.#lookup(name);
+    const bytes = typeof input === 'string' ? encoder.encode(input) : input;
+    const started = performance.now();
+    const publish = (code: string, trace: WorkflowTrace | undefined): void => {
+      const event: WorkflowEvent = { workflow: name, code, ms: performance.now() - started };
+      if (events.workflow.hasSubscribers) events.workflow.publish(event);
+      if (trace && events.transfer.hasSubscribers) publishTransfers(trace);
+    };
+    try {
+      const { output, trace } = await runWorkflow(this.#host, spec, bytes);
+      publish('ok', trace);
+      return options.trace ? { output, trace } : { output };
+    } catch (err) {
+      const failed = err instanceof PlumeError ? err : undefined;
+      publish(failed?.code ?? 'PLUME_EFAILED', failed?.details['trace'] as WorkflowTrace | undefined);
+      throw err;
+    }
+  }
+
+  list(): WorkflowInfo[] {
+    return [...this.#workflows.values()].map((w) => w.info);
+  }
+
+  /** Forget a workflow; the functions it deployed stay deployed (other workflows may call them). */
+  remove(name: string): void {
+    this.#lookup(name);
+    this.#workflows.delete(name);
+  }
+
+  #lookup(name: string): Applied {
+    const w = this.#workflows.get(name);
+    if (!w) throw new PlumeError('PLUME_ENOWORKFLOW', `no workflow named '${name}' is applied`, { workflow: name });
+    return w;
+  }
+
+  /** Checks against the node: every step's function exists or is listed under functions, and every file is readable. */
+  async #checkDeployable({ spec, line }: ParsedSpec, baseDir: string): Promise<void> {
+    const issues: SpecIssue[] = [];
+    const deployed = new Set(this.#host.list().map((f) => f.name));
+    spec.steps.forEach((s, i) => {
+      if (!deployed.has(s.function) && !spec.functions?.[s.function]) {
+        issues.push({ path: ['steps', i, 'function'], message: `no function '${s.function}' is deployed or listed under functions` });
+      }
+    });
+    const files = [
+      ...Object.entries(spec.functions ?? {}).map(([name, fn]) => ({ path: ['functions', name, 'module'], file: fn.module })),
+      ...Object.entries(spec.models ?? {}).map(([name, file]) => ({ path: ['models', name], file })),
+    ];
+    for (const { path, file } of files) {
+      const full = resolve(baseDir, file);
+      try {
+        await access(full);
+      } catch (err) {
+        issues.push({ path, message: `cannot read '${full}' (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
+      }
+    }
+    if (Object.keys(spec.models ?? {}).length && !this.#host.addModel) {
+      issues.push({ path: ['models'], message: 'this runtime cannot register models (no WASI-NN backend)' });
+    }
+    if (issues.length) throw specError(spec.name, issues, line);
+  }
+}
+
+/**
+ * The run's payload hops, for the transfer metrics: each edge, and each step's output leaving its worker
+ * (copies only: the move is counted on the edges that read it), so the sums match the trace's.
+ */
+function publishTransfers(trace: WorkflowTrace): void {
+  for (const e of trace.edges) events.transfer.publish({ mode: e.mode, bytesMoved: e.bytesMoved, bytesCopied: e.bytesCopied });
+  for (const s of trace.steps)
+    if (s.outputCopied) events.transfer.publish({ mode: 'embedded', bytesMoved: 0, bytesCopied: s.outputCopied });
+}
+
+function deployOptions(fn: FunctionSource): DeployOptions {
+  return {
+    ...(fn.entry === undefined ? {} : { entry: fn.entry }),
+    ...(fn.stateful === undefined ? {} : { stateful: fn.stateful }),
+    ...(fn.limits === undefined ? {} : { limits: fn.limits }),
+    ...(fn.env === undefined ? {} : { env: fn.env }),
+    ...(fn.args === undefined ? {} : { args: fn.args }),
+  };
+}

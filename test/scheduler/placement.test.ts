@@ -1,0 +1,66 @@
+/** Affinity-aware placement: a chain stays on one worker under light load and spreads under heavy load. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Plume } from '../../src/index.ts';
+import { COLOCATE_SLACK, placeCall } from '../../src/scheduler/index.ts';
+import { example, guest, text } from '../helpers.ts';
+
+describe('placeCall', () => {
+  it('should stay on the hinted worker while its load is within the slack of the least loaded', () => {
+    assert.deepEqual(placeCall([0, 0, 0], 2), { worker: 2, placement: 'colocated' });
+    assert.deepEqual(placeCall([5, 3, 5], 0, 2), { worker: 0, placement: 'colocated' });
+  });
+
+  it('should spread to the least loaded worker once the hinted one is busier than the slack allows', () => {
+    assert.deepEqual(placeCall([6, 3, 4], 0, 2), { worker: 1, placement: 'spread' });
+  });
+
+  it('should pick the least loaded worker (lowest index on a tie) without a hint', () => {
+    assert.deepEqual(placeCall([2, 1, 1]), { worker: 1, placement: 'any' });
+  });
+});
+
+describe('placement through the runtime', () => {
+  let plume: Plume;
+  before(async () => {
+    plume = await Plume.start({ workers: 2 });
+    await plume.deploy('echo', example('c-echo/echo.wasm'));
+    await plume.deploy('conf', guest('conformance-c.wasm'));
+  });
+  after(() => plume.close());
+
+  it('should keep a chain of steps on one worker under light load', async () => {
+    let near = 1;
+    let data = 'chain';
+    for (let step = 0; step < 6; step++) {
+      const r = await plume.invokeDetailed('echo', data, { near });
+      assert.equal(r.worker, 1, `step ${step} ran on worker ${r.worker}`);
+      assert.equal(r.placement, 'colocated');
+      near = r.worker;
+      data = text(r.output);
+    }
+    assert.equal(data, 'chain', 'six reversals give the input back');
+  });
+
+  it('should spread calls hinted at one worker when they pile up there', async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, () => plume.invokeDetailed('conf', 'sleep:20', { near: 0 })));
+    assert.ok(results.every((r) => text(r.output) === 'slept'));
+    const onZero = results.filter((r) => r.worker === 0).length;
+    const spread = results.filter((r) => r.placement === 'spread');
+    assert.ok(spread.length > 0 && spread.every((r) => r.worker === 1), 'spread calls go to the other worker');
+    // Worker 0 keeps at most COLOCATE_SLACK calls more than worker 1.
+    assert.ok(onZero - (40 - onZero) <= COLOCATE_SLACK + 1, `${onZero} of 40 on worker 0`);
+  });
+
+  it("should say 'any' when no worker was hinted", async () => {
+    assert.equal((await plume.invokeDetailed('echo', 'x')).placement, 'any');
+  });
+
+  it('should refuse a hint that names no worker', async () => {
+    await assert.rejects(plume.invokeDetailed('echo', 'x', { near: 2 }), {
+      name: 'RangeError',
+      message: /near must be a worker index from 0 to 1, got 2/,
+    });
+    await assert.rejects(plume.invokeDetailed('echo', 'x', { near: -1 }), { name: 'RangeError', message: /near/ });
+  });
+});
