@@ -8,6 +8,7 @@ import { defineFunction, ModuleCache, type DeployOptions } from './engine/compil
 import { inputError } from './engine/instance-pool.ts';
 import type { FunctionDefinition, Limits } from './engine/definition.ts';
 import { Executor, type InvocationResult, type InvokeOptions, type PoolStats } from './executor/executor.ts';
+import type { RemoteHop } from './executor/protocol.ts';
 import { events } from './events.ts';
 import { checkBatchPolicy } from './scheduler/batcher.ts';
 import { functionBatcher, type FunctionBatcher } from './scheduler/function-batch.ts';
@@ -28,6 +29,19 @@ export interface PlumeOptions {
   readonly logTo?: NodeJS.WritableStream;
   /** The global state tier: a Redis URL, or the in-process memory backend when absent. */
   readonly redisUrl?: string;
+}
+
+/**
+ * Functions other nodes serve (the cluster's peer links implement it; docs/dataplane.md, Peers). The
+ * runtime turns to it for a name it has not deployed: from a client, a workflow step or a guest's chained call.
+ */
+export interface RemoteFunctions {
+  /** Function name → its input limit, for every function a linked peer serves (this node's own excluded). */
+  readonly catalog: ReadonlyMap<string, number>;
+  /** Asks the peers again what they serve (a name this node does not know may have been deployed since). */
+  refresh(): Promise<void>;
+  /** Runs the function on the peer with the cheapest edge (a local socket before the network). */
+  invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }>;
 }
 
 /** One call of `Plume.invokeMany`. */
@@ -79,6 +93,7 @@ export class Plume {
 
   readonly #state: StateService;
   readonly #workflows = new WorkflowRegistry(this);
+  #remote: RemoteFunctions | undefined;
 
   private constructor(options: PlumeOptions) {
     this.#options = options;
@@ -87,6 +102,7 @@ export class Plume {
       state: this.#state,
       ...(options.workers === undefined ? {} : { workers: options.workers }),
       onLog: (fn, level, message) => this.#log(fn, level, message),
+      remote: (name, input) => this.#invokeRemote(name, input),
     });
   }
 
@@ -98,6 +114,31 @@ export class Plume {
 
   get workers(): number {
     return this.#executor.workers;
+  }
+
+  /**
+   * Reach the functions that other nodes serve (src/cluster/links.ts): a name deployed here runs here;
+   * any other name that a peer serves runs there, for clients, workflow steps and guests' chained calls.
+   * Call `remoteChanged()` whenever `remote.catalog` changes.
+   */
+  link(remote: RemoteFunctions): void {
+    this.#remote = remote;
+    this.remoteChanged();
+  }
+
+  /** The linked peers' catalog changed: tell the workers, whose guests may call those functions by name. */
+  remoteChanged(): void {
+    const local = this.#functions;
+    const catalog = new Map([...(this.#remote?.catalog ?? [])].filter(([name]) => !local.has(name)));
+    this.#executor.setRemoteFunctions(catalog);
+  }
+
+  /** Is `name` deployed here or served by a linked peer (asked again when not known)? */
+  async reachable(name: string): Promise<boolean> {
+    if (this.#functions.has(name)) return true;
+    if (!this.#remote) return false;
+    if (!this.#remote.catalog.has(name)) await this.#remote.refresh();
+    return this.#remote.catalog.has(name);
   }
 
   /** Deploy a module (bytes or a path) under a name. Deploying a name again makes a new version. */
@@ -149,8 +190,12 @@ export class Plume {
     input: Uint8Array | string = new Uint8Array(0),
     options: InvokeOptions = {},
   ): Promise<InvocationResult> {
-    const { current: def, batcher } = this.#lookup(name);
     const bytes = typeof input === 'string' ? encoder.encode(input) : input;
+    if (!this.#functions.has(name) && this.#remote) {
+      if (await this.reachable(name)) return this.#invokeRemoteDetailed(name, bytes);
+      throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed here or on a peer`, { function: name });
+    }
+    const { current: def, batcher } = this.#lookup(name);
     const started = performance.now();
     this.#inflight.set(def.id, (this.#inflight.get(def.id) ?? 0) + 1);
     try {
@@ -176,6 +221,29 @@ export class Plume {
       this.#inflight.set(def.id, left);
       if (left === 0 && this.#retired.has(def.id)) this.#drop(def.id);
     }
+  }
+
+  /** A call this node does not serve, run on the peer with the cheapest edge; the result says which node and mode. */
+  async #invokeRemoteDetailed(name: string, input: Uint8Array): Promise<InvocationResult> {
+    const started = performance.now();
+    try {
+      const { output, hop } = await this.#invokeRemote(name, input);
+      if (events.invocation.hasSubscribers)
+        events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs: 0, cold: false });
+      return { output, worker: -1, placement: 'remote', queuedMs: 0, batchSize: 1, cold: false, remote: hop };
+    } catch (err) {
+      if (events.invocation.hasSubscribers) {
+        const code = err instanceof PlumeError ? err.code : 'PLUME_EFAILED';
+        events.invocation.publish({ function: name, code, ms: performance.now() - started, queuedMs: 0, cold: false });
+      }
+      throw err;
+    }
+  }
+
+  #invokeRemote(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+    if (!this.#remote)
+      return Promise.reject(new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name }));
+    return this.#remote.invoke(name, input);
   }
 
   /**
@@ -223,6 +291,7 @@ export class Plume {
     const deployed = this.#lookup(name);
     this.#functions.delete(name);
     this.#retire(deployed.current.id);
+    if (this.#remote) this.remoteChanged(); // a peer's function of that name is reachable again
   }
 
   /**

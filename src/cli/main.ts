@@ -50,6 +50,9 @@ program
   .option('--redis <url>', 'Redis URL of the global state tier (default: in memory)')
   .option('--admin-token <token>', 'bearer token that /system routes require (or $PLUME_ADMIN_TOKEN)')
   .option('--queue <n>', 'calls queued per function beyond its concurrency before 429 (default 1024)', nonNegativeInteger)
+  .option('--peer <url>', 'gateway URL of another node whose functions this one may call (repeatable)', collect, [])
+  .option('--peer-token <token>', "the peers' admin token, for their /system/node (or $PLUME_PEER_TOKEN)")
+  .option('--host-id <id>', 'nodes with the same host id link over a Unix socket, others over TCP (default: the hostname)')
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));
 
 // Client commands: they talk to a running node over HTTP.

@@ -3,6 +3,7 @@
  * finish what was accepted and exit. The URL goes to stdout (scripts read it); the rest to stderr.
  */
 import { availableParallelism } from 'node:os';
+import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
 import { startGateway } from '../gateway/index.ts';
 import { Plume } from '../runtime.ts';
 
@@ -13,6 +14,12 @@ export interface UpOptions {
   redis?: string;
   adminToken?: string;
   queue?: number;
+  /** Gateway URLs of nodes whose functions this one may call (repeatable). */
+  peer?: string[];
+  /** Bearer token for the peers' /system/node (their admin token). */
+  peerToken?: string;
+  /** Nodes with the same host id link over a Unix socket; default the hostname. */
+  hostId?: string;
 }
 
 export async function upCommand(opts: UpOptions): Promise<void> {
@@ -23,14 +30,22 @@ export async function upCommand(opts: UpOptions): Promise<void> {
     ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
   });
   let gateway;
+  let peerService: PeerService | undefined;
+  let links: PeerLinks | undefined;
   try {
+    peerService = await servePeers(plume, { host: opts.host, ...(opts.hostId ? { hostId: opts.hostId } : {}) });
+    links = await linkPeers(plume, peerService, opts);
     gateway = await startGateway(plume, {
       host: opts.host,
       port: opts.port,
+      node: peerService.info,
+      ...(links ? { peers: links } : {}),
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
     });
   } catch (err) {
+    await links?.close();
+    await peerService?.close();
     await plume.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE')
@@ -44,6 +59,10 @@ export async function upCommand(opts: UpOptions): Promise<void> {
     `plume: node up at ${gateway.url} (${opts.workers ?? availableParallelism()} workers, ${state}, ${auth}); Ctrl-C stops it\n`,
   );
 
+  for (const p of links?.peers ?? []) {
+    process.stderr.write(`plume: linked to peer ${p.node} at ${p.url} over ${p.mode} (${p.functions.length} functions)\n`);
+  }
+
   await new Promise<void>((stopped) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -55,6 +74,8 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       process.stderr.write(`plume: ${signal}: finishing accepted requests, then stopping\n`);
       void gateway
         .close()
+        .then(() => links?.close())
+        .then(() => peerService.close())
         .then(() => plume.close())
         .finally(stopped);
     };
@@ -62,4 +83,19 @@ export async function upCommand(opts: UpOptions): Promise<void> {
     process.on('SIGTERM', stop);
   });
   process.stderr.write('plume: node stopped\n');
+}
+
+/** Link to every `--peer`; the first one that cannot be reached stops the start with its reason. */
+async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): Promise<PeerLinks | undefined> {
+  if (!opts.peer?.length) return undefined;
+  const token = opts.peerToken ?? process.env['PLUME_PEER_TOKEN'];
+  const links = new PeerLinks({ self: service.info, ...(token ? { token } : {}), onChange: () => plume.remoteChanged() });
+  try {
+    for (const url of opts.peer) await links.link(url);
+  } catch (err) {
+    await links.close();
+    throw err;
+  }
+  plume.link(links);
+  return links;
 }

@@ -32,6 +32,13 @@ import {
 
 const INVOKE = 'invoke:';
 const DEPLOY = 'deploy:';
+const FUNCTIONS = 'functions';
+
+/** What a peer says of each function it serves (its catalog): enough for a caller to check an input's size. */
+export interface PeerFunction {
+  readonly name: string;
+  readonly maxInputBytes: number;
+}
 
 const transports: Record<
   TransportMode,
@@ -95,13 +102,20 @@ export class PeerServer {
         throw error;
       }
     }
+    if (method === FUNCTIONS) {
+      const catalog: PeerFunction[] = this.#plume.list().map((f) => ({ name: f.name, maxInputBytes: f.limits.maxInputBytes }));
+      return Buffer.from(JSON.stringify(catalog));
+    }
     if (method.startsWith(DEPLOY)) {
       if (!this.#allowDeploy) throw new PlumeError('PLUME_EINPUT', 'this peer does not accept deploys');
       keep(); // a deployed module may be kept by the runtime
       const { options, module } = decodeDeploy(body);
       return Buffer.from(JSON.stringify(await this.#plume.deploy(method.slice(DEPLOY.length), module, options)));
     }
-    throw new PlumeError('PLUME_EINPUT', `unknown peer method '${method}' (expected '${INVOKE}<name>' or '${DEPLOY}<name>')`);
+    throw new PlumeError(
+      'PLUME_EINPUT',
+      `unknown peer method '${method}' (expected '${INVOKE}<name>', '${FUNCTIONS}' or '${DEPLOY}<name>')`,
+    );
   }
 }
 
@@ -177,6 +191,16 @@ export class PeerClient {
       finish(false);
       throw error;
     }
+  }
+
+  /** The functions the peer serves now. */
+  async functions(options: PeerInvokeOptions = {}): Promise<PeerFunction[]> {
+    const answer = await this.#client.request(
+      FUNCTIONS,
+      new Uint8Array(0),
+      options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
+    );
+    return JSON.parse(Buffer.from(answer.buffer, answer.byteOffset, answer.length).toString('utf8')) as PeerFunction[];
   }
 
   /** Deploys a module (bytes, or a path read here) on the peer; the peer must allow deploys. */

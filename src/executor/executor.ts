@@ -10,7 +10,7 @@ import type { Hop, LogLevel } from '../host/interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
 import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
-import type { FromWorker, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
+import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 import { inputError } from '../engine/instance-pool.ts';
 import { events } from '../events.ts';
@@ -33,6 +33,8 @@ export interface InvocationResult {
   readonly batchSize: number;
   /** True when no warm instance was idle, so the call created one (from the snapshot). */
   readonly cold: boolean;
+  /** Set when another node ran it (placement 'remote', worker -1): which node, and the transport's hop. */
+  readonly remote?: RemoteHop;
 }
 
 /** Per-call hints for the scheduler. */
@@ -66,6 +68,8 @@ export interface ExecutorOptions {
   readonly onLog?: (fn: string, level: LogLevel, message: string) => void;
   /** Answers the guests' state operations (the runtime always passes one). */
   readonly state?: StateService;
+  /** Runs a chained call to a function another node serves (the runtime passes its peer links). */
+  readonly remote?: (name: string, input: Uint8Array) => Promise<{ output: Uint8Array; hop: RemoteHop }>;
 }
 
 /** How long past its timeout a guest may run before its worker is replaced (the issue allows 100 ms). */
@@ -104,6 +108,8 @@ export class Executor {
   readonly #requests = new Map<number, (msg: FromWorker) => void>();
   /** Models registered for wasi-nn, by name: every worker has them, a replacement worker too. */
   readonly #models = new Map<string, Uint8Array>();
+  /** Functions other nodes serve (name → input limit): every worker knows them, a replacement worker too. */
+  #remoteFunctions: readonly (readonly [string, number])[] = [];
   /**
    * ONNX Runtime intra-op threads per worker: the cores shared out among the workers, at least one. With one
    * worker per core (the default) every session is single-threaded, which the facts table measured fastest
@@ -172,6 +178,12 @@ export class Executor {
       slots.map((s) => this.#request(s, (requestId) => ({ type: 'prewarm', requestId, id, count, exercise }), 600_000, def)),
     );
     return replies.reduce((n, r) => n + (r.type === 'prewarmed' ? r.idle : 0), 0);
+  }
+
+  /** Tell every worker which functions other nodes serve, so that chained calls can name them. */
+  setRemoteFunctions(functions: ReadonlyMap<string, number>): void {
+    this.#remoteFunctions = [...functions];
+    for (const s of this.#slots) this.#post(s, { type: 'remote-functions', functions: this.#remoteFunctions });
   }
 
   trim(id: number, keep = 0): void {
@@ -369,6 +381,7 @@ export class Executor {
       results: results.buffer,
       inferenceThreads: this.#inferenceThreads,
       models: [...this.#models].map(([name, bytes]) => ({ name, bytes })),
+      remoteFunctions: this.#remoteFunctions,
     };
     const worker = new Worker(WORKER_URL, { workerData: init });
     let markReady: () => void = () => {};
@@ -441,6 +454,9 @@ export class Executor {
       case 'state':
         this.#answerState(slot, msg.requestId, msg.op, msg.args);
         break;
+      case 'remote-call':
+        this.#answerRemote(slot, msg.requestId, msg.name, msg.input);
+        break;
       case 'trace': {
         const p = slot.pending.get(msg.callId);
         if (p) p.trace = msg.trace;
@@ -480,6 +496,30 @@ export class Executor {
         reply({ type: 'state-reply', requestId, error });
       },
     );
+  }
+
+  #answerRemote(slot: Slot, requestId: number, name: string, input: Uint8Array): void {
+    const worker = slot.worker;
+    const remote = this.#options.remote;
+    const pending = remote
+      ? remote(name, input)
+      : Promise.reject(new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name }));
+    this.#hold();
+    pending
+      .then(
+        ({ output, hop }) => {
+          // The transport's answer is this call's alone: transferred when the view covers its buffer.
+          const whole = output.buffer instanceof ArrayBuffer && output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
+          if (slot.worker === worker)
+            this.#post(slot, { type: 'remote-reply', requestId, output, hop }, whole ? [output.buffer as ArrayBuffer] : []);
+        },
+        (err: unknown) => {
+          const error =
+            err instanceof PlumeError ? err.toJSON() : { code: 'PLUME_EFAILED', message: String((err as Error)?.message ?? err) };
+          if (slot.worker === worker) this.#post(slot, { type: 'remote-reply', requestId, error });
+        },
+      )
+      .finally(() => this.#unhold());
   }
 
   #post(slot: Slot, msg: ToWorker, transfer: Transferable[] = []): void {

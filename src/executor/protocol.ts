@@ -14,6 +14,16 @@ export interface WorkerInit {
   readonly inferenceThreads: number;
   /** Models registered on the node so far (a replacement worker starts with them). */
   readonly models: readonly { readonly name: string; readonly bytes: Uint8Array }[];
+  /** Functions that other nodes serve (name → their input limit), so far. */
+  readonly remoteFunctions: readonly (readonly [string, number])[];
+}
+
+/** How a chained call that ran on another node went: the transport's hop, for the caller's trace. */
+export interface RemoteHop {
+  readonly node: string;
+  readonly mode: 'local' | 'networked';
+  readonly bytesMoved: number;
+  readonly bytesCopied: number;
 }
 
 /** One function version's instances on one worker. */
@@ -37,7 +47,16 @@ export type ToWorker =
   | { readonly type: 'model-remove'; readonly requestId: number; readonly name: string }
   /** Fallback for inputs too big for the ring, or when it is full. */
   | { readonly type: 'invoke'; readonly callId: number; readonly id: number; readonly input: Uint8Array }
-  | { readonly type: 'state-reply'; readonly requestId: number; readonly result?: unknown; readonly error?: SerializedError };
+  | { readonly type: 'state-reply'; readonly requestId: number; readonly result?: unknown; readonly error?: SerializedError }
+  /** The functions other nodes serve changed (docs/dataplane.md, Peers): chained calls may name these. */
+  | { readonly type: 'remote-functions'; readonly functions: readonly (readonly [string, number])[] }
+  | {
+      readonly type: 'remote-reply';
+      readonly requestId: number;
+      readonly output?: Uint8Array;
+      readonly hop?: RemoteHop;
+      readonly error?: SerializedError;
+    };
 
 export type FromWorker =
   | { readonly type: 'ready' }
@@ -48,6 +67,8 @@ export type FromWorker =
   | { readonly type: 'log'; readonly fn: string; readonly level: number; readonly message: string }
   | { readonly type: 'trace'; readonly callId: number; readonly trace: Hop[] }
   | { readonly type: 'state'; readonly requestId: number; readonly op: StateOp; readonly args: StateOps[StateOp] }
+  /** A chained call to a function another node serves: the main thread holds the peer links. */
+  | { readonly type: 'remote-call'; readonly requestId: number; readonly name: string; readonly input: Uint8Array }
   /** Fallback for outputs too big for the ring, or when it is full. */
   | {
       readonly type: 'result';

@@ -14,7 +14,7 @@ import { hostInterfaces } from '../host/index.ts';
 import { models } from '../inference/models.ts';
 import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
 import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
-import type { FromWorker, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
+import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 
 const port = parentPort!;
@@ -27,6 +27,8 @@ const pools = new Map<number, InstancePool>();
 const latest = new Map<string, number>();
 /** `id#export` → pool of another export of a function's own module, made on first call. */
 const ownExports = new Map<string, InstancePool>();
+/** Functions other nodes serve (name → input limit): a chained call to one goes to the main thread's peer links. */
+let remoteFunctions = new Map<string, number>(init.remoteFunctions);
 const memories = new MemoryPool();
 const encoder = new TextEncoder();
 // wasi-nn models (docs/wasi-nn.md): the executor validated these when they were added; sessions load now.
@@ -74,12 +76,16 @@ function guarded(pool: InstancePool, input: Payload, root: number, trace?: Hop[]
 
 /** Chained calls run on this thread (the embedded mode): outputs reach the callee by reference. */
 const calls: CallService = {
-  inputLimit: (caller, name) => resolve(caller, name)?.def.limits.maxInputBytes,
+  inputLimit: (caller, name) => resolve(caller, name)?.def.limits.maxInputBytes ?? remoteLimit(name),
   async start(caller, name, input) {
     const pool = resolve(caller, name);
-    if (!pool) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
     const trace = (caller.call.trace ??= []);
     const from = (caller as unknown as FunctionInstance).def.name;
+    if (!pool) {
+      const limit = remoteLimit(name);
+      if (limit === undefined) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
+      return callRemote(from, name, input, limit, trace);
+    }
     let bytes: Payload;
     try {
       // Awaiting also defers the callee, so `call` returns to the guest at once.
@@ -116,6 +122,44 @@ const calls: CallService = {
     return result.output;
   },
 };
+
+/** A function this node lacks and a peer serves (never `#export`, which is always the caller's own module). */
+function remoteLimit(name: string): number | undefined {
+  return name.startsWith('#') ? undefined : remoteFunctions.get(name);
+}
+
+const remoteRequests = new Map<number, { resolve: (r: { output: Uint8Array; hop: RemoteHop }) => void; reject: (e: Error) => void }>();
+let nextRemoteRequest = 1;
+
+/**
+ * A chained call that runs on another node: the input is flattened (one copy, counted in the hop) and posted
+ * to the main thread, whose peer link picks the mode by locality; the caller stays suspended meanwhile.
+ */
+async function callRemote(from: string, name: string, input: Payload | Promise<Payload>, limit: number, trace: Hop[]): Promise<Payload> {
+  let bytes: Payload;
+  try {
+    bytes = await input;
+  } catch (err) {
+    throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
+  }
+  if (bytes.length > limit)
+    throw new PlumeError('PLUME_EINPUT', `input of ${bytes.length} bytes exceeds the limit of '${name}' (${limit} bytes)`, {
+      function: name,
+    });
+  // Copied out in the turn the input settled, before its caller can release it: a buffer the peer link owns.
+  const body = new Uint8Array(bytes.length);
+  bytes.read(0, body, 0, bytes.length);
+  const started = performance.now();
+  const requestId = nextRemoteRequest++;
+  const { output, hop } = await new Promise<{ output: Uint8Array; hop: RemoteHop }>((resolve, reject) => {
+    remoteRequests.set(requestId, { resolve, reject });
+    post({ type: 'remote-call', requestId, name, input: body }, [body.buffer]);
+  });
+  const ms = performance.now() - started;
+  // bytesCopied: the flattening here, the hop's own copies, and the answer's copy into this thread's payload.
+  trace.push({ from, to: name, mode: hop.mode, bytesMoved: hop.bytesMoved, bytesCopied: bytes.length + hop.bytesCopied, ms });
+  return Payload.of(output);
+}
 
 /** State operations go to the main thread's StateService; the guest waits suspended meanwhile. */
 const stateRequests = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
@@ -274,6 +318,16 @@ port.on('message', (msg: ToWorker) => {
     case 'invoke':
       invoke(msg.callId, msg.id, msg.input);
       break;
+    case 'remote-functions':
+      remoteFunctions = new Map(msg.functions);
+      break;
+    case 'remote-reply': {
+      const pending = remoteRequests.get(msg.requestId);
+      remoteRequests.delete(msg.requestId);
+      if (msg.error) pending?.reject(PlumeError.from(msg.error));
+      else pending?.resolve({ output: msg.output!, hop: msg.hop! });
+      break;
+    }
     case 'state-reply': {
       const pending = stateRequests.get(msg.requestId);
       stateRequests.delete(msg.requestId);

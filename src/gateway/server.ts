@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { NodeInfo, PeerLinks } from '../cluster/links.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type InvocationEvent } from '../events.ts';
 import { Admission } from './admission.ts';
@@ -32,6 +33,10 @@ export interface GatewayOptions {
   /** Where relative paths in an applied workflow spec resolve; default the current directory. */
   readonly workflowDir?: string;
   readonly async?: AsyncCallOptions;
+  /** This node's identity and peer servers (`servePeers`), answered at `GET /system/node` to nodes that link to it. */
+  readonly node?: NodeInfo;
+  /** The peers this node links to, listed at `GET /system/peers`. */
+  readonly peers?: PeerLinks;
 }
 
 export interface Gateway {
@@ -80,6 +85,11 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     functions: plume.list().length,
     workers: plume.workers,
   }));
+  app.get('/system/node', { config: { guard: 'admin' } satisfies RouteConfig }, async () => {
+    if (!options.node) throw new PlumeError('PLUME_ENOROUTE', 'this node serves no peers (it was started without peer servers)');
+    return options.node;
+  });
+  app.get('/system/peers', { config: { guard: 'admin' } satisfies RouteConfig }, async () => options.peers?.peers ?? []);
   app.get('/metrics', { config: { guard: 'none' } satisfies RouteConfig }, async (_request, reply) =>
     reply.header('content-type', metrics.contentType).send(await metrics.text()),
   );

@@ -7,7 +7,8 @@
  */
 
 /** Where an invocation ran relative to its hint: on the hinted worker, elsewhere for load, or no hint. */
-export type Placement = 'colocated' | 'spread' | 'any';
+/** 'remote': another node ran it (a function this node does not serve; docs/dataplane.md, Peers). */
+export type Placement = 'colocated' | 'spread' | 'any' | 'remote';
 
 /**
  * How many more calls the hinted worker may hold than the least loaded one before the hint is overridden.

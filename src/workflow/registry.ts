@@ -16,6 +16,8 @@ import type { FunctionSource, WorkflowInfo, WorkflowSpec } from './types.ts';
 export interface WorkflowHost extends StepInvoker {
   deploy(name: string, module: string, options: DeployOptions): Promise<unknown>;
   list(): readonly { readonly name: string }[];
+  /** Deployed here or served by a linked peer (docs/dataplane.md, Peers); absent: `list` alone decides. */
+  reachable?(name: string): Promise<boolean>;
   /** Registers an ONNX model for WASI-NN; needed only by specs with `models:`. */
   addModel?(name: string, path: string): Promise<unknown>;
 }
@@ -126,11 +128,13 @@ export class WorkflowRegistry {
   async #checkDeployable({ spec, line }: ParsedSpec, baseDir: string): Promise<void> {
     const issues: SpecIssue[] = [];
     const deployed = new Set(this.#host.list().map((f) => f.name));
-    spec.steps.forEach((s, i) => {
-      if (!deployed.has(s.function) && !spec.functions?.[s.function]) {
-        issues.push({ path: ['steps', i, 'function'], message: `no function '${s.function}' is deployed or listed under functions` });
-      }
-    });
+    for (const [i, s] of spec.steps.entries()) {
+      if (deployed.has(s.function) || spec.functions?.[s.function] || (await this.#host.reachable?.(s.function))) continue;
+      issues.push({
+        path: ['steps', i, 'function'],
+        message: `no function '${s.function}' is deployed, listed under functions or served by a peer`,
+      });
+    }
     const files = [
       ...Object.entries(spec.functions ?? {}).map(([name, fn]) => ({ path: ['functions', name, 'module'], file: fn.module })),
       ...Object.entries(spec.models ?? {}).map(([name, file]) => ({ path: ['models', name], file })),

@@ -140,7 +140,8 @@ class Run {
   #output(): Uint8Array {
     const ref = this.#spec.output ?? this.#spec.steps.at(-1)!.id;
     const value = this.#gather(ref, OUTPUT);
-    for (const from of typeof ref === 'string' ? [ref] : ref) this.trace.edge(from, OUTPUT, this.#values.get(from)!.bytes.length, 0);
+    for (const from of typeof ref === 'string' ? [ref] : ref)
+      this.trace.edge(from, OUTPUT, 'embedded', this.#values.get(from)!.bytes.length, 0);
     return value.bytes;
   }
 
@@ -157,7 +158,7 @@ class Run {
         status,
         startMs,
         endMs: this.trace.now(),
-        node: LOCAL_NODE,
+        node: calls.find((c) => c.code === 'ok')?.node ?? LOCAL_NODE,
         ...summarize(calls),
         outputBytes,
         outputCopied: acc.outputCopied,
@@ -213,7 +214,7 @@ class Run {
   #gather(ref: StepRef, to: string): StepValue {
     if (typeof ref === 'string') return this.#values.get(ref)!;
     const values = ref.map((id) => this.#values.get(id)!);
-    for (const [i, id] of ref.entries()) this.trace.edge(id, to, 0, values[i]!.bytes.length);
+    for (const [i, id] of ref.entries()) this.trace.edge(id, to, 'embedded', 0, values[i]!.bytes.length);
     return { bytes: encodeList(values.map((v) => v.bytes)), worker: values[0]!.worker };
   }
 
@@ -300,8 +301,8 @@ class StepRunner {
     let accFrom = s.initial !== undefined ? s.id : (items[0]?.from ?? s.id);
     for (const [i, item] of rest.entries()) {
       const trace = this.#run.trace;
-      trace.edge(accFrom, s.id, 0, acc.bytes.length);
-      trace.edge(item.from, s.id, 0, item.bytes.length);
+      trace.edge(accFrom, s.id, 'embedded', 0, acc.bytes.length);
+      trace.edge(item.from, s.id, 'embedded', 0, item.bytes.length);
       const parts = [
         { from: accFrom, bytes: acc.bytes.length },
         { from: item.from, bytes: item.bytes.length },
@@ -330,7 +331,6 @@ class StepRunner {
   async #attempt(input: StepInput, attempt: number, item: number | undefined): Promise<StepValue> {
     const s = this.#s;
     const trace = this.#run.trace;
-    for (const p of input.parts) trace.edge(p.from, s.id, p.bytes, copiedIn(p.bytes));
     const startMs = trace.now();
     const record = (code: string, result?: Placed): void => {
       this.#calls.push({
@@ -338,8 +338,8 @@ class StepRunner {
         attempt,
         startMs,
         endMs: trace.now(),
-        node: LOCAL_NODE,
-        ...(result?.worker === undefined ? {} : { worker: result.worker }),
+        node: result?.remote?.node ?? LOCAL_NODE,
+        ...(result?.worker === undefined || result.remote ? {} : { worker: result.worker }),
         ...(result?.placement === undefined ? {} : { placement: result.placement }),
         ...(result?.queuedMs === undefined ? {} : { queuedMs: result.queuedMs }),
         ...(result?.batchSize === undefined ? {} : { batchSize: result.batchSize }),
@@ -352,16 +352,26 @@ class StepRunner {
       const call = this.#run.invoker.invokeDetailed(s.function, input.bytes, placementHint(input.near));
       result = s.timeoutMs === undefined ? await call : await within(call, s.timeoutMs);
     } catch (err) {
+      // Where a failed call ran is unknown: its input is counted as carried to a worker here.
+      for (const p of input.parts) trace.edge(p.from, s.id, 'embedded', p.bytes, copiedIn(p.bytes));
       record(err instanceof PlumeError ? err.code : 'PLUME_EFAILED');
       throw err;
     }
+    const remote = result.remote;
+    // A step another node ran: its edges took the transport's mode, which reported every copy of the call
+    // (both ways; on the first edge). Otherwise the input crossed into a worker here.
+    input.parts.forEach((p, i) =>
+      remote
+        ? trace.edge(p.from, s.id, remote.mode, p.bytes, i === 0 ? remote.bytesCopied : 0)
+        : trace.edge(p.from, s.id, 'embedded', p.bytes, copiedIn(p.bytes)),
+    );
     if (result.exitCode) {
       record('PLUME_EEXIT', result);
       throw new PlumeError('PLUME_EEXIT', `function '${s.function}' exited with code ${result.exitCode}`, { exitCode: result.exitCode });
     }
     record('ok', result);
-    this.#acc.outputCopied += copiedOut(result.output.length);
-    return { bytes: result.output, worker: result.worker };
+    if (!remote) this.#acc.outputCopied += copiedOut(result.output.length);
+    return { bytes: result.output, worker: remote ? undefined : result.worker };
   }
 
   /** The run's error: which workflow, step, function (and item), and after how many tries. */

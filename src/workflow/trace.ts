@@ -4,7 +4,7 @@
  */
 import { RECORD_HEADER } from '../executor/layout.ts';
 
-/** Where a step ran: only this process today ('local'); the node id once steps run on other nodes. */
+/** Where a step ran: 'local' for this node, else the id of the peer node that ran it (docs/dataplane.md, Peers). */
 export const LOCAL_NODE = 'local';
 
 /** One invocation of a step's function (one try; one map item or one reduce fold). */
@@ -102,7 +102,7 @@ export class TraceRecorder {
   readonly #origin = performance.now();
   readonly #workflow: string;
   readonly #steps: StepTrace[] = [];
-  readonly #edges = new Map<string, { from: string; to: string; mode: 'embedded'; bytesMoved: number; bytesCopied: number }>();
+  readonly #edges = new Map<string, { from: string; to: string; mode: EdgeTrace['mode']; bytesMoved: number; bytesCopied: number }>();
 
   constructor(workflow: string) {
     this.#workflow = workflow;
@@ -113,11 +113,11 @@ export class TraceRecorder {
     return performance.now() - this.#origin;
   }
 
-  /** Adds to the edge from → to (every hop is in-process today: 'embedded'). */
-  edge(from: string, to: string, moved: number, copied: number): void {
-    const key = `${from}\0${to}`;
+  /** Adds to the edge from → to in that mode (a step whose calls ran in two places has an edge per mode). */
+  edge(from: string, to: string, mode: EdgeTrace['mode'], moved: number, copied: number): void {
+    const key = `${from}\0${to}\0${mode}`;
     let e = this.#edges.get(key);
-    if (!e) this.#edges.set(key, (e = { from, to, mode: 'embedded', bytesMoved: 0, bytesCopied: 0 }));
+    if (!e) this.#edges.set(key, (e = { from, to, mode, bytesMoved: 0, bytesCopied: 0 }));
     e.bytesMoved += moved;
     e.bytesCopied += copied;
   }

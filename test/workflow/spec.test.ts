@@ -150,7 +150,7 @@ describe('workflow specs', () => {
     [
       'an unknown function',
       yaml('  - id: a\n    function: upper\n  - id: b\n    function: nope\n'),
-      /^workflow 'w': steps\[1\]\.function \(line 6\): no function 'nope' is deployed or listed under functions$/,
+      /^workflow 'w': steps\[1\]\.function \(line 6\): no function 'nope' is deployed, listed under functions or served by a peer$/,
     ],
     [
       'a module that is not there',
