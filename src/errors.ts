@@ -53,6 +53,11 @@ export class PlumeError extends Error {
     return { code: this.code, message: this.message, details: this.details };
   }
 
+  /** Any thrown value as it crosses a thread: a PlumeError as itself, anything else under `fallback`. */
+  static serialize(err: unknown, fallback: ErrorCode): SerializedError {
+    return err instanceof PlumeError ? err.toJSON() : { code: fallback, message: String((err as Error)?.message ?? err) };
+  }
+
   static from(e: SerializedError): PlumeError {
     const code = e.code in ErrorCodes ? (e.code as ErrorCode) : 'PLUME_EFAILED';
     return new PlumeError(code, e.message, e.details ?? {});

@@ -36,7 +36,7 @@ export interface PlumeOptions {
  * runtime turns to it for a name it has not deployed: from a client, a workflow step or a guest's chained call.
  */
 export interface RemoteFunctions {
-  /** Function name → its input limit, for every function a linked peer serves (this node's own excluded). */
+  /** Function name → its input limit, for every function a linked peer serves. */
   readonly catalog: ReadonlyMap<string, number>;
   /** Asks the peers again what they serve (a name this node does not know may have been deployed since). */
   refresh(): Promise<void>;
@@ -102,7 +102,7 @@ export class Plume {
       state: this.#state,
       ...(options.workers === undefined ? {} : { workers: options.workers }),
       onLog: (fn, level, message) => this.#log(fn, level, message),
-      remote: (name, input) => this.#invokeRemote(name, input),
+      remote: (name, input) => this.#callPeer(name, input),
     });
   }
 
@@ -128,9 +128,8 @@ export class Plume {
 
   /** The linked peers' catalog changed: tell the workers, whose guests may call those functions by name. */
   remoteChanged(): void {
-    const local = this.#functions;
-    const catalog = new Map([...(this.#remote?.catalog ?? [])].filter(([name]) => !local.has(name)));
-    this.#executor.setRemoteFunctions(catalog);
+    // Names deployed here stay in: the workers resolve a name to their own pools before the peers'.
+    this.#executor.setRemoteFunctions(this.#remote?.catalog ?? new Map());
   }
 
   /** Is `name` deployed here or served by a linked peer (asked again when not known)? */
@@ -191,20 +190,19 @@ export class Plume {
     options: InvokeOptions = {},
   ): Promise<InvocationResult> {
     const bytes = typeof input === 'string' ? encoder.encode(input) : input;
-    if (!this.#functions.has(name) && this.#remote) {
-      if (await this.reachable(name)) return this.#invokeRemoteDetailed(name, bytes);
+    // Deployed here: it runs here. Otherwise a linked peer that serves it runs it (docs/dataplane.md, Peers).
+    const deployed = this.#functions.get(name) ?? (this.#remote ? undefined : this.#lookup(name));
+    if (!deployed && !(await this.reachable(name)))
       throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed here or on a peer`, { function: name });
-    }
-    const { current: def, batcher } = this.#lookup(name);
     const started = performance.now();
-    this.#inflight.set(def.id, (this.#inflight.get(def.id) ?? 0) + 1);
+    const id = deployed?.current.id;
+    if (id !== undefined) this.#inflight.set(id, (this.#inflight.get(id) ?? 0) + 1);
     try {
-      let result: InvocationResult;
-      if (batcher) {
-        if (bytes.length > def.limits.maxInputBytes) throw inputError(def, bytes.length);
-        const { value, queuedMs } = await batcher.submitDetailed(bytes);
-        result = { ...value, queuedMs: value.queuedMs + queuedMs };
-      } else result = await this.#executor.invoke(def.id, bytes, options);
+      const result = !deployed
+        ? await this.#invokeOnPeer(name, bytes)
+        : deployed.batcher
+          ? await this.#submitToBatch(deployed.current, deployed.batcher, bytes)
+          : await this.#executor.invoke(deployed.current.id, bytes, options);
       if (events.invocation.hasSubscribers) {
         const { queuedMs, cold } = result;
         events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs, cold });
@@ -217,30 +215,28 @@ export class Plume {
       }
       throw err;
     } finally {
-      const left = this.#inflight.get(def.id)! - 1;
-      this.#inflight.set(def.id, left);
-      if (left === 0 && this.#retired.has(def.id)) this.#drop(def.id);
+      if (id !== undefined) {
+        const left = this.#inflight.get(id)! - 1;
+        this.#inflight.set(id, left);
+        if (left === 0 && this.#retired.has(id)) this.#drop(id);
+      }
     }
+  }
+
+  async #submitToBatch(def: FunctionDefinition, batcher: FunctionBatcher, bytes: Uint8Array): Promise<InvocationResult> {
+    if (bytes.length > def.limits.maxInputBytes) throw inputError(def, bytes.length);
+    const { value, queuedMs } = await batcher.submitDetailed(bytes);
+    return { ...value, queuedMs: value.queuedMs + queuedMs };
   }
 
   /** A call this node does not serve, run on the peer with the cheapest edge; the result says which node and mode. */
-  async #invokeRemoteDetailed(name: string, input: Uint8Array): Promise<InvocationResult> {
-    const started = performance.now();
-    try {
-      const { output, hop } = await this.#invokeRemote(name, input);
-      if (events.invocation.hasSubscribers)
-        events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs: 0, cold: false });
-      return { output, worker: -1, placement: 'remote', queuedMs: 0, batchSize: 1, cold: false, remote: hop };
-    } catch (err) {
-      if (events.invocation.hasSubscribers) {
-        const code = err instanceof PlumeError ? err.code : 'PLUME_EFAILED';
-        events.invocation.publish({ function: name, code, ms: performance.now() - started, queuedMs: 0, cold: false });
-      }
-      throw err;
-    }
+  async #invokeOnPeer(name: string, input: Uint8Array): Promise<InvocationResult> {
+    const { output, hop } = await this.#callPeer(name, input);
+    return { output, worker: -1, placement: 'remote', queuedMs: 0, batchSize: 1, cold: false, remote: hop };
   }
 
-  #invokeRemote(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+  /** Also what a guest's chained call to a peer's function reaches, through the executor. */
+  #callPeer(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
     if (!this.#remote)
       return Promise.reject(new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name }));
     return this.#remote.invoke(name, input);
@@ -291,7 +287,6 @@ export class Plume {
     const deployed = this.#lookup(name);
     this.#functions.delete(name);
     this.#retire(deployed.current.id);
-    if (this.#remote) this.remoteChanged(); // a peer's function of that name is reachable again
   }
 
   /**

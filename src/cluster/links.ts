@@ -98,11 +98,11 @@ export class PeerLinks implements RemoteFunctions {
     this.#links.push(link);
     this.#links.sort((a, b) => rank(a) - rank(b));
     this.#rebuild();
-    return { url, node: link.node, mode: link.mode, functions: link.functions.map((f) => f.name) };
+    return described(link);
   }
 
   get peers(): LinkedPeer[] {
-    return this.#links.map((l) => ({ url: l.url, node: l.node, mode: l.mode, functions: l.functions.map((f) => f.name) }));
+    return this.#links.map(described);
   }
 
   /** Ask every peer again what it serves, reconnecting links that went down; concurrent calls share one round. */
@@ -188,6 +188,13 @@ export class PeerLinks implements RemoteFunctions {
     if ([...this.catalog].join() !== before) this.#options.onChange?.();
   }
 }
+
+const described = (link: Link): LinkedPeer => ({
+  url: link.url,
+  node: link.node,
+  mode: link.mode,
+  functions: link.functions.map((f) => f.name),
+});
 
 const rank = (link: Link): number => (link.mode === 'local' ? 0 : 1);
 

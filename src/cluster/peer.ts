@@ -200,20 +200,24 @@ export class PeerClient {
       new Uint8Array(0),
       options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
     );
-    return JSON.parse(Buffer.from(answer.buffer, answer.byteOffset, answer.length).toString('utf8')) as PeerFunction[];
+    return parseJson(answer) as PeerFunction[];
   }
 
   /** Deploys a module (bytes, or a path read here) on the peer; the peer must allow deploys. */
   async deploy(name: string, module: Uint8Array | string, options: DeployOptions = {}): Promise<FunctionInfo> {
     const bytes = typeof module === 'string' ? await readModule(module) : module;
     const answer = await this.#client.request(`${DEPLOY}${name}`, encodeDeploy(options, bytes), { timeoutMs: 120_000 });
-    return JSON.parse(Buffer.from(answer.buffer, answer.byteOffset, answer.length).toString('utf8')) as FunctionInfo;
+    return parseJson(answer) as FunctionInfo;
   }
 
   /** Calls in flight reject with `PLUME_ECLOSED`. */
   close(): Promise<void> {
     return this.#client.close();
   }
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
 }
 
 /** A deploy body: u32 BE length of the options' JSON, the JSON, then the module's bytes. */

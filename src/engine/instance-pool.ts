@@ -234,7 +234,7 @@ export function timeoutError(def: FunctionDefinition): PlumeError {
   });
 }
 
-export function inputError(def: FunctionDefinition, bytes: number): PlumeError {
+export function inputError(def: { readonly name: string; readonly limits: { readonly maxInputBytes: number } }, bytes: number): PlumeError {
   return new PlumeError('PLUME_EINPUT', `the input of '${def.name}' is ${bytes} bytes, over its limit of ${def.limits.maxInputBytes}`, {
     function: def.name,
   });

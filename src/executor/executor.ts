@@ -480,43 +480,38 @@ export class Executor {
   }
 
   #answerState(slot: Slot, requestId: number, op: StateOp, args: StateOps[StateOp]): void {
-    const worker = slot.worker;
-    const reply = (msg: ToWorker): void => {
-      if (slot.worker === worker) this.#post(slot, msg);
-    };
     const state = this.#options.state;
-    if (!state) {
-      reply({ type: 'state-reply', requestId, error: { code: 'PLUME_EINPUT', message: 'this runtime has no state service' } });
-      return;
-    }
-    state.handle(op, args).then(
-      (result) => reply({ type: 'state-reply', requestId, result }),
-      (err: unknown) => {
-        const error = err instanceof PlumeError ? err.toJSON() : { code: 'PLUME_EFAILED', message: String((err as Error)?.message ?? err) };
-        reply({ type: 'state-reply', requestId, error });
-      },
+    this.#answer(
+      slot,
+      requestId,
+      state ? state.handle(op, args) : Promise.reject(new PlumeError('PLUME_EINPUT', 'this runtime has no state service')),
     );
   }
 
   #answerRemote(slot: Slot, requestId: number, name: string, input: Uint8Array): void {
-    const worker = slot.worker;
     const remote = this.#options.remote;
     const pending = remote
       ? remote(name, input)
       : Promise.reject(new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name }));
+    // The transport's answer is this call's alone: transferred when the view covers its buffer.
+    this.#answer(slot, requestId, pending, ({ output }) =>
+      output.buffer instanceof ArrayBuffer && output.byteOffset === 0 && output.byteLength === output.buffer.byteLength
+        ? [output.buffer]
+        : [],
+    );
+  }
+
+  /** Answers a worker's request (a state operation, a remote call) once `work` settles, unless the worker was replaced meanwhile. */
+  #answer<T>(slot: Slot, requestId: number, work: Promise<T>, transfer: (result: T) => Transferable[] = () => []): void {
+    const worker = slot.worker;
     this.#hold();
-    pending
+    work
       .then(
-        ({ output, hop }) => {
-          // The transport's answer is this call's alone: transferred when the view covers its buffer.
-          const whole = output.buffer instanceof ArrayBuffer && output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
-          if (slot.worker === worker)
-            this.#post(slot, { type: 'remote-reply', requestId, output, hop }, whole ? [output.buffer as ArrayBuffer] : []);
+        (result) => {
+          if (slot.worker === worker) this.#post(slot, { type: 'reply', requestId, result }, transfer(result));
         },
         (err: unknown) => {
-          const error =
-            err instanceof PlumeError ? err.toJSON() : { code: 'PLUME_EFAILED', message: String((err as Error)?.message ?? err) };
-          if (slot.worker === worker) this.#post(slot, { type: 'remote-reply', requestId, error });
+          if (slot.worker === worker) this.#post(slot, { type: 'reply', requestId, error: PlumeError.serialize(err, 'PLUME_EFAILED') });
         },
       )
       .finally(() => this.#unhold());

@@ -47,16 +47,10 @@ export type ToWorker =
   | { readonly type: 'model-remove'; readonly requestId: number; readonly name: string }
   /** Fallback for inputs too big for the ring, or when it is full. */
   | { readonly type: 'invoke'; readonly callId: number; readonly id: number; readonly input: Uint8Array }
-  | { readonly type: 'state-reply'; readonly requestId: number; readonly result?: unknown; readonly error?: SerializedError }
+  /** The answer to a worker's 'state' or 'remote-call' request: a state result, or `{ output, hop }`. */
+  | { readonly type: 'reply'; readonly requestId: number; readonly result?: unknown; readonly error?: SerializedError }
   /** The functions other nodes serve changed (docs/dataplane.md, Peers): chained calls may name these. */
-  | { readonly type: 'remote-functions'; readonly functions: readonly (readonly [string, number])[] }
-  | {
-      readonly type: 'remote-reply';
-      readonly requestId: number;
-      readonly output?: Uint8Array;
-      readonly hop?: RemoteHop;
-      readonly error?: SerializedError;
-    };
+  | { readonly type: 'remote-functions'; readonly functions: readonly (readonly [string, number])[] };
 
 export type FromWorker =
   | { readonly type: 'ready' }

@@ -74,18 +74,18 @@ function guarded(pool: InstancePool, input: Payload, root: number, trace?: Hop[]
   }
 }
 
-/** Chained calls run on this thread (the embedded mode): outputs reach the callee by reference. */
+/**
+ * Chained calls run on this thread (the embedded mode): outputs reach the callee by reference. A name this
+ * node lacks and a peer serves goes to the main thread's peer links instead (callRemote).
+ */
 const calls: CallService = {
   inputLimit: (caller, name) => resolve(caller, name)?.def.limits.maxInputBytes ?? remoteLimit(name),
   async start(caller, name, input) {
     const pool = resolve(caller, name);
+    const limit = pool?.def.limits.maxInputBytes ?? remoteLimit(name);
+    if (limit === undefined) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
     const trace = (caller.call.trace ??= []);
     const from = (caller as unknown as FunctionInstance).def.name;
-    if (!pool) {
-      const limit = remoteLimit(name);
-      if (limit === undefined) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name });
-      return callRemote(from, name, input, limit, trace);
-    }
     let bytes: Payload;
     try {
       // Awaiting also defers the callee, so `call` returns to the guest at once.
@@ -93,7 +93,8 @@ const calls: CallService = {
     } catch (err) {
       throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
     }
-    if (bytes.length > pool.def.limits.maxInputBytes) throw inputError(pool.def, bytes.length);
+    if (bytes.length > limit) throw inputError(pool?.def ?? { name, limits: { maxInputBytes: limit } }, bytes.length);
+    if (!pool) return callRemote(from, name, bytes, trace);
     // The callee holds its input until it ends (its caller may end first); taken in the turn the input
     // settled, before the caller can release it.
     bytes.retain();
@@ -128,50 +129,46 @@ function remoteLimit(name: string): number | undefined {
   return name.startsWith('#') ? undefined : remoteFunctions.get(name);
 }
 
-const remoteRequests = new Map<number, { resolve: (r: { output: Uint8Array; hop: RemoteHop }) => void; reject: (e: Error) => void }>();
-let nextRemoteRequest = 1;
-
 /**
- * A chained call that runs on another node: the input is flattened (one copy, counted in the hop) and posted
- * to the main thread, whose peer link picks the mode by locality; the caller stays suspended meanwhile.
+ * A chained call that runs on another node: the input is copied out (one copy, counted in the hop) and
+ * posted to the main thread, whose peer link picks the mode by locality; the caller stays suspended meanwhile.
  */
-async function callRemote(from: string, name: string, input: Payload | Promise<Payload>, limit: number, trace: Hop[]): Promise<Payload> {
-  let bytes: Payload;
-  try {
-    bytes = await input;
-  } catch (err) {
-    throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
-  }
-  if (bytes.length > limit)
-    throw new PlumeError('PLUME_EINPUT', `input of ${bytes.length} bytes exceeds the limit of '${name}' (${limit} bytes)`, {
-      function: name,
-    });
-  // Copied out in the turn the input settled, before its caller can release it: a buffer the peer link owns.
+async function callRemote(from: string, name: string, bytes: Payload, trace: Hop[]): Promise<Payload> {
+  // Copied in the turn the input settled, before its caller can release it: a buffer the peer link owns.
   const body = new Uint8Array(bytes.length);
   bytes.read(0, body, 0, bytes.length);
   const started = performance.now();
-  const requestId = nextRemoteRequest++;
-  const { output, hop } = await new Promise<{ output: Uint8Array; hop: RemoteHop }>((resolve, reject) => {
-    remoteRequests.set(requestId, { resolve, reject });
-    post({ type: 'remote-call', requestId, name, input: body }, [body.buffer]);
+  const { output, hop } = await ask<{ output: Uint8Array; hop: RemoteHop }>(
+    (requestId) => ({ type: 'remote-call', requestId, name, input: body }),
+    [body.buffer],
+  );
+  // bytesCopied: the copy out of the caller's payload here, and the hop's own copies.
+  trace.push({
+    from,
+    to: name,
+    mode: hop.mode,
+    bytesMoved: hop.bytesMoved,
+    bytesCopied: bytes.length + hop.bytesCopied,
+    ms: performance.now() - started,
   });
-  const ms = performance.now() - started;
-  // bytesCopied: the flattening here, the hop's own copies, and the answer's copy into this thread's payload.
-  trace.push({ from, to: name, mode: hop.mode, bytesMoved: hop.bytesMoved, bytesCopied: bytes.length + hop.bytesCopied, ms });
   return Payload.of(output);
 }
 
+/** Requests this worker made of the main thread (state operations, remote calls), answered by 'reply'. */
+const asked = new Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>();
+let nextRequest = 1;
+
+function ask<T>(make: (requestId: number) => FromWorker, transfer: Transferable[] = []): Promise<T> {
+  const requestId = nextRequest++;
+  return new Promise<T>((resolve, reject) => {
+    asked.set(requestId, { resolve: resolve as (r: never) => void, reject });
+    post(make(requestId), transfer);
+  });
+}
+
 /** State operations go to the main thread's StateService; the guest waits suspended meanwhile. */
-const stateRequests = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
-let nextStateRequest = 1;
 const state: StateClient = {
-  call(op, args) {
-    const requestId = nextStateRequest++;
-    return new Promise((resolve, reject) => {
-      stateRequests.set(requestId, { resolve, reject });
-      post({ type: 'state', requestId, op, args });
-    });
-  },
+  call: (op, args) => ask((requestId) => ({ type: 'state', requestId, op, args })),
 };
 const services: GuestServices = { calls, state };
 
@@ -236,7 +233,7 @@ function sendResult(callId: number, result: InvocationResult, cold: boolean): vo
 }
 
 function sendError(callId: number, err: unknown): void {
-  const error = err instanceof PlumeError ? err.toJSON() : { code: 'PLUME_ETRAP', message: String((err as Error)?.message ?? err) };
+  const error = PlumeError.serialize(err, 'PLUME_ETRAP');
   if (results.write(RecordType.error, callId, 0, encoder.encode(JSON.stringify(error)))) results.wake();
   else post({ type: 'result', callId, error });
 }
@@ -321,18 +318,11 @@ port.on('message', (msg: ToWorker) => {
     case 'remote-functions':
       remoteFunctions = new Map(msg.functions);
       break;
-    case 'remote-reply': {
-      const pending = remoteRequests.get(msg.requestId);
-      remoteRequests.delete(msg.requestId);
+    case 'reply': {
+      const pending = asked.get(msg.requestId);
+      asked.delete(msg.requestId);
       if (msg.error) pending?.reject(PlumeError.from(msg.error));
-      else pending?.resolve({ output: msg.output!, hop: msg.hop! });
-      break;
-    }
-    case 'state-reply': {
-      const pending = stateRequests.get(msg.requestId);
-      stateRequests.delete(msg.requestId);
-      if (msg.error) pending?.reject(PlumeError.from(msg.error));
-      else pending?.resolve(msg.result);
+      else pending?.resolve(msg.result as never);
       break;
     }
   }

@@ -7,6 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { PlumeError } from '../errors.ts';
 import { decodeList, encodeList } from '../data/list.ts';
 import type { InvocationResult } from '../executor/executor.ts';
+import type { RemoteHop } from '../executor/protocol.ts';
 import { dependencies } from './spec.ts';
 import { copiedIn, copiedOut, LOCAL_NODE, summarize, TraceRecorder, type CallTrace, type WorkflowTrace } from './trace.ts';
 import { INPUT, type Condition, type StepRef, type StepSpec, type WorkflowSpec } from './types.ts';
@@ -353,18 +354,12 @@ class StepRunner {
       result = s.timeoutMs === undefined ? await call : await within(call, s.timeoutMs);
     } catch (err) {
       // Where a failed call ran is unknown: its input is counted as carried to a worker here.
-      for (const p of input.parts) trace.edge(p.from, s.id, 'embedded', p.bytes, copiedIn(p.bytes));
+      this.#edges(input);
       record(err instanceof PlumeError ? err.code : 'PLUME_EFAILED');
       throw err;
     }
     const remote = result.remote;
-    // A step another node ran: its edges took the transport's mode, which reported every copy of the call
-    // (both ways; on the first edge). Otherwise the input crossed into a worker here.
-    input.parts.forEach((p, i) =>
-      remote
-        ? trace.edge(p.from, s.id, remote.mode, p.bytes, i === 0 ? remote.bytesCopied : 0)
-        : trace.edge(p.from, s.id, 'embedded', p.bytes, copiedIn(p.bytes)),
-    );
+    this.#edges(input, remote);
     if (result.exitCode) {
       record('PLUME_EEXIT', result);
       throw new PlumeError('PLUME_EEXIT', `function '${s.function}' exited with code ${result.exitCode}`, { exitCode: result.exitCode });
@@ -372,6 +367,19 @@ class StepRunner {
     record('ok', result);
     if (!remote) this.#acc.outputCopied += copiedOut(result.output.length);
     return { bytes: result.output, worker: remote ? undefined : result.worker };
+  }
+
+  /**
+   * The edges into this step for one call: into a worker here ('embedded'), or, when another node ran it,
+   * in the transport's mode with every copy the transport reported for the call (both ways) on the first.
+   */
+  #edges(input: StepInput, remote?: RemoteHop): void {
+    const trace = this.#run.trace;
+    input.parts.forEach((p, i) =>
+      remote
+        ? trace.edge(p.from, this.#s.id, remote.mode, p.bytes, i === 0 ? remote.bytesCopied : 0)
+        : trace.edge(p.from, this.#s.id, 'embedded', p.bytes, copiedIn(p.bytes)),
+    );
   }
 
   /** The run's error: which workflow, step, function (and item), and after how many tries. */

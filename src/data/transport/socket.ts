@@ -430,17 +430,15 @@ export class SocketTransportClient implements TransportClient {
     connection.send(FrameType.Request, id, EMPTY, { prefix: [prefix, ref], flags: FrameFlag.Pull });
     // While the reference travels: the pull is answered on this thread, so never before the copy is done.
     copyBytes(body, warm, 0);
-    let settled = false;
     try {
       const answer = await promise;
-      settled = true;
+      lease.release(); // answered: the server has every byte, so the buffer can serve the next body
       return answer;
+    } catch (error) {
+      lease.forget(); // the socket may still be writing it: the collector takes it
+      throw error;
     } finally {
       this.#exports.delete(key);
-      // Answered: the server has every byte, so the buffer can serve the next body. Otherwise the socket
-      // may still be writing it: let the collector have it.
-      if (settled) lease.release();
-      else lease.forget();
       const requestBytes = HEADER_BYTES + prefix.length + ref.length;
       if (exported.pulled) this.#report('request', method, id, pullBytes(requestBytes, body.length), body.length, listener);
     }
