@@ -43,7 +43,4 @@ export const events = {
   transfer: channel('plume:data:transfer'),
   /** A workflow run finished. */
   workflow: channel('plume:workflow:run'),
-  /** A function was deployed or removed: `{ function, version }` / `{ function }`. */
-  deploy: channel('plume:function:deploy'),
-  remove: channel('plume:function:remove'),
 } as const;

@@ -2,11 +2,11 @@
  * The embedded runtime: the one object an application (or the gateway, or the CLI) holds. It names and
  * versions functions, compiles them once, and hands invocations to the executor.
  */
-import { readFile } from 'node:fs/promises';
 import { PlumeError } from './errors.ts';
+import { readFileOr } from './read-file.ts';
 import { defineFunction, ModuleCache, type DeployOptions } from './engine/compile.ts';
 import { inputError } from './engine/instance-pool.ts';
-import type { FunctionDefinition, Limits } from './engine/definition.ts';
+import { NAME, type FunctionDefinition, type Limits } from './engine/definition.ts';
 import { Executor, type InvocationResult, type InvokeOptions, type PoolStats } from './executor/executor.ts';
 import type { RemoteHop } from './executor/protocol.ts';
 import { events } from './events.ts';
@@ -77,7 +77,6 @@ interface Deployed {
 /** A function's instances and queues, for metrics (docs/scheduler.md). */
 export type FunctionStats = PoolStats;
 
-const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 const encoder = new TextEncoder();
 
 export class Plume {
@@ -396,18 +395,10 @@ function info(def: FunctionDefinition): FunctionInfo {
   };
 }
 
-async function readModel(path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new PlumeError('PLUME_EMODEL', `cannot read model '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+function readModel(path: string): Promise<Uint8Array> {
+  return readFileOr('PLUME_EMODEL', 'model', path);
 }
 
-async function readModule(path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new PlumeError('PLUME_EMODULE', `cannot read module '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+function readModule(path: string): Promise<Uint8Array> {
+  return readFileOr('PLUME_EMODULE', 'module', path);
 }

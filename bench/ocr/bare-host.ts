@@ -37,12 +37,7 @@ export class BareHost {
     let id = 1;
     for (const [name, fn] of Object.entries(functions)) {
       const compiled = compileUncached(new Uint8Array(await readFile(fn.module)));
-      const options = {
-        ...(fn.entry === undefined ? {} : { entry: fn.entry }),
-        ...(fn.env === undefined ? {} : { env: fn.env }),
-        ...(fn.limits === undefined ? {} : { limits: fn.limits }),
-      };
-      const def: FunctionDefinition = defineFunction(compiled, { id: id++, name, version: 1 }, options, hostInterfaces);
+      const def: FunctionDefinition = defineFunction(compiled, { id: id++, name, version: 1 }, fn.options, hostInterfaces);
       const full: FunctionDefinition = { ...def, snapshot: takeSnapshot(def, hostInterfaces, logSink) };
       host.#pools.set(name, new InstancePool(full, hostInterfaces, host.#memories, logSink));
     }
@@ -53,8 +48,11 @@ export class BareHost {
   async invoke(name: string, input: Uint8Array): Promise<Uint8Array> {
     const pool = this.#pools.get(name);
     if (!pool) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is loaded`, { function: name });
-    const result = await pool.invoke(Payload.of(input));
-    return result.output.flatten();
+    const { output } = await pool.invoke(Payload.of(input));
+    // flatten() never returns a pooled chunk: the output's chunks can go back to the pool at once.
+    const flat = output.flatten();
+    output.release();
+    return flat;
   }
 
   async close(): Promise<void> {

@@ -8,17 +8,18 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ocrChain, ocrDir, ocrSpecPath, samplePath, type Invoke } from '../../examples/ocr/ocr.ts';
+import type { DeployOptions } from '../../src/engine/compile.ts';
+import { deployOptions } from '../../src/workflow/registry.ts';
 import { parseSpec } from '../../src/workflow/spec.ts';
-import type { FunctionSource, WorkflowSpec } from '../../src/workflow/types.ts';
+import type { WorkflowSpec } from '../../src/workflow/types.ts';
 
 export type { Invoke };
 
 /** A function as the hosts outside Plume load it: absolute module path, deploy options, models it loads by name. */
 export interface StepFunction {
   readonly module: string;
-  readonly entry?: string;
-  readonly env?: Readonly<Record<string, string>>;
-  readonly limits?: FunctionSource['limits'];
+  /** As `plume` deploys the function (`deployOptions` of the workflow registry). */
+  readonly options: DeployOptions;
   readonly models: readonly string[];
 }
 
@@ -39,13 +40,10 @@ export function stepFunctions(p: Pipeline): Record<string, StepFunction> {
   const modelNames = new Set(Object.keys(p.spec.models ?? {}));
   return Object.fromEntries(
     Object.entries(p.spec.functions ?? {}).map(([name, fn]) => {
-      const env = fn.env ?? {};
       const step: StepFunction = {
         module: resolve(p.baseDir, fn.module),
-        ...(fn.entry === undefined ? {} : { entry: fn.entry }),
-        ...(fn.limits === undefined ? {} : { limits: fn.limits }),
-        env,
-        models: Object.values(env).filter((v) => modelNames.has(v)),
+        options: deployOptions(fn),
+        models: Object.values(fn.env ?? {}).filter((v) => modelNames.has(v)),
       };
       return [name, step];
     }),

@@ -32,19 +32,17 @@ export class ProcessChain {
   readonly #redis: Redis;
   readonly #redisUrl: string;
   readonly #functions: Record<string, StepFunction>;
-  readonly #models: Record<string, string>;
+  readonly #pipeline: Pipeline;
   readonly #procs = new Map<string, StepProcess>();
   readonly #all = new Set<ChildProcess>();
   readonly #killAll = (): void => this.#all.forEach((c) => c.kill('SIGKILL'));
   #calls = 0;
-  /** Processes started by `restart` (cold starts). */
-  coldStarts = 0;
 
   private constructor(pipeline: Pipeline, redisUrl: string) {
     this.#redisUrl = redisUrl;
     this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    this.#pipeline = pipeline;
     this.#functions = stepFunctions(pipeline);
-    this.#models = modelPaths(pipeline);
     // A benchmark that dies must not leave its step processes behind.
     process.once('exit', this.#killAll);
   }
@@ -88,7 +86,6 @@ export class ProcessChain {
   /** A cold start of `fn`: resolves once a new process serves it; the old one drains and stops. */
   async restart(fn: string): Promise<void> {
     const fresh = await this.#spawn(fn);
-    this.coldStarts++;
     const old = this.#procs.get(fn);
     this.#procs.set(fn, fresh);
     if (!old) return;
@@ -108,7 +105,7 @@ export class ProcessChain {
     const config: StepServerConfig = {
       name: fn,
       fn: step,
-      models: Object.fromEntries(step.models.map((m) => [m, this.#models[m]!])),
+      models: modelPaths(this.#pipeline, step.models),
       redisUrl: this.#redisUrl,
       ttlMs: TTL_MS,
     };

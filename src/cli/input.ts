@@ -1,7 +1,6 @@
 /** The input of a command: `--data STR` or `--input FILE` (`-` for stdin), for `run`, `invoke` and `workflow run`. */
-import { readFile } from 'node:fs/promises';
 import { buffer } from 'node:stream/consumers';
-import { PlumeError } from '../errors.ts';
+import { readFileOr } from '../read-file.ts';
 
 /** Empty when neither is given. */
 export async function readInput(opts: { data?: string; input?: string }): Promise<Uint8Array> {
@@ -9,9 +8,5 @@ export async function readInput(opts: { data?: string; input?: string }): Promis
   if (opts.data !== undefined) return new TextEncoder().encode(opts.data);
   if (opts.input === undefined) return new Uint8Array(0);
   if (opts.input === '-') return new Uint8Array(await buffer(process.stdin));
-  try {
-    return new Uint8Array(await readFile(opts.input));
-  } catch (err) {
-    throw new PlumeError('PLUME_EINPUT', `cannot read input file '${opts.input}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  return readFileOr('PLUME_EINPUT', 'input file', opts.input);
 }

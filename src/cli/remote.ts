@@ -2,10 +2,10 @@
  * Client commands that manage and call functions on a running node: `deploy`, `invoke`, `ls`, `rm`, `logs`,
  * `model add`. Each is one request of the HTTP contract (docs/gateway.md).
  */
-import { readFile } from 'node:fs/promises';
-import { PlumeError } from '../errors.ts';
 import type { FunctionInfo, LogLine } from '../runtime.ts';
 import { Headers } from '../gateway/protocol.ts';
+import { readFileOr } from '../read-file.ts';
+import { table } from '../workflow/timeline.ts';
 import { NodeClient, type ClientOptions } from './client.ts';
 import { readInput } from './input.ts';
 
@@ -75,17 +75,7 @@ export async function lsCommand(opts: ClientOptions & { json?: boolean }): Promi
       f.protected ? 'yes' : 'no',
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  process.stdout.write(
-    rows
-      .map((r) =>
-        r
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n',
-  );
+  process.stdout.write(table(rows, []).join('\n') + '\n');
 }
 
 export async function rmCommand(name: string, opts: ClientOptions): Promise<void> {
@@ -106,14 +96,6 @@ export async function modelAddCommand(name: string, file: string, opts: ClientOp
   const bytes = await readFileOr('PLUME_EINPUT', 'model', file);
   await node.request('PUT', `/system/models/${encodeURIComponent(name)}`, { body: bytes });
   process.stdout.write(`added model ${name} (${bytes.length} bytes) at ${node.url}\n`);
-}
-
-export async function readFileOr(code: 'PLUME_EMODULE' | 'PLUME_EINPUT' | 'PLUME_ESPEC', what: string, path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new PlumeError(code, `cannot read ${what} '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }
 
 export function write(bytes: Uint8Array): Promise<void> {

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { Plume } from '../runtime.ts';
 import type { DeployOptions } from '../engine/compile.ts';
+import { parseEnvPairs } from '../gateway/protocol.ts';
 import { readInput } from './input.ts';
 
 interface RunOptions {
@@ -18,7 +19,7 @@ export async function runCommand(module: string, args: string[], opts: RunOption
   const input = await readInput(opts);
   const deploy: DeployOptions = {
     args,
-    env: parsePairs(opts.env),
+    env: parseEnvPairs(opts.env, '--env'),
     dirs: parseDirs(opts.dir),
     limits: {
       ...(opts.memory === undefined ? {} : { memoryMb: opts.memory }),
@@ -35,16 +36,6 @@ export async function runCommand(module: string, args: string[], opts: RunOption
   } finally {
     await plume.close();
   }
-}
-
-function parsePairs(pairs: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new TypeError(`--env expects K=V, got '${pair}'`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return env;
 }
 
 function parseDirs(specs: string[]): Record<string, string> {

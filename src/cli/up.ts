@@ -2,7 +2,6 @@
  * `plume up`: start a node (the runtime and its HTTP gateway) and serve until SIGINT or SIGTERM, then
  * finish what was accepted and exit. The URL goes to stdout (scripts read it); the rest to stderr.
  */
-import { availableParallelism } from 'node:os';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
 import { startGateway } from '../gateway/index.ts';
 import { Plume } from '../runtime.ts';
@@ -55,9 +54,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   process.stdout.write(`${gateway.url}\n`);
   const state = opts.redis === undefined ? 'in-memory state' : `state in ${opts.redis}`;
   const auth = adminToken ? 'admin token required for /system' : 'no admin token: /system is open';
-  process.stderr.write(
-    `plume: node up at ${gateway.url} (${opts.workers ?? availableParallelism()} workers, ${state}, ${auth}); Ctrl-C stops it\n`,
-  );
+  process.stderr.write(`plume: node up at ${gateway.url} (${plume.workers} workers, ${state}, ${auth}); Ctrl-C stops it\n`);
 
   for (const p of links?.peers ?? []) {
     process.stderr.write(`plume: linked to peer ${p.node} at ${p.url} over ${p.mode} (${p.functions.length} functions)\n`);

@@ -3,24 +3,19 @@
  * spec together with the module and model files it names (relative to the spec file), so the node need not
  * share a filesystem with the client; run prints the output, and with --trace the timeline on stderr.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { PlumeError } from '../errors.ts';
 import { BUNDLE_TYPE, Headers } from '../gateway/protocol.ts';
+import { readFileOr } from '../read-file.ts';
 import type { WorkflowInfo, WorkflowTrace } from '../workflow/index.ts';
 import { NodeClient, type ClientOptions } from './client.ts';
-import { readFileOr, write } from './remote.ts';
+import { write } from './remote.ts';
 import { readInput } from './input.ts';
 
 export async function workflowApplyCommand(specPath: string, opts: ClientOptions & { invokeToken?: string }): Promise<void> {
   const node = new NodeClient(opts);
-  let spec: string;
-  try {
-    spec = await readFile(specPath, 'utf8');
-  } catch (err) {
-    throw new PlumeError('PLUME_ESPEC', `cannot read workflow spec '${specPath}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const specBytes = await readFileOr('PLUME_ESPEC', 'workflow spec', specPath);
+  const spec = Buffer.from(specBytes.buffer, specBytes.byteOffset, specBytes.byteLength).toString('utf8');
   const files: Record<string, string> = {};
   for (const [field, path] of referencedFiles(spec)) {
     const bytes = await readFileOr('PLUME_ESPEC', `${field} of ${specPath}`, resolve(dirname(specPath), path));

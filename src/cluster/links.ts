@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 import { PlumeError } from '../errors.ts';
 import type { RemoteHop } from '../executor/protocol.ts';
+import { parseHostPort } from '../data/transport/networked.ts';
 import type { Plume, RemoteFunctions } from '../runtime.ts';
 import { PeerClient, PeerServer, type PeerFunction } from './peer.ts';
 
@@ -27,8 +28,6 @@ export interface ServePeersOptions {
   readonly host?: string;
   /** Default `os.hostname()`: two nodes in separate containers or VMs have different ones. */
   readonly hostId?: string;
-  /** Default `<hostname>-<pid>`. */
-  readonly node?: string;
 }
 
 export interface PeerService {
@@ -42,7 +41,7 @@ export async function servePeers(plume: Plume, options: ServePeersOptions = {}):
   const networked = new PeerServer(plume, { mode: 'networked' });
   const [localAddress, networkedAddress] = await Promise.all([local.listen(), networked.listen(`${options.host ?? '127.0.0.1'}:0`)]);
   const info: NodeInfo = {
-    node: options.node ?? `${hostname()}-${process.pid}`,
+    node: `${hostname()}-${process.pid}`,
     host: options.hostId ?? hostname(),
     local: localAddress,
     networked: networkedAddress,
@@ -141,9 +140,10 @@ export class PeerLinks implements RemoteFunctions {
     // address the peer gave unless it listens on every interface, where the gateway URL's host reaches it.
     const sameHost = info.host === this.#options.self.host;
     const mode = sameHost ? 'local' : 'networked';
-    const address = sameHost ? info.local : reachable(info.networked, url);
+    let address = sameHost ? info.local : info.networked;
     let client: PeerClient;
     try {
+      if (!sameHost) address = reachable(address, url);
       client = await PeerClient.connect(address, mode);
     } catch (err) {
       throw new PlumeError('PLUME_EPEER', `cannot reach peer ${url} over ${mode} at ${address}: ${(err as Error).message}`);
@@ -200,9 +200,8 @@ const rank = (link: Link): number => (link.mode === 'local' ? 0 : 1);
 
 /** `0.0.0.0:p` or `[::]:p` is where a server listens, not where a client connects: use the URL's host. */
 function reachable(address: string, url: string): string {
-  const port = address.slice(address.lastIndexOf(':') + 1);
-  const host = address.slice(0, address.lastIndexOf(':'));
-  return host === '0.0.0.0' || host === '[::]' || host === '::' ? `${new URL(url).hostname}:${port}` : address;
+  const { host, port } = parseHostPort(address);
+  return host === '0.0.0.0' || host === '::' ? `${new URL(url).hostname}:${port}` : address;
 }
 
 async function fetchNodeInfo(url: string, token: string | undefined): Promise<NodeInfo> {

@@ -7,10 +7,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { PlumeError } from '../errors.ts';
+import { readFileOr } from '../read-file.ts';
 import type { DeployOptions } from '../engine/compile.ts';
 import type { FunctionInfo, Plume } from '../runtime.ts';
 import {
@@ -242,12 +243,8 @@ function decodeDeploy(body: Uint8Array): { options: DeployOptions; module: Uint8
   }
 }
 
-async function readModule(path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new PlumeError('PLUME_EMODULE', `cannot read module '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+function readModule(path: string): Promise<Uint8Array> {
+  return readFileOr('PLUME_EMODULE', 'module', path);
 }
 
 export interface PeerProcessOptions {

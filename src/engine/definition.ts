@@ -18,6 +18,9 @@ export interface Limits {
 /** How long an instance may stay idle before its worker drops it (scale down; see docs/scheduler.md). */
 export const DEFAULT_IDLE_MS = 30_000;
 
+/** Function, model and workflow names: letters, digits, '.', '_', '-', at most 63, not starting with a sign. */
+export const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
+
 export const DEFAULT_LIMITS: Limits = {
   memoryMb: 256,
   timeoutMs: 30_000,

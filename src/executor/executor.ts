@@ -9,7 +9,7 @@ import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../host/interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
-import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import { DEFAULT_RING_BYTES, RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 import { inputError } from '../engine/instance-pool.ts';
@@ -102,6 +102,8 @@ interface Slot {
 
 export class Executor {
   readonly #slots: Slot[] = [];
+  /** Calls in flight per worker, for placement (one array, refilled per call). */
+  readonly #loads: number[] = [];
   readonly #defs = new Map<number, FunctionDefinition>();
   readonly #running = new Map<number, number>();
   readonly #queued = new Map<number, (() => void)[]>();
@@ -216,23 +218,15 @@ export class Executor {
     await Promise.all(this.#slots.map((slot) => this.#askModel(slot, (requestId) => ({ type: 'model-remove', requestId, name }))));
   }
 
-  #askModel(slot: Slot, make: (requestId: number) => ToWorker): Promise<{ meta?: ModelMeta; error?: string }> {
-    if (this.#closed) return Promise.reject(new PlumeError('PLUME_ECLOSED', 'the runtime is closed'));
-    const requestId = this.#nextRequest++;
-    this.#hold();
-    return new Promise((resolve) => {
-      const done = (reply: { meta?: ModelMeta; error?: string }): void => {
-        clearTimeout(timer);
-        this.#requests.delete(requestId);
-        this.#unhold();
-        resolve(reply);
-      };
-      // A worker replaced meanwhile never answers; creating a session takes a second at most.
-      const timer = setTimeout(() => done({ error: `worker ${slot.index} did not answer within ${MODEL_WAIT_MS} ms` }), MODEL_WAIT_MS);
-      timer.unref(); // the held workers keep the process alive meanwhile; after close nothing should
-      this.#requests.set(requestId, (msg) => done(msg.type === 'model-done' ? msg : { error: 'unexpected reply' }));
-      this.#post(slot, make(requestId));
-    });
+  async #askModel(slot: Slot, make: (requestId: number) => ToWorker): Promise<{ meta?: ModelMeta; error?: string }> {
+    if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime is closed');
+    // A worker replaced meanwhile never answers; creating a session takes a second at most.
+    const reply = await this.#ask(slot, make, MODEL_WAIT_MS, (requestId) => ({
+      type: 'model-done',
+      requestId,
+      error: `worker ${slot.index} did not answer within ${MODEL_WAIT_MS} ms`,
+    }));
+    return reply.type === 'model-done' ? reply : { error: 'unexpected reply' };
   }
 
   /**
@@ -256,21 +250,19 @@ export class Executor {
     return all;
   }
 
-  #askStats(slot: Slot): Promise<readonly WorkerPoolStats[]> {
-    if (this.#closed) return Promise.resolve([]);
-    const requestId = this.#nextRequest++;
-    this.#hold();
-    return new Promise((resolve) => {
-      const done = (stats: readonly WorkerPoolStats[]): void => {
-        clearTimeout(timer);
-        this.#requests.delete(requestId);
-        this.#unhold();
-        resolve(stats);
-      };
-      const timer = setTimeout(() => done([]), STATS_WAIT_MS);
-      this.#requests.set(requestId, (msg) => done(msg.type === 'stats' ? msg.stats : []));
-      this.#post(slot, { type: 'stats', requestId });
-    });
+  async #askStats(slot: Slot): Promise<readonly WorkerPoolStats[]> {
+    if (this.#closed) return [];
+    const reply = await this.#ask(
+      slot,
+      (requestId) => ({ type: 'stats', requestId }),
+      STATS_WAIT_MS,
+      (requestId) => ({
+        type: 'stats',
+        requestId,
+        stats: [],
+      }),
+    );
+    return reply.type === 'stats' ? reply.stats : [];
   }
 
   async invoke(id: number, input: Uint8Array, options: InvokeOptions = {}): Promise<InvocationResult> {
@@ -341,10 +333,9 @@ export class Executor {
       const slot = this.#home(def);
       return { slot, placement: near === slot.index ? 'colocated' : 'any' };
     }
-    const { worker, placement } = placeCall(
-      this.#slots.map((s) => s.pending.size),
-      near,
-    );
+    // Refilled in place: this runs for every invocation.
+    for (let i = 0; i < this.#slots.length; i++) this.#loads[i] = this.#slots[i]!.pending.size;
+    const { worker, placement } = placeCall(this.#loads, near);
     return { slot: this.#slots[worker]!, placement };
   }
 
@@ -373,7 +364,7 @@ export class Executor {
 
   /** (Re)start the worker of a slot with fresh rings; messages from a replaced worker are ignored. */
   #start(slot: Slot): void {
-    const bytes = this.#options.ringBytes ?? 4 * 1024 * 1024;
+    const bytes = this.#options.ringBytes ?? DEFAULT_RING_BYTES;
     const requests = Ring.create(bytes);
     const results = Ring.create(bytes);
     const init: WorkerInit = {
@@ -525,23 +516,35 @@ export class Executor {
 
   /** A control request with a reply; if the worker does not answer in time it is replaced (a looping init). */
   #request(slot: Slot, make: (requestId: number) => ToWorker, timeoutMs: number, def: FunctionDefinition): Promise<FromWorker> {
+    return this.#ask(slot, make, timeoutMs + WATCHDOG_GRACE_MS, () => {
+      this.#replace(slot, new PlumeError('PLUME_EWORKER', `worker ${slot.index} was replaced after '${def.name}' hung in init`));
+      return new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' did not finish init within ${timeoutMs} ms`, { function: def.name });
+    });
+  }
+
+  /**
+   * Post a request and resolve with the worker's reply; after `timeoutMs` with what `timedOut` gives instead
+   * (a stand-in reply, or an error to reject with). The workers stay held (they keep the process alive) meanwhile.
+   */
+  #ask(
+    slot: Slot,
+    make: (requestId: number) => ToWorker,
+    timeoutMs: number,
+    timedOut: (requestId: number) => FromWorker | PlumeError,
+  ): Promise<FromWorker> {
     const requestId = this.#nextRequest++;
     this.#hold();
     return new Promise<FromWorker>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#requests.delete(requestId);
-        this.#unhold();
-        reject(
-          new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' did not finish init within ${timeoutMs} ms`, { function: def.name }),
-        );
-        this.#replace(slot, new PlumeError('PLUME_EWORKER', `worker ${slot.index} was replaced after '${def.name}' hung in init`));
-      }, timeoutMs + WATCHDOG_GRACE_MS);
-      this.#requests.set(requestId, (msg) => {
+      const settle = (reply: FromWorker | PlumeError): void => {
         clearTimeout(timer);
         this.#requests.delete(requestId);
         this.#unhold();
-        resolve(msg);
-      });
+        if (reply instanceof PlumeError) reject(reply);
+        else resolve(reply);
+      };
+      const timer = setTimeout(() => settle(timedOut(requestId)), timeoutMs);
+      timer.unref(); // the held workers keep the process alive meanwhile; after close nothing should
+      this.#requests.set(requestId, settle);
       this.#post(slot, make(requestId));
     });
   }

@@ -17,6 +17,9 @@ export const RUNNING_CALL = 48;
 /** Float64 index (of a Float64Array over the control block): when RUNNING_CALL started, performance.now() ms. */
 export const RUNNING_SINCE_F64 = 25;
 
+/** Data bytes of each ring of a worker unless the executor is told otherwise (`ringBytes`). */
+export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
+
 /** Record header: [size u32][type u32][id u32][arg u32][payload length u32][flags u32], then the payload; records are 8-byte aligned. */
 export const RECORD_HEADER = 24;
 export const RecordType = {
@@ -39,3 +42,11 @@ export const RecordFlag = {
   /** On `ok` and `error`: the call found no idle instance and created one (a cold start). */
   cold: 1,
 } as const;
+
+/**
+ * The largest payload one record may carry in a ring of `capacity` data bytes (a quarter of it, so a
+ * record always fits after a wrap); bigger ones go by postMessage.
+ */
+export function maxRecordPayload(capacity: number): number {
+  return (capacity >>> 2) - RECORD_HEADER;
+}

@@ -8,7 +8,7 @@
  * byte written before it. Symmetrically the consumer releases space with Atomics.store on HEAD after it has
  * finished reading the record (its payload must be copied out before that).
  */
-import { CONTROL_BYTES, HEAD, RECORD_HEADER, RecordType, SLEEPING, TAIL, WAKE } from './layout.ts';
+import { CONTROL_BYTES, HEAD, maxRecordPayload, RECORD_HEADER, RecordType, SLEEPING, TAIL, WAKE } from './layout.ts';
 
 export type RecordHandler = (type: number, id: number, arg: number, payload: Uint8Array, flags: number) => void;
 
@@ -36,7 +36,7 @@ export class Ring {
 
   /** The largest payload a record may carry; bigger ones go by postMessage. */
   get maxPayload(): number {
-    return (this.#data.length >>> 2) - RECORD_HEADER;
+    return maxRecordPayload(this.#data.length);
   }
 
   isEmpty(): boolean {

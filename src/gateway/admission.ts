@@ -47,8 +47,4 @@ export class Admission {
   outstanding(name: string): number {
     return this.#doors.get(name)?.outstanding ?? 0;
   }
-
-  *entries(): IterableIterator<[string, number]> {
-    for (const [name, door] of this.#doors) yield [name, door.outstanding];
-  }
 }

@@ -18,10 +18,7 @@ export interface AsyncCall {
   status: number;
   output: Uint8Array | undefined;
   error: ErrorBody | undefined;
-  finishedAt: number | undefined;
   readonly callbackUrl: URL | undefined;
-  /** How delivery to the callback URL went: the receiver's status, or why it failed. */
-  callback: { status?: number; error?: string } | undefined;
 }
 
 export interface AsyncCallOptions {
@@ -71,9 +68,7 @@ export class AsyncCalls {
       status: 202,
       output: undefined,
       error: undefined,
-      finishedAt: undefined,
       callbackUrl,
-      callback: undefined,
     };
     this.#calls.set(call.id, call);
     return call;
@@ -83,10 +78,9 @@ export class AsyncCalls {
   async settle(call: AsyncCall, outcome: { output: Uint8Array } | { error: unknown }): Promise<void> {
     if ('output' in outcome) Object.assign(call, { state: 'done', status: 200, output: outcome.output });
     else Object.assign(call, { state: 'failed', status: statusOf(outcome.error), error: errorBody(outcome.error) });
-    call.finishedAt = Date.now();
-    this.#finished.set(call.id, call.finishedAt);
+    this.#finished.set(call.id, Date.now());
     this.#evict();
-    if (call.callbackUrl) await this.#deliver(call, call.callbackUrl);
+    await this.#deliver(call);
   }
 
   /** The call, if it is known and its result has not expired. */
@@ -104,7 +98,10 @@ export class AsyncCalls {
     }
   }
 
-  async #deliver(call: AsyncCall, url: URL): Promise<void> {
+  /** POST the outcome to the call's X-Callback-Url, if it gave one. */
+  async #deliver(call: AsyncCall): Promise<void> {
+    const url = call.callbackUrl;
+    if (!url) return;
     const body = (call.output ?? new TextEncoder().encode(JSON.stringify(call.error))) as Uint8Array<ArrayBuffer>;
     try {
       const res = await fetch(url, {
@@ -119,9 +116,8 @@ export class AsyncCalls {
         signal: AbortSignal.timeout(this.#callbackTimeoutMs),
       });
       await res.arrayBuffer();
-      call.callback = { status: res.status };
-    } catch (err) {
-      call.callback = { error: String((err as Error)?.cause ?? (err as Error)?.message ?? err) };
+    } catch {
+      // Delivery is best effort: the result stays retrievable with GET until it expires.
     }
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PlumeError } from '../errors.ts';
+import type { FunctionInfo } from '../runtime.ts';
 import { parseCallbackUrl } from './async-calls.ts';
 import type { BodyLimit } from './body.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
@@ -71,24 +72,29 @@ export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
 /** A function's body limit: its own maxInputBytes, capped by the gateway's; an unknown function is 404 before any byte is read. */
 function functionLimit(ctx: GatewayContext, request: FastifyRequest): BodyLimit {
   const name = (request.params as { name: string }).name;
-  const { limits } = ctx.plume.describe(name);
-  // Refusing an overloaded function here spares reading a body that would be refused anyway.
-  const door = doorOf(ctx, name);
-  if (ctx.admission.outstanding(name) >= door.concurrency + door.queue) admitFunction(ctx, name);
-  return limits.maxInputBytes < ctx.maxBodyBytes
-    ? { bytes: limits.maxInputBytes, owner: `function '${name}'` }
+  const info = ctx.plume.describe(name);
+  // Refusing an overloaded function here spares reading a body that would be refused anyway; a function
+  // with room is admitted only by its route, so this checks the door without taking a place.
+  const door = doorOf(ctx, name, info);
+  if (ctx.admission.outstanding(name) >= door.concurrency + door.queue) admitFunction(ctx, name, door);
+  return info.limits.maxInputBytes < ctx.maxBodyBytes
+    ? { bytes: info.limits.maxInputBytes, owner: `function '${name}'` }
     : { bytes: ctx.maxBodyBytes, owner: 'the gateway' };
 }
 
+interface FunctionDoor {
+  readonly concurrency: number;
+  readonly queue: number;
+}
+
 /** How many calls of a function run at once (one for a stateful function), and how many more may wait. */
-function doorOf(ctx: GatewayContext, name: string): { concurrency: number; queue: number } {
-  const info = ctx.plume.describe(name);
+function doorOf(ctx: GatewayContext, name: string, info: FunctionInfo): FunctionDoor {
   return { concurrency: info.stateful ? 1 : info.limits.maxConcurrency, queue: ctx.settings.get(name)?.queue ?? ctx.queue };
 }
 
-/** Take a place at the function's door, or throw PLUME_EBUSY (429), counted as a refused invocation. */
-function admitFunction(ctx: GatewayContext, name: string): void {
-  const { concurrency, queue } = doorOf(ctx, name);
+/** Take a place at the function's door (`door` when the caller has it), or throw PLUME_EBUSY (429), counted as a refused invocation. */
+function admitFunction(ctx: GatewayContext, name: string, door = doorOf(ctx, name, ctx.plume.describe(name))): void {
+  const { concurrency, queue } = door;
   try {
     ctx.admission.admit(name, concurrency, queue);
   } catch (err) {

@@ -18,3 +18,17 @@ export const Headers = {
   /** On `POST /workflow/:name`: any value but 0/false returns the trace (as `?trace=1` does). */
   trace: 'x-plume-trace',
 } as const;
+
+/**
+ * `K=V` pairs into an environment: the `env` query of a deploy, and `--env` of `plume run`. `label` names
+ * the option in the TypeError for a pair without a key.
+ */
+export function parseEnvPairs(pairs: readonly string[], label: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new TypeError(`${label} expects K=V, got '${pair}'`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}

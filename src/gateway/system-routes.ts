@@ -14,7 +14,7 @@ import type { FunctionInfo } from '../runtime.ts';
 import type { WorkflowInfo } from '../workflow/types.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
 import { errorBody } from './http-errors.ts';
-import { BUNDLE_TYPE, Headers } from './protocol.ts';
+import { BUNDLE_TYPE, Headers, parseEnvPairs } from './protocol.ts';
 
 interface DeployQuery {
   memory?: string;
@@ -157,12 +157,7 @@ function findWorkflow(ctx: GatewayContext, name: string): object {
 }
 
 function deployOptions(q: DeployQuery): DeployOptions {
-  const env: Record<string, string> = {};
-  for (const pair of q.env === undefined ? [] : [q.env].flat()) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new TypeError(`query 'env' expects K=V, got '${pair}'`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
+  const env = parseEnvPairs(q.env === undefined ? [] : [q.env].flat(), "query 'env'");
   const limits = {
     ...(q.memory === undefined ? {} : { memoryMb: positive('memory', one(q.memory)!) }),
     ...(q.timeout === undefined ? {} : { timeoutMs: positive('timeout', one(q.timeout)!) }),

@@ -5,6 +5,7 @@
  * works; the other imports answer at once. A guest only ever sees an `nn_errno`; what went wrong goes to
  * the function's log.
  */
+import { copyBytes } from '../data/payload.ts';
 import { models, type Graph } from '../inference/models.ts';
 import { inputMismatch, ortTypeOf, type TensorData } from '../inference/tensor.ts';
 import { GuestMemory } from './guest-memory.ts';
@@ -44,10 +45,15 @@ interface Context {
 }
 
 interface Handles {
-  readonly call: CallState;
   readonly graphs: Graph[];
   readonly contexts: Context[];
 }
+
+/**
+ * Each invocation's handles, on its call state (as its futures and locks are): they go with the call, so an
+ * idle pooled instance holds no tensors of its last call.
+ */
+const handlesOf = new WeakMap<CallState, Handles>();
 
 export const wasiNn: HostInterface = {
   module: 'wasi_ephemeral_nn',
@@ -55,9 +61,9 @@ export const wasiNn: HostInterface = {
   suspends: (name) => SUSPENDING.has(name),
   bind(instance: InstanceHandle) {
     const mem = new GuestMemory(instance.memory);
-    let handles: Handles | undefined;
     const table = (): Handles => {
-      if (handles?.call !== instance.call) handles = { call: instance.call, graphs: [], contexts: [] };
+      let handles = handlesOf.get(instance.call);
+      if (!handles) handlesOf.set(instance.call, (handles = { graphs: [], contexts: [] }));
       return handles;
     };
     const fail = (errno: number, level: LogLevel, message: string): number => {
@@ -186,7 +192,7 @@ export const wasiNn: HostInterface = {
         // Too small a buffer: the size needed goes to out_written (an extension: the witx leaves it unset).
         setU32(outWritten, output.data.length);
         if (output.data.length > bufLen >>> 0) return NnErrno.too_large;
-        mem.u8.set(output.data, buf >>> 0);
+        copyBytes(output.data, mem.u8, buf >>> 0);
         return NnErrno.success;
       }),
     };

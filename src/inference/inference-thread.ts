@@ -3,7 +3,7 @@
  * thread's ONNX Runtime sessions. Tensor buffers are transferred both ways, never cloned.
  */
 import { Worker, type Transferable } from 'node:worker_threads';
-import type { FromInference, InferenceInit, ToInference } from './protocol.ts';
+import { transferList, type FromInference, type InferenceInit, type ToInference } from './protocol.ts';
 import type { ModelMeta, TensorData } from './tensor.ts';
 
 const THREAD_URL = new URL('./session-thread.ts', import.meta.url);
@@ -39,8 +39,7 @@ export class InferenceThread {
 
   /** Rejects with ONNX Runtime's message; the inputs come back either way, on `inputs` of the error too. */
   async run(key: string, inputs: readonly TensorData[]): Promise<RunResult> {
-    const transfer = [...new Set(inputs.map((t) => t.data.buffer))];
-    const reply = await this.#ask((id) => ({ type: 'run', id, key, inputs }), transfer);
+    const reply = await this.#ask((id) => ({ type: 'run', id, key, inputs }), transferList(inputs));
     if (reply.type === 'ran') return { outputs: reply.outputs, inputs: reply.inputs };
     throw Object.assign(new Error(reply.type === 'failed' ? reply.message : 'unexpected reply'), {
       inputs: reply.type === 'failed' ? reply.inputs : undefined,

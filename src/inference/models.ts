@@ -15,12 +15,17 @@ export interface Graph {
   /** The registered name, or `sha256:<prefix>` for a model loaded from bytes. */
   readonly name: string;
   readonly meta: ModelMeta;
+  /** Every input and output has a dynamic first dim, so concurrent computes are batched (batching.ts). */
+  readonly batchable: boolean;
 }
+
+/** What a session's creation tells about its model, worked out once per session. */
+type Loaded = Pick<Graph, 'meta' | 'batchable'>;
 
 interface Entry {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** Set while (or once) the session of this entry exists on the inference thread. */
-  loading: Promise<ModelMeta> | undefined;
+  loading: Promise<Loaded> | undefined;
 }
 
 /**
@@ -59,7 +64,7 @@ export class ModelRegistry {
     this.#names.set(name, key);
     let meta: ModelMeta;
     try {
-      meta = await loading;
+      ({ meta } = await loading);
     } catch (err) {
       if (this.#names.get(name) === key) {
         if (previous === undefined) this.#names.delete(name);
@@ -77,15 +82,11 @@ export class ModelRegistry {
     if (key !== undefined) this.#forgetIfUnused(key);
   }
 
-  has(name: string): boolean {
-    return this.#names.has(name);
-  }
-
   /** The graph of a registered model, or undefined if no model has that name here. */
   async byName(name: string): Promise<Graph | undefined> {
     const key = this.#names.get(name);
     if (key === undefined) return undefined;
-    return { key, name, meta: await this.#load(key, this.#entries.get(key)!.bytes) };
+    return { key, name, ...(await this.#load(key, this.#entries.get(key)!.bytes)) };
   }
 
   /** The graph of a model given as bytes (a view into guest memory: copied only if not cached yet). */
@@ -96,31 +97,25 @@ export class ModelRegistry {
     this.#loadedFromBytes.push(key);
     if (this.#loadedFromBytes.length > BYTES_CACHE) this.#forgetIfUnused(this.#loadedFromBytes.shift()!);
     const bytes = this.#entries.get(key)?.bytes ?? view.slice();
-    return { key, name: `sha256:${key.slice(0, 12)}`, meta: await this.#load(key, bytes) };
+    return { key, name: `sha256:${key.slice(0, 12)}`, ...(await this.#load(key, bytes)) };
   }
 
   /** One compute; concurrent ones on a model with a dynamic first dim are batched (batching.ts). */
   run(graph: Graph, inputs: readonly TensorData[]): Promise<RunResult> {
     const run = (batch: readonly TensorData[]): Promise<RunResult> => this.#inference().run(graph.key, batch);
-    if (!batchable(graph.meta)) return run(inputs);
+    if (!graph.batchable) return run(inputs);
     let batcher = this.#batchers.get(graph.key);
     if (!batcher) this.#batchers.set(graph.key, (batcher = new TensorBatcher(graph.name, run)));
     return batcher.submit(inputs);
   }
 
-  async close(): Promise<void> {
-    this.#batchers.forEach((b) => b.close());
-    this.#batchers.clear();
-    await this.#thread?.close();
-    this.#thread = undefined;
-    this.#entries.clear();
-  }
-
-  #load(key: string, bytes: Uint8Array<ArrayBuffer>): Promise<ModelMeta> {
+  #load(key: string, bytes: Uint8Array<ArrayBuffer>): Promise<Loaded> {
     let entry = this.#entries.get(key);
     if (!entry) this.#entries.set(key, (entry = { bytes, loading: undefined }));
     if (!entry.loading) {
-      const loading = this.#inference().load(key, bytes);
+      const loading = this.#inference()
+        .load(key, bytes)
+        .then((meta) => ({ meta, batchable: batchable(meta) }));
       entry.loading = loading;
       // A model that failed to load is not kept: the next attempt tries again (and fails again, loudly).
       loading.catch(() => {

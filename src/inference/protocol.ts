@@ -18,3 +18,8 @@ export type FromInference =
   /** Outputs in the model's output order; `inputs` are the run's input buffers, handed back. */
   | { readonly type: 'ran'; readonly id: number; readonly outputs: TensorData[]; readonly inputs: readonly TensorData[] }
   | { readonly type: 'failed'; readonly id: number; readonly message: string; readonly inputs?: readonly TensorData[] };
+
+/** The buffers of `tensors` to transfer, each once (a detached buffer in the list twice is a DataCloneError). */
+export function transferList(tensors: readonly TensorData[]): ArrayBuffer[] {
+  return [...new Set(tensors.map((t) => t.data.buffer))];
+}

@@ -7,8 +7,8 @@
  */
 import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { FromInference, InferenceInit, ToInference } from './protocol.ts';
-import type { ModelMeta, TensorData, TensorInfo } from './tensor.ts';
+import { transferList, type FromInference, type InferenceInit, type ToInference } from './protocol.ts';
+import { typedArrayOf, type ModelMeta, type TensorData, type TensorInfo } from './tensor.ts';
 
 const port = parentPort!;
 const init = workerData as InferenceInit;
@@ -40,16 +40,8 @@ function infos(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[
   );
 }
 
-const VIEWS = {
-  float16: Uint16Array,
-  float32: Float32Array,
-  uint8: Uint8Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-} as const;
-
 function feed(t: TensorData): ort.Tensor {
-  const View = VIEWS[t.type as keyof typeof VIEWS];
+  const View = typedArrayOf(t.type);
   if (!View) throw new Error(`tensor type ${t.type} is not supported`);
   const { buffer, byteOffset, byteLength } = t.data;
   return new ort.Tensor(t.type as 'float32', new View(buffer, byteOffset, byteLength / View.BYTES_PER_ELEMENT) as Float32Array, [
@@ -66,9 +58,6 @@ function result(name: string, value: ort.OnnxValue): TensorData {
   const data = whole ? new Uint8Array(view.buffer as ArrayBuffer) : new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
   return { type: tensor.type, dims: [...tensor.dims], data };
 }
-
-/** Buffers to transfer, each once (a detached buffer in the list twice is a DataCloneError). */
-const buffers = (tensors: readonly TensorData[]): ArrayBuffer[] => [...new Set(tensors.map((t) => t.data.buffer))];
 
 async function handle(msg: ToInference): Promise<void> {
   switch (msg.type) {
@@ -96,9 +85,9 @@ async function handle(msg: ToInference): Promise<void> {
         running.set(session, runs.add(pending));
         const out = await pending.finally(() => runs.delete(pending));
         const outputs = session.outputNames.map((name) => result(name, out[name]!));
-        post({ type: 'ran', id: msg.id, outputs, inputs: msg.inputs }, [...buffers(outputs), ...buffers(msg.inputs)]);
+        post({ type: 'ran', id: msg.id, outputs, inputs: msg.inputs }, [...transferList(outputs), ...transferList(msg.inputs)]);
       } catch (err) {
-        post({ type: 'failed', id: msg.id, message: oneLine(err), inputs: msg.inputs }, buffers(msg.inputs));
+        post({ type: 'failed', id: msg.id, message: oneLine(err), inputs: msg.inputs }, transferList(msg.inputs));
       }
       break;
     }

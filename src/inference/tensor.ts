@@ -4,27 +4,35 @@
  * not an ONNX Runtime exception).
  */
 
-/** witx `tensor_type` (u8); i64 = 4 is WasmEdge's extension (ONNX models often take int64). */
-export const TensorType = { f16: 0, f32: 1, u8: 2, i32: 3, i64: 4 } as const;
-
-/** The ONNX Runtime element type of each witx tensor type, and its size in bytes. */
-const ELEMENTS: readonly { readonly ort: OrtType; readonly bytes: number }[] = [
-  { ort: 'float16', bytes: 2 },
-  { ort: 'float32', bytes: 4 },
-  { ort: 'uint8', bytes: 1 },
-  { ort: 'int32', bytes: 4 },
-  { ort: 'int64', bytes: 8 },
+/**
+ * The ONNX Runtime element type of each witx `tensor_type` (u8, the index here; i64 = 4 is WasmEdge's
+ * extension: ONNX models often take int64), and the typed array ONNX Runtime reads it as.
+ */
+const ELEMENTS: readonly { readonly ort: OrtType; readonly View: TypedArrayConstructor }[] = [
+  { ort: 'float16', View: Uint16Array },
+  { ort: 'float32', View: Float32Array },
+  { ort: 'uint8', View: Uint8Array },
+  { ort: 'int32', View: Int32Array },
+  { ort: 'int64', View: BigInt64Array },
 ];
 
 /** The element types this backend moves in and out of guests. */
 export type OrtType = 'float16' | 'float32' | 'uint8' | 'int32' | 'int64';
 
+type TypedArrayConstructor =
+  Uint16ArrayConstructor | Float32ArrayConstructor | Uint8ArrayConstructor | Int32ArrayConstructor | BigInt64ArrayConstructor;
+
 export function ortTypeOf(witx: number): OrtType | undefined {
   return ELEMENTS[witx]?.ort;
 }
 
+/** The typed array an ONNX Runtime tensor of `type` holds its data in, or undefined for a type guests cannot use. */
+export function typedArrayOf(type: string): TypedArrayConstructor | undefined {
+  return ELEMENTS.find((e) => e.ort === type)?.View;
+}
+
 export function elementBytes(type: string): number | undefined {
-  return ELEMENTS.find((e) => e.ort === type)?.bytes;
+  return typedArrayOf(type)?.BYTES_PER_ELEMENT;
 }
 
 /** One input or output of a model: dims are numbers, or names for dynamic dims (ONNX symbolic dims). */
@@ -56,13 +64,14 @@ export interface TensorData {
 
 /** Why `dims`/`type`/`byteLength` do not fit the model's input `info`, or undefined when they do. */
 export function inputMismatch(info: TensorInfo, type: OrtType, dims: readonly number[], byteLength: number): string | undefined {
-  const want = `${info.type}[${info.shape.map((d) => (isDynamic(d) ? '?' : d)).join(',')}]`;
-  if (type !== info.type) return `input '${info.name}' is ${want}, got ${type} data`;
-  if (dims.length !== info.shape.length) return `input '${info.name}' is ${want}, got dims [${dims.join(',')}]`;
+  // Built only on a mismatch: set_input checks every tensor a guest sends.
+  const want = (): string => `${info.type}[${info.shape.map((d) => (isDynamic(d) ? '?' : d)).join(',')}]`;
+  if (type !== info.type) return `input '${info.name}' is ${want()}, got ${type} data`;
+  if (dims.length !== info.shape.length) return `input '${info.name}' is ${want()}, got dims [${dims.join(',')}]`;
   for (let i = 0; i < dims.length; i++) {
     const fixed = info.shape[i];
     if (typeof fixed === 'number' && fixed >= 0 && dims[i] !== fixed)
-      return `input '${info.name}' is ${want}, got dims [${dims.join(',')}]`;
+      return `input '${info.name}' is ${want()}, got dims [${dims.join(',')}]`;
   }
   const expected = dims.reduce((n, d) => n * d, 1) * elementBytes(type)!;
   if (byteLength !== expected) {

@@ -39,15 +39,6 @@ export interface BatchedResult<O> {
   readonly batchSize: number;
 }
 
-/** What the adaptive policy believes, for tests and docs. */
-export interface BatchModelView {
-  readonly fixedMs: number;
-  readonly perItemMs: number;
-  readonly arrivalsPerSec: number;
-  /** The size the next batch formed from a backlog may reach. */
-  readonly sizeCap: number;
-}
-
 interface Waiting<I, O> {
   readonly item: I;
   readonly since: number;
@@ -94,16 +85,6 @@ export class Batcher<I, O> {
   /** Batches running now. */
   get running(): number {
     return this.#running;
-  }
-
-  get model(): BatchModelView {
-    const rate = this.#rate(performance.now());
-    return {
-      fixedMs: this.#service.fixedMs,
-      perItemMs: this.#service.perItemMs,
-      arrivalsPerSec: rate * 1000,
-      sizeCap: this.#sizeCap(rate),
-    };
   }
 
   submit(item: I): Promise<O> {

@@ -6,8 +6,10 @@
  * between staying there and spreading to the least loaded worker.
  */
 
-/** Where an invocation ran relative to its hint: on the hinted worker, elsewhere for load, or no hint. */
-/** 'remote': another node ran it (a function this node does not serve; docs/dataplane.md, Peers). */
+/**
+ * Where an invocation ran relative to its hint: on the hinted worker, elsewhere for load, or no hint; or
+ * 'remote': another node ran it (a function this node does not serve; docs/dataplane.md, Peers).
+ */
 export type Placement = 'colocated' | 'spread' | 'any' | 'remote';
 
 /**

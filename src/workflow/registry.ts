@@ -164,7 +164,7 @@ function publishTransfers(trace: WorkflowTrace): void {
     if (s.outputCopied) events.transfer.publish({ mode: 'embedded', bytesMoved: 0, bytesCopied: s.outputCopied });
 }
 
-function deployOptions(fn: FunctionSource): DeployOptions {
+export function deployOptions(fn: FunctionSource): DeployOptions {
   return {
     ...(fn.entry === undefined ? {} : { entry: fn.entry }),
     ...(fn.stateful === undefined ? {} : { stateful: fn.stateful }),

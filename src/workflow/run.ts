@@ -6,24 +6,15 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { PlumeError } from '../errors.ts';
 import { decodeList, encodeList } from '../data/list.ts';
-import type { InvocationResult } from '../executor/executor.ts';
+import type { InvocationResult, InvokeOptions } from '../executor/executor.ts';
 import type { RemoteHop } from '../executor/protocol.ts';
 import { dependencies } from './spec.ts';
-import { copiedIn, copiedOut, LOCAL_NODE, summarize, TraceRecorder, type CallTrace, type WorkflowTrace } from './trace.ts';
+import { copiedAcross, LOCAL_NODE, summarize, TraceRecorder, type CallTrace, type WorkflowTrace } from './trace.ts';
 import { INPUT, type Condition, type StepRef, type StepSpec, type WorkflowSpec } from './types.ts';
 
 /** `map` invocations in flight at once when the step does not say. */
 export const DEFAULT_MAP_CONCURRENCY = 64;
 const OUTPUT = '$output';
-
-/** The fields the scheduler adds to an invocation's result (read when present). */
-type Placed = InvocationResult & {
-  readonly worker?: number;
-  readonly placement?: string;
-  readonly queuedMs?: number;
-  readonly batchSize?: number;
-  readonly cold?: boolean;
-};
 
 /** The part of the runtime a run uses. */
 export interface StepInvoker {
@@ -31,9 +22,7 @@ export interface StepInvoker {
 }
 
 /** Where the scheduler should prefer to run an invocation: near the worker holding its input. */
-export interface PlacementHint {
-  readonly near?: number;
-}
+export type PlacementHint = Pick<InvokeOptions, 'near'>;
 
 /**
  * The one place a step's placement hint is made: the worker that produced the step's (first) input, so
@@ -256,8 +245,8 @@ class StepRunner {
     this.#acc = acc;
   }
 
-  call(input: StepInput, item?: number): Promise<StepValue> {
-    return this.#withRetry(input, item);
+  call(input: StepInput): Promise<StepValue> {
+    return this.#withRetry(input, undefined);
   }
 
   /** One invocation per item, at most `concurrency` at once; the results, in order, as a list. */
@@ -333,22 +322,25 @@ class StepRunner {
     const s = this.#s;
     const trace = this.#run.trace;
     const startMs = trace.now();
-    const record = (code: string, result?: Placed): void => {
+    // A failed call has no result: it says only when it ran and how it failed.
+    const record = (code: string, result?: InvocationResult): void => {
       this.#calls.push({
         ...(item === undefined ? {} : { item }),
         attempt,
         startMs,
         endMs: trace.now(),
         node: result?.remote?.node ?? LOCAL_NODE,
-        ...(result?.worker === undefined || result.remote ? {} : { worker: result.worker }),
-        ...(result?.placement === undefined ? {} : { placement: result.placement }),
-        ...(result?.queuedMs === undefined ? {} : { queuedMs: result.queuedMs }),
-        ...(result?.batchSize === undefined ? {} : { batchSize: result.batchSize }),
-        ...(result?.cold === undefined ? {} : { cold: result.cold }),
+        ...(result && {
+          ...(result.remote ? {} : { worker: result.worker }),
+          placement: result.placement,
+          queuedMs: result.queuedMs,
+          batchSize: result.batchSize,
+          cold: result.cold,
+        }),
         code,
       });
     };
-    let result: Placed;
+    let result: InvocationResult;
     try {
       const call = this.#run.invoker.invokeDetailed(s.function, input.bytes, placementHint(input.near));
       result = s.timeoutMs === undefined ? await call : await within(call, s.timeoutMs);
@@ -365,7 +357,7 @@ class StepRunner {
       throw new PlumeError('PLUME_EEXIT', `function '${s.function}' exited with code ${result.exitCode}`, { exitCode: result.exitCode });
     }
     record('ok', result);
-    if (!remote) this.#acc.outputCopied += copiedOut(result.output.length);
+    if (!remote) this.#acc.outputCopied += copiedAcross(result.output.length);
     return { bytes: result.output, worker: remote ? undefined : result.worker };
   }
 
@@ -378,7 +370,7 @@ class StepRunner {
     input.parts.forEach((p, i) =>
       remote
         ? trace.edge(p.from, this.#s.id, remote.mode, p.bytes, i === 0 ? remote.bytesCopied : 0)
-        : trace.edge(p.from, this.#s.id, 'embedded', p.bytes, copiedIn(p.bytes)),
+        : trace.edge(p.from, this.#s.id, 'embedded', p.bytes, copiedAcross(p.bytes)),
     );
   }
 

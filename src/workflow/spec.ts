@@ -6,11 +6,10 @@
  */
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import { NAME } from '../engine/definition.ts';
 import { PlumeError } from '../errors.ts';
 import { INPUT, type StepRef, type StepSpec, type WorkflowSpec } from './types.ts';
 
-/** Function, model and workflow names: the runtime's function-name rule. */
-const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 const STEP_ID = /^[a-z][a-z0-9_-]{0,62}$/i;
 
 export type SpecPath = readonly (string | number)[];

@@ -62,7 +62,8 @@ function axis(total: number): string {
   return `|0 ms${' '.repeat(Math.max(1, WIDTH - 4 - right.length))}${right}|`;
 }
 
-function table(rows: string[][], rightAligned: boolean[]): string[] {
+/** Rows of cells as lines of text: columns two spaces apart, left-aligned unless `rightAligned`, no trailing spaces. */
+export function table(rows: string[][], rightAligned: boolean[]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) =>
     r

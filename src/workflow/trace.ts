@@ -2,7 +2,7 @@
  * What a workflow run records: per step when it ran, where, and how often it was tried; per edge how many
  * payload bytes moved and how many bytes Plume copied to move them (docs/workflows.md, "Traces").
  */
-import { RECORD_HEADER } from '../executor/layout.ts';
+import { DEFAULT_RING_BYTES, maxRecordPayload } from '../executor/layout.ts';
 
 /** Where a step ran: 'local' for this node, else the id of the peer node that ran it (docs/dataplane.md, Peers). */
 export const LOCAL_NODE = 'local';
@@ -75,25 +75,15 @@ export interface WorkflowTrace {
   readonly bytesCopied: number;
 }
 
-/**
- * The largest payload the executor's rings carry: executor.ts's default `ringBytes` (4 MiB), of which a
- * record may take a quarter. Larger payloads cross the thread boundary by postMessage instead.
- */
-const RING_PAYLOAD = ((4 * 1024 * 1024) >>> 2) - RECORD_HEADER;
+/** The largest payload the executor's rings carry (default ring size); larger ones cross by postMessage. */
+const RING_PAYLOAD = maxRecordPayload(DEFAULT_RING_BYTES);
 
 /**
- * Bytes copied carrying a payload from the main thread into a worker: into the request ring and out of it
- * again (two copies), or one copy transferred by postMessage above the ring's record limit.
+ * Bytes copied carrying a payload across the thread boundary, either way: into a ring and out of it again
+ * (two copies), or one copy by postMessage above the ring's record limit (an input copied once and
+ * transferred; an output flattened once, or written in one piece and transferred with none: counted as one).
  */
-export function copiedIn(bytes: number): number {
-  return bytes <= RING_PAYLOAD ? 2 * bytes : bytes;
-}
-
-/**
- * Bytes copied carrying an output from a worker to the main thread: into the result ring and out of it,
- * or at most one copy by postMessage (counted as one: an output written in one piece is transferred with none).
- */
-export function copiedOut(bytes: number): number {
+export function copiedAcross(bytes: number): number {
   return bytes <= RING_PAYLOAD ? 2 * bytes : bytes;
 }
 

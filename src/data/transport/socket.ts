@@ -61,7 +61,7 @@ export interface SocketAddressing {
 }
 
 const EMPTY = new Uint8Array(0);
-const PULL = Buffer.from('pull');
+const PULL_METHOD = 'pull';
 const DEFAULT_PULL_THRESHOLD = 1024 * 1024;
 const utf8 = new TextDecoder();
 
@@ -247,7 +247,7 @@ export class SocketTransportServer implements TransportServer {
     try {
       const puller = await this.#puller(ref.address);
       let copied = 0;
-      const body = await puller.requestInto(PULL, ref.token, lease.bytes, (t) => {
+      const body = await puller.requestInto(PULL_METHOD, ref.token, lease.bytes, (t) => {
         if (t.direction === 'response') copied = t.bytesCopied;
       });
       if (body.buffer !== lease.bytes.buffer || body.length !== ref.length)
@@ -284,7 +284,7 @@ export class SocketTransportServer implements TransportServer {
 }
 
 /** Where every client of this process keeps the copies of bodies its servers pull (see #sendByPull). */
-const SEND_BUFFERS = new PayloadStore({ maxBytes: 1024 ** 3, spareBytes: 256 * 1024 ** 2 });
+const SEND_BUFFERS = new PayloadStore(); // the defaults: 1 GiB at most, 256 MiB of spares
 
 /** A body this client holds for its server to pull. */
 interface Exported {
@@ -351,7 +351,7 @@ export class SocketTransportClient implements TransportClient {
     if (typeof method !== 'string') return Promise.reject(new TypeError('method must be a string'));
     if (!(body instanceof Uint8Array)) return Promise.reject(new TypeError('body must be a Uint8Array'));
     const prefix = Buffer.from(method, 'utf8');
-    return this.#send(prefix, body, options.timeoutMs, options.onTransfer);
+    return this.#send(method, prefix, body, options.timeoutMs, options.onTransfer);
   }
 
   /**
@@ -359,8 +359,8 @@ export class SocketTransportClient implements TransportClient {
    * it; otherwise with a buffer of its own). `into` must not be reused before the promise settles, nor
    * after a failure: the connection may still be writing into it.
    */
-  requestInto(method: Uint8Array, body: Uint8Array, into: Uint8Array, onTransfer?: TransferListener): Promise<Uint8Array> {
-    return this.#send(method, body, undefined, onTransfer, into);
+  requestInto(method: string, body: Uint8Array, into: Uint8Array, onTransfer?: TransferListener): Promise<Uint8Array> {
+    return this.#send(method, Buffer.from(method, 'utf8'), body, undefined, onTransfer, into);
   }
 
   async close(): Promise<void> {
@@ -377,13 +377,13 @@ export class SocketTransportClient implements TransportClient {
   }
 
   #send(
+    method: string,
     prefix: Uint8Array,
     body: Uint8Array,
     timeout: number | undefined,
     listener: TransferListener | undefined,
     into?: Uint8Array,
   ): Promise<Uint8Array> {
-    const method = utf8.decode(prefix);
     const connection = this.#connection;
     if (!connection || connection.closed) return Promise.reject(this.#unusable);
     if (prefix.length > 0xffff) return Promise.reject(new RangeError(`method must be at most 65535 UTF-8 bytes, got ${prefix.length}`));
@@ -511,5 +511,5 @@ export class SocketTransportClient implements TransportClient {
 
 /** The bytes a pulled request moves: its frame, the pull request frame, and the pull's response frame. */
 function pullBytes(requestBytes: number, bodyBytes: number): number {
-  return requestBytes + HEADER_BYTES + PULL.length + PULL_TOKEN_BYTES + HEADER_BYTES + bodyBytes;
+  return requestBytes + HEADER_BYTES + PULL_METHOD.length + PULL_TOKEN_BYTES + HEADER_BYTES + bodyBytes;
 }
