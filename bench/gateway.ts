@@ -37,6 +37,8 @@ const WORK: readonly Work[] = [
 
 export const BASELINE = 'baseline/node-http';
 export const INVOKE = 'node-http+invoke';
+/** Measured rounds per cell after one warm-up pass (one with --quick). */
+const ROUNDS = 2;
 
 export async function gateway(options: {
   quick: boolean;
@@ -57,28 +59,50 @@ export async function gateway(options: {
   const results: CaseResult[] = [];
   try {
     for (const w of WORK) await plume.deploy(w.function, w.module);
-    options.progress.expect(clientCounts.length * WORK.length * 3);
-    for (const clients of clientCounts) {
-      for (const w of WORK) {
-        // The three back to back, so that all see the same neighbours on a shared machine.
-        for (const [name, url] of [
-          [w.case, `${node.url}/function/${w.function}`],
-          [INVOKE, `${baseline.url}/invoke/${w.function}`],
-          [BASELINE, `${baseline.url}/${w.case}`],
-        ] as const) {
-          options.progress.stage(`${name} ${w.case === name ? '' : `(${w.case}) `}with ${clients} clients`);
-          const r = await run(loader, { url, bodyBytes: w.bodyBytes, clients, ...timing });
-          if (r.errors) throw new Error(`${name} (${w.case}): ${r.errors} wrong answers, first: ${r.firstError}`);
-          results.push({
-            case: name,
-            payload_bytes: w.bodyBytes,
-            clients,
-            workers: plume.workers,
-            throughput_rps: round((r.samples.length / r.elapsedMs) * 1000),
-            ...latency(r.samples),
-          });
+    const servers = (w: Work): [string, string][] => [
+      [w.case, `${node.url}/function/${w.function}`],
+      [INVOKE, `${baseline.url}/invoke/${w.function}`],
+      [BASELINE, `${baseline.url}/${w.case}`],
+    ];
+    const cells = clientCounts.flatMap((clients) => WORK.flatMap((w) => servers(w).map(([name, url]) => ({ clients, w, name, url }))));
+    const rounds = options.quick ? 1 : ROUNDS;
+    options.progress.expect(cells.length * (rounds + 1));
+    // A warm-up pass over every cell first: the servers' and the load generator's code is compiled and their
+    // heaps sized before anything is measured, so the first cell measured is not the one that pays for it.
+    for (const { clients, w, name, url } of cells) {
+      options.progress.stage(`warm-up: ${name} with ${clients} clients`);
+      await run(loader, { url, bodyBytes: w.bodyBytes, clients, warmupMs: timing.warmupMs, durationMs: 0 });
+    }
+    // Then the rounds; within a round the three servers of a case run back to back (all see the same
+    // neighbours on a shared machine), in an order that rotates from round to round so that none is always
+    // first. A cell's figures pool the samples of all rounds.
+    const pooled = new Map<string, { samples: number[]; elapsedMs: number }>();
+    for (let round = 0; round < rounds; round++) {
+      for (const clients of clientCounts) {
+        for (const w of WORK) {
+          const order = servers(w);
+          for (let i = 0; i < round; i++) order.push(order.shift()!);
+          for (const [name, url] of order) {
+            options.progress.stage(`${name} ${w.case === name ? '' : `(${w.case}) `}with ${clients} clients, round ${round + 1}/${rounds}`);
+            const r = await run(loader, { url, bodyBytes: w.bodyBytes, clients, ...timing });
+            if (r.errors) throw new Error(`${name} (${w.case}): ${r.errors} wrong answers, first: ${r.firstError}`);
+            const key = `${name}|${w.case}|${clients}`;
+            const cell = pooled.get(key) ?? { samples: [], elapsedMs: 0 };
+            pooled.set(key, { samples: cell.samples.concat(r.samples), elapsedMs: cell.elapsedMs + r.elapsedMs });
+          }
         }
       }
+    }
+    for (const { clients, w, name } of cells) {
+      const { samples, elapsedMs } = pooled.get(`${name}|${w.case}|${clients}`)!;
+      results.push({
+        case: name,
+        payload_bytes: w.bodyBytes,
+        clients,
+        workers: plume.workers,
+        throughput_rps: round((samples.length / elapsedMs) * 1000),
+        ...latency(samples),
+      });
     }
   } finally {
     options.progress.stop();
