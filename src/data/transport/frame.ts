@@ -40,6 +40,8 @@ export const FrameType = {
   Error: 3,
   /** no payload: the client gave up on request `id` (timeout); the server may stop its work */
   Cancel: 4,
+  /** payload = u32 BE: how many bytes of request `id`'s shared body (FrameFlag.Shared) the client has written */
+  Progress: 5,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -49,10 +51,17 @@ export const FrameFlag = {
    * and the server fetches the body from the client as the response of a request of its own.
    */
   Pull: 1,
+  /**
+   * `local` mode only: a Request whose body the client writes into a shared-memory file (shared-files.ts)
+   * while the request travels. After the method comes a reference in the pull reference's encoding whose
+   * address is the file's `/proc/<pid>/fd/<fd>` path and whose token is unused (zeros); Progress frames
+   * then say how much of the body the file holds, so the server reads it as it is written.
+   */
+  Shared: 2,
 } as const;
 
 const KNOWN_TYPES = new Set<number>(Object.values(FrameType));
-const KNOWN_FLAGS = FrameFlag.Pull;
+const KNOWN_FLAGS = FrameFlag.Pull | FrameFlag.Shared;
 
 export interface FrameHeader {
   type: FrameType;
@@ -113,6 +122,7 @@ export function decodeHeader(bytes: Uint8Array, maxPayload: number = DEFAULT_MAX
   if (length > maxPayload) throw frameError(`payload of ${length} bytes exceeds the limit of ${maxPayload}`);
   if (type === FrameType.Request ? aux > length : aux !== 0) throw frameError(`aux ${aux} is invalid for type ${type}`);
   if (type === FrameType.Cancel && length !== 0) throw frameError('a cancel frame carries no payload');
+  if (type === FrameType.Progress && length !== 4) throw frameError(`a progress frame carries 4 bytes, not ${length}`);
   return { type: type as FrameType, flags, aux, id, length };
 }
 
@@ -243,7 +253,8 @@ export class FrameDecoder {
 
 /**
  * Where a pulled body waits (FrameFlag.Pull): u32 BE body length, a 16-byte token, then the UTF-8 address
- * of the client's pull server, in the same mode as the connection.
+ * of the client's pull server, in the same mode as the connection. A shared body (FrameFlag.Shared) uses
+ * the same encoding: its address is the file's path.
  */
 export interface PullRef {
   readonly length: number;

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sharedFilesAvailable } from './shared-files.ts';
 import { SocketTransportClient, SocketTransportServer, type SocketAddressing } from './socket.ts';
 import type { ClientOptions, RequestHandler, ServerOptions, TransportClient, TransportServer } from './transport.ts';
 
@@ -15,6 +16,7 @@ export const localAddressing: SocketAddressing = {
   connectOptions: (path) => ({ path }),
   boundAddress: (_server, path) => path,
   pullAddress: () => localAddressing.defaultAddress(),
+  sharedFiles: sharedFilesAvailable,
   prepare: () => {},
 };
 

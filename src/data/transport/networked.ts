@@ -29,6 +29,7 @@ export const networkedAddressing: SocketAddressing = {
   // The interface this end of the connection uses is one the server can reach; port 0: any free one.
   pullAddress: (socket) => formatHostPort(socket.localAddress ?? '127.0.0.1', 0),
   // Nagle's algorithm would hold a small response back for up to 40 ms waiting for the ACK of the last one.
+  sharedFiles: false,
   prepare: (socket) => void socket.setNoDelay(true),
 };
 

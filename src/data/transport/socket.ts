@@ -15,6 +15,7 @@ import { PlumeError } from '../../errors.ts';
 import { copyBytes } from '../payload.ts';
 import { PayloadStore, type Lease } from '../store.ts';
 import { FramedConnection } from './connection.ts';
+import { Arrival, readShared, SharedFiles, writeAt, type SharedFile } from './shared-files.ts';
 import {
   DEFAULT_MAX_PAYLOAD,
   FrameFlag,
@@ -58,6 +59,8 @@ export interface SocketAddressing {
   pullAddress(socket: net.Socket): string;
   /** Per-socket settings, on both ends (Nagle off for TCP). */
   prepare(socket: net.Socket): void;
+  /** Large request bodies go through shared-memory files (same host only) instead of being pulled. */
+  readonly sharedFiles: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -65,7 +68,7 @@ const PULL_METHOD = 'pull';
 const DEFAULT_PULL_THRESHOLD = 1024 * 1024;
 const utf8 = new TextDecoder();
 
-/** A request's body as the handler gets it: inline in the frame, or pulled into a lease of the store. */
+/** A request's body as the handler gets it: inline in the frame, or pulled or read into a lease of the store. */
 interface Received {
   readonly body: Uint8Array;
   readonly lease?: Lease;
@@ -133,12 +136,14 @@ export class SocketTransportServer implements TransportServer {
   #accept(socket: net.Socket): void {
     this.#addressing.prepare(socket);
     const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : `#${++this.#accepted} on ${this.#address}`;
-    // Per connection: the handlers still running, so a cancel or the connection's end can abort them.
+    // Per connection: the handlers still running, so a cancel or the connection's end can abort them, and
+    // the shared bodies still being written.
     const running = new Map<number, AbortController>();
+    const arriving = new Map<number, Arrival>();
     const connection: FramedConnection = FramedConnection.accept(socket, peer, {
       maxPayload: this.#maxPayload,
       log: this.#log,
-      onFrame: (frame) => this.#onFrame(connection, running, frame),
+      onFrame: (frame) => this.#onFrame(connection, running, arriving, frame),
       onClose: (reason) => {
         this.#connections.delete(connection);
         for (const controller of running.values()) controller.abort(reason);
@@ -148,8 +153,13 @@ export class SocketTransportServer implements TransportServer {
     this.#connections.add(connection);
   }
 
-  #onFrame(connection: FramedConnection, running: Map<number, AbortController>, frame: Frame): void {
+  #onFrame(connection: FramedConnection, running: Map<number, AbortController>, arriving: Map<number, Arrival>, frame: Frame): void {
     const { type, flags, id, aux, payload } = frame;
+    if (type === FrameType.Progress) {
+      // For a request that has failed or was cancelled meanwhile, nobody listens any more.
+      arriving.get(id)?.update(new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0));
+      return;
+    }
     if (type === FrameType.Cancel) {
       const controller = running.get(id);
       running.delete(id);
@@ -160,7 +170,9 @@ export class SocketTransportServer implements TransportServer {
     let fault: string | undefined;
     if (type !== FrameType.Request || running.has(id))
       fault = type === FrameType.Request ? `a second request with id ${id}` : `a frame of type ${type}`;
-    else if (flags & FrameFlag.Pull) {
+    else if (flags & FrameFlag.Shared && (flags & FrameFlag.Pull || !this.#addressing.sharedFiles))
+      fault = `a shared-memory body, which a ${this.mode} server does not take`;
+    else if (flags & (FrameFlag.Pull | FrameFlag.Shared)) {
       try {
         ref = decodePullRef(payload.subarray(aux));
       } catch (error) {
@@ -175,10 +187,16 @@ export class SocketTransportServer implements TransportServer {
     const method = utf8.decode(payload.subarray(0, aux));
     const controller = new AbortController();
     running.set(id, controller);
+    const requestBytes = HEADER_BYTES + payload.length;
+    let arrival: Arrival | undefined;
+    if (flags & FrameFlag.Shared) arriving.set(id, (arrival = new Arrival()));
     const receive = ref
-      ? () => this.#pull(method, id, ref, HEADER_BYTES + payload.length, controller.signal)
+      ? () =>
+          this.#receive(method, id, ref, arrival, requestBytes, controller.signal).finally(() => {
+            if (arrival) arriving.delete(id);
+          })
       : async (): Promise<Received> => {
-          this.#report('request', method, id, HEADER_BYTES + payload.length, frame.copied);
+          this.#report('request', method, id, requestBytes, frame.copied);
           return { body: payload.subarray(aux) };
         };
     this.#serve(connection, running, id, method, controller, receive);
@@ -236,27 +254,62 @@ export class SocketTransportServer implements TransportServer {
   }
 
   /**
-   * Fetches a pulled body into a lease of the store: waits while the store is full (backpressure), then
-   * asks the client's pull server for it. A lease whose pull did not complete is forgotten, never reused:
-   * the socket may still be filling it.
+   * Fetches a body that is not in the frame into a lease of the store: waits while the store is full
+   * (backpressure), then pulls it from the client's pull server, or reads it from the client's shared-memory
+   * file as it arrives. A lease whose fetch did not complete is forgotten, never reused: a socket may still
+   * be filling it.
    */
-  async #pull(method: string, id: number, ref: PullRef, requestBytes: number, signal: AbortSignal): Promise<Received> {
+  async #receive(
+    method: string,
+    id: number,
+    ref: PullRef,
+    arrival: Arrival | undefined,
+    requestBytes: number,
+    signal: AbortSignal,
+  ): Promise<Received> {
     if (ref.length > this.#maxPayload)
       throw new PlumeError('PLUME_EINPUT', `request '${method}' has ${ref.length} bytes; the frame limit is ${this.#maxPayload}`);
     const lease = await this.#store.acquire(ref.length, signal);
     try {
-      const puller = await this.#puller(ref.address);
-      let copied = 0;
-      const body = await puller.requestInto(PULL_METHOD, ref.token, lease.bytes, (t) => {
-        if (t.direction === 'response') copied = t.bytesCopied;
-      });
-      if (body.buffer !== lease.bytes.buffer || body.length !== ref.length)
-        throw new PlumeError('PLUME_EFRAME', `malformed frame: the pulled body of '${method}' has ${body.length} bytes, not ${ref.length}`);
-      this.#report('request', method, id, pullBytes(requestBytes, ref.length), copied);
-      return { body, lease };
+      const { length, moved, copied } = arrival
+        ? await this.#readShared(method, ref, lease, arrival, requestBytes, signal)
+        : await this.#pull(ref, lease, requestBytes);
+      if (length !== ref.length)
+        throw new PlumeError(
+          'PLUME_EFRAME',
+          `malformed frame: the ${arrival ? 'shared' : 'pulled'} body of '${method}' has ${length} bytes, not ${ref.length}`,
+        );
+      this.#report('request', method, id, moved, copied);
+      return { body: lease.bytes, lease };
     } catch (error) {
       lease.forget();
       throw error;
+    }
+  }
+
+  async #pull(ref: PullRef, lease: Lease, requestBytes: number): Promise<{ length: number; moved: number; copied: number }> {
+    const puller = await this.#puller(ref.address);
+    let copied = 0;
+    const body = await puller.requestInto(PULL_METHOD, ref.token, lease.bytes, (t) => {
+      if (t.direction === 'response') copied = t.bytesCopied;
+    });
+    return { length: body.buffer === lease.bytes.buffer ? body.length : -1, moved: pullBytes(requestBytes, ref.length), copied };
+  }
+
+  /** Two kernel copies (the client's write, this read) and no user-space one. */
+  async #readShared(
+    method: string,
+    ref: PullRef,
+    lease: Lease,
+    arrival: Arrival,
+    requestBytes: number,
+    signal: AbortSignal,
+  ): Promise<{ length: number; moved: number; copied: number }> {
+    try {
+      return { length: await readShared(ref.address, lease.bytes, arrival, signal), moved: requestBytes + ref.length, copied: 0 };
+    } catch (error) {
+      if (signal.aborted) throw error;
+      throw new PlumeError('PLUME_EINPUT', `the body of '${method}' cannot be read from shared memory: ${(error as Error).message}`);
     }
   }
 
@@ -283,8 +336,14 @@ export class SocketTransportServer implements TransportServer {
   }
 }
 
-/** Where every client of this process keeps the copies of bodies its servers pull (see #sendByPull). */
+/** Where every client of this process keeps the copies of bodies it sends (see #sendByPull and stage). */
 const SEND_BUFFERS = new PayloadStore(); // the defaults: 1 GiB at most, 256 MiB of spares
+/** Every `local` client's shared-memory files for large bodies. */
+const SHARED_FILES = new SharedFiles();
+/** A shared body's reference carries no token. */
+const NO_TOKEN = new Uint8Array(PULL_TOKEN_BYTES);
+/** A body is staged into its file in chunks of this size, each written while the next is copied. */
+const STAGE_CHUNK = 4 * 1024 * 1024;
 
 /** A body this client holds for its server to pull. */
 interface Exported {
@@ -393,7 +452,15 @@ export class SocketTransportClient implements TransportClient {
       );
     const timeoutMs = checkTimeout(timeout ?? this.#timeoutMs);
     if (body.length >= this.#pullThreshold && body.length > 0)
-      return this.#sendByPull(connection, method, prefix, body, timeoutMs, listener);
+      return (this.#addressing.sharedFiles ? this.#sendByFile : this.#sendByPull).call(
+        this,
+        connection,
+        method,
+        prefix,
+        body,
+        timeoutMs,
+        listener,
+      );
     const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
     if (into) this.#into.set(id, into);
     const requestBytes = HEADER_BYTES + prefix.length + body.length;
@@ -441,6 +508,41 @@ export class SocketTransportClient implements TransportClient {
       this.#exports.delete(key);
       const requestBytes = HEADER_BYTES + prefix.length + ref.length;
       if (exported.pulled) this.#report('request', method, id, pullBytes(requestBytes, body.length), body.length, listener);
+    }
+  }
+
+  /**
+   * Same host: sends where the body will lie, then writes it into a shared-memory file, telling the server
+   * after each chunk how much is there, so that it reads while the rest is written. The file is reused once
+   * the server has answered (it has read every byte), never after a failure.
+   */
+  async #sendByFile(
+    connection: FramedConnection,
+    method: string,
+    prefix: Uint8Array,
+    body: Uint8Array,
+    timeoutMs: number,
+    listener: TransferListener | undefined,
+  ): Promise<Uint8Array> {
+    const file = SHARED_FILES.acquire(body.length);
+    const ref = encodePullRef({ length: body.length, token: NO_TOKEN, address: file.path });
+    const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
+    connection.send(FrameType.Request, id, EMPTY, { prefix: [prefix, ref], flags: FrameFlag.Shared });
+    const staged = stage(body, file, (written) => connection.send(FrameType.Progress, id, progress(written))).catch((error: unknown) => {
+      const reason = `its body cannot be written to shared memory: ${(error as Error).message}`;
+      if (this.#pending.reject(id, new PlumeError('PLUME_EPEER', `request '${method}' failed: ${reason}`))) this.#cancel(connection, id);
+    });
+    try {
+      const answer = await promise;
+      await staged; // done already: the server has read every byte
+      SHARED_FILES.release(file);
+      // The body moved through the file; the one user-space copy was staging it (see stage).
+      this.#report('request', method, id, HEADER_BYTES + prefix.length + ref.length + body.length, body.length, listener);
+      return answer;
+    } catch (error) {
+      await staged; // no write may be left in flight when the descriptor closes (its number would be reused)
+      SHARED_FILES.forget(file); // the server may still be reading it
+      throw error;
     }
   }
 
@@ -507,6 +609,45 @@ export class SocketTransportClient implements TransportClient {
   ): void {
     reportTransfer({ mode: this.mode, direction, method, id, bytesMoved, bytesCopied }, this.#log, this.#options.onTransfer, listener);
   }
+}
+
+/**
+ * Copies `body` into the file through a reused send buffer, a chunk at a time, each chunk written (on the
+ * thread pool) while the next is copied; `onWritten` hears how many bytes from the start are in the file.
+ * The kernel writes pages it has written before ~6× faster than fresh ones such as a function's new output
+ * (see #sendByPull), so the copy pays for itself.
+ */
+async function stage(body: Uint8Array, file: SharedFile, onWritten: (bytes: number) => void): Promise<void> {
+  const lease = await SEND_BUFFERS.acquire(body.length);
+  const ends: number[] = [];
+  const finished: boolean[] = [];
+  let announced = 0;
+  const writes: Promise<void>[] = [];
+  for (let at = 0; at < body.length; at += STAGE_CHUNK) {
+    const end = Math.min(body.length, at + STAGE_CHUNK);
+    const chunk = ends.push(end) - 1;
+    copyBytes(body.subarray(at, end), lease.bytes, at);
+    writes.push(
+      writeAt(file.fd, lease.bytes.subarray(at, end), at).then(() => {
+        // Writes may finish out of order: announce only what is contiguous from the start.
+        finished[chunk] = true;
+        const before = announced;
+        while (finished[announced]) announced++;
+        if (announced > before) onWritten(ends[announced - 1]!);
+      }),
+    );
+  }
+  const outcomes = await Promise.allSettled(writes);
+  lease.release();
+  const failed = outcomes.find((o) => o.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  file.size = Math.max(file.size, body.length);
+}
+
+function progress(bytes: number): Uint8Array {
+  const frame = Buffer.allocUnsafe(4);
+  frame.writeUInt32BE(bytes, 0);
+  return frame;
 }
 
 /** The bytes a pulled request moves: its frame, the pull request frame, and the pull's response frame. */

@@ -84,7 +84,7 @@ describe('frame codec', () => {
     efram(() => decodeHeader(corrupt(9, 6, false)), /checksum mismatch/);
     efram(() => decodeHeader(corrupt(2, 2)), /unsupported version 2/);
     efram(() => decodeHeader(corrupt(3, 9)), /unknown frame type 9/);
-    efram(() => decodeHeader(corrupt(4, 2)), /reserved header bits/);
+    efram(() => decodeHeader(corrupt(4, 4)), /reserved header bits/);
     efram(() => decodeHeader(corrupt(5, 1)), /reserved header bits/);
     efram(
       () => decodeHeader(encodeHeader({ type: FrameType.Response, flags: FrameFlag.Pull, aux: 0, id: 1, length: 4 })),
@@ -93,11 +93,14 @@ describe('frame codec', () => {
     efram(() => decodeHeader(corrupt(7, 11)), /aux 11 is invalid/);
     efram(() => decodeHeader(encodeHeader({ type: FrameType.Response, aux: 1, id: 1, length: 4 })), /aux 1 is invalid/);
     efram(() => decodeHeader(encodeHeader({ type: FrameType.Cancel, aux: 0, id: 1, length: 4 })), /cancel frame carries no payload/);
+    efram(() => decodeHeader(encodeHeader({ type: FrameType.Progress, aux: 0, id: 1, length: 3 })), /progress frame carries 4 bytes, not 3/);
   });
 
-  it('should accept the pull flag on a request', () => {
-    const header = decodeHeader(encodeHeader({ type: FrameType.Request, flags: FrameFlag.Pull, aux: 4, id: 1, length: 40 }));
-    assert.equal(header.flags, FrameFlag.Pull);
+  it('should accept the pull and shared flags on a request', () => {
+    for (const flags of [FrameFlag.Pull, FrameFlag.Shared]) {
+      const header = decodeHeader(encodeHeader({ type: FrameType.Request, flags, aux: 4, id: 1, length: 40 }));
+      assert.equal(header.flags, flags);
+    }
   });
 
   it('should let the kernel fill large payloads in place when fed through readTarget/received', () => {

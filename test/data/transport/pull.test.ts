@@ -1,6 +1,7 @@
 /**
- * Pulled bodies (socket modes): a large request body is fetched by the server into a pooled buffer of its
- * PayloadStore; the store bounds what is in flight and makes pulls wait when full.
+ * Large bodies (socket modes): a large request body is fetched by the server into a pooled buffer of its
+ * PayloadStore, pulled over `networked`, read from a shared-memory file over `local` (shared.test.ts has
+ * what is particular to that); the store bounds what is in flight and makes fetches wait when full.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -22,7 +23,7 @@ const modes = {
 } as const;
 
 for (const mode of ['local', 'networked'] as const) {
-  describe(`pulled bodies over ${mode}`, () => {
+  describe(`large bodies over ${mode} (${mode === 'local' ? 'shared memory' : 'pulled'})`, () => {
     async function pair(handler: RequestHandler, serverOptions: ServerOptions = {}, clientOptions: ClientOptions = {}) {
       const server = modes[mode].server(handler, serverOptions);
       const address = await server.listen();
