@@ -93,7 +93,10 @@ describe('frame codec', () => {
     efram(() => decodeHeader(corrupt(7, 11)), /aux 11 is invalid/);
     efram(() => decodeHeader(encodeHeader({ type: FrameType.Response, aux: 1, id: 1, length: 4 })), /aux 1 is invalid/);
     efram(() => decodeHeader(encodeHeader({ type: FrameType.Cancel, aux: 0, id: 1, length: 4 })), /cancel frame carries no payload/);
-    efram(() => decodeHeader(encodeHeader({ type: FrameType.Progress, aux: 0, id: 1, length: 3 })), /progress frame carries 4 bytes, not 3/);
+    efram(
+      () => decodeHeader(encodeHeader({ type: FrameType.Progress, aux: 0, id: 1, length: 3 })),
+      /progress frame carries 4 bytes, not 3/,
+    );
   });
 
   it('should accept the pull and shared flags on a request', () => {
