@@ -42,7 +42,16 @@ export interface RemoteFunctions {
   refresh(): Promise<void>;
   /** Runs the function on the peer with the cheapest edge (a local socket before the network). */
   invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }>;
+  /** The load of the peer that `invoke` would pick for `name`, as this node sees it: its workers, and this node's calls in flight there. */
+  load(name: string): { readonly workers: number; readonly inflight: number } | undefined;
 }
+
+/**
+ * Calls in flight per worker at which a call of a function that a peer also serves goes to that peer if it
+ * is less loaded (docs/scheduler.md, Spreading to peers): one running and one waiting on every worker.
+ * Below it a node keeps its calls, so a chain stays co-located under light load.
+ */
+export const SPREAD_TO_PEERS_AT = 2;
 
 /** One call of `Plume.invokeMany`. */
 export interface InvokeCall {
@@ -93,6 +102,8 @@ export class Plume {
   readonly #state: StateService;
   readonly #workflows = new WorkflowRegistry(this);
   #remote: RemoteFunctions | undefined;
+  /** Calls running or queued on this node's workers, all functions together (the load spreading reads). */
+  #busy = 0;
 
   private constructor(options: PlumeOptions) {
     this.#options = options;
@@ -194,14 +205,18 @@ export class Plume {
     if (!deployed && !(await this.reachable(name)))
       throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed here or on a peer`, { function: name });
     const started = performance.now();
-    const id = deployed?.current.id;
-    if (id !== undefined) this.#inflight.set(id, (this.#inflight.get(id) ?? 0) + 1);
+    const here = deployed && !this.#spreads(name, deployed) ? deployed : undefined;
+    const id = here?.current.id;
+    if (id !== undefined) {
+      this.#inflight.set(id, (this.#inflight.get(id) ?? 0) + 1);
+      this.#busy++;
+    }
     try {
-      const result = !deployed
+      const result = !here
         ? await this.#invokeOnPeer(name, bytes)
-        : deployed.batcher
-          ? await this.#submitToBatch(deployed.current, deployed.batcher, bytes)
-          : await this.#executor.invoke(deployed.current.id, bytes, options);
+        : here.batcher
+          ? await this.#submitToBatch(here.current, here.batcher, bytes)
+          : await this.#executor.invoke(here.current.id, bytes, options);
       if (events.invocation.hasSubscribers) {
         const { queuedMs, cold } = result;
         events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs, cold });
@@ -215,11 +230,26 @@ export class Plume {
       throw err;
     } finally {
       if (id !== undefined) {
+        this.#busy--;
         const left = this.#inflight.get(id)! - 1;
         this.#inflight.set(id, left);
         if (left === 0 && this.#retired.has(id)) this.#drop(id);
       }
     }
+  }
+
+  /**
+   * Does this call of a function deployed here go to a peer that serves it too? Only under heavy load:
+   * when this node holds SPREAD_TO_PEERS_AT calls or more per worker and the peer, counting the calls this
+   * node has sent it, fewer. A stateful function keeps its state here and a batched one gains from its
+   * queue, so neither spreads.
+   */
+  #spreads(name: string, deployed: Deployed): boolean {
+    if (!this.#remote || deployed.current.stateful || deployed.batcher) return false;
+    const load = this.#busy / this.workers;
+    if (load < SPREAD_TO_PEERS_AT) return false;
+    const peer = this.#remote.load(name);
+    return peer !== undefined && (peer.inflight + 1) / peer.workers < load;
   }
 
   async #submitToBatch(def: FunctionDefinition, batcher: FunctionBatcher, bytes: Uint8Array): Promise<InvocationResult> {

@@ -21,6 +21,8 @@ export interface NodeInfo {
   /** Its peer servers: a Unix socket path and a TCP `address:port`. */
   readonly local: string;
   readonly networked: string;
+  /** Its worker threads (a peer spreads calls to it by calls in flight per worker). */
+  readonly workers: number;
 }
 
 export interface ServePeersOptions {
@@ -45,6 +47,7 @@ export async function servePeers(plume: Plume, options: ServePeersOptions = {}):
     host: options.hostId ?? hostname(),
     local: localAddress,
     networked: networkedAddress,
+    workers: plume.workers,
   };
   return { info, close: async () => void (await Promise.all([local.close(), networked.close()])) };
 }
@@ -54,6 +57,9 @@ interface Link {
   readonly node: string;
   readonly mode: 'local' | 'networked';
   readonly client: PeerClient;
+  readonly workers: number;
+  /** Calls this node has sent it that have not finished. */
+  inflight: number;
   functions: readonly PeerFunction[];
   /** Set once a call found the peer gone: its functions leave the catalog until `refresh` reconnects. */
   down: boolean;
@@ -116,6 +122,7 @@ export class PeerLinks implements RemoteFunctions {
       link = this.#where.get(name);
     }
     if (!link) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed here or on a peer`, { function: name });
+    link.inflight++;
     try {
       const { output, call } = await link.client.invokeDetailed(name, input);
       return { output, hop: { node: link.node, mode: link.mode, bytesMoved: call.bytesMoved, bytesCopied: call.bytesCopied } };
@@ -126,7 +133,14 @@ export class PeerLinks implements RemoteFunctions {
         this.#rebuild();
       } else if (code === 'PLUME_ENOFUNC') void this.refresh().catch(() => {}); // removed there since we last asked
       throw err;
+    } finally {
+      link.inflight--;
     }
+  }
+
+  load(name: string): { workers: number; inflight: number } | undefined {
+    const link = this.#where.get(name);
+    return link && { workers: link.workers, inflight: link.inflight };
   }
 
   async close(): Promise<void> {
@@ -149,7 +163,8 @@ export class PeerLinks implements RemoteFunctions {
       throw new PlumeError('PLUME_EPEER', `cannot reach peer ${url} over ${mode} at ${address}: ${(err as Error).message}`);
     }
     try {
-      return { url, node: info.node, mode, client, functions: await client.functions({ timeoutMs: 10_000 }), down: false };
+      const functions = await client.functions({ timeoutMs: 10_000 });
+      return { url, node: info.node, mode, client, workers: info.workers, inflight: 0, functions, down: false };
     } catch (err) {
       await client.close().catch(() => {});
       throw err;
@@ -233,7 +248,9 @@ async function fetchNodeInfo(url: string, token: string | undefined): Promise<No
     typeof info.node !== 'string' ||
     typeof info.host !== 'string' ||
     typeof info.local !== 'string' ||
-    typeof info.networked !== 'string'
+    typeof info.networked !== 'string' ||
+    !Number.isInteger(info.workers) ||
+    info.workers! < 1
   )
     throw new PlumeError('PLUME_EPEER', `peer ${url} is not a Plume node (GET /system/node gave no node info)`);
   return info as NodeInfo;

@@ -169,6 +169,39 @@ describe('linked nodes on one host (local mode)', () => {
     }
     assert.equal(text(await b.plume.invoke('echo', 'ab')), 'ba');
   });
+
+  it('should keep calls of a function both nodes serve here under light load, and spread some to the peer under heavy load', async () => {
+    // `nap` sleeps suspended: calls pile up in flight without using a core, so the load is exact.
+    await deployOver(a.url, 'nap', guest('workflow.wasm'), '?entry=sleep');
+    await b.plume.deploy('nap', guest('workflow.wasm'), { entry: 'sleep' });
+    await b.links.refresh(); // learn that the peer serves it too
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await b.plume.invokeDetailed('nap', '5:light');
+        assert.equal(text(r.output), 'light');
+        assert.notEqual(r.placement, 'remote', 'one call at a time stays on this node');
+      }
+      // b has one worker: past SPREAD_TO_PEERS_AT (2) calls in flight, calls go to the less loaded peer.
+      const heavy = await Promise.all(Array.from({ length: 12 }, (_, i) => b.plume.invokeDetailed('nap', `150:${i}`)));
+      assert.deepEqual(
+        heavy.map((r) => text(r.output)),
+        heavy.map((_, i) => String(i)),
+      );
+      const remote = heavy.filter((r) => r.placement === 'remote');
+      assert.ok(remote.length > 0 && remote.length < heavy.length, `${remote.length} of ${heavy.length} ran on the peer`);
+      assert.ok(
+        remote.every((r) => r.remote?.mode === 'local' && r.worker === -1),
+        'a spread call says where it ran',
+      );
+      // The first calls found the node idle and stayed.
+      assert.ok(
+        heavy.slice(0, 2).every((r) => r.placement !== 'remote'),
+        heavy.map((r) => r.placement).join(),
+      );
+    } finally {
+      b.plume.remove('nap');
+    }
+  });
 });
 
 describe('linked nodes on different hosts (networked mode)', () => {
