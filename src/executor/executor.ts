@@ -9,12 +9,12 @@ import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../host/interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
-import { DEFAULT_RING_BYTES, RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import { DEFAULT_RING_BYTES, RecordFlag, RecordType, RUN_US_SHIFT, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
 import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 import { inputError } from '../engine/instance-pool.ts';
 import { events } from '../events.ts';
-import { checkNear, placeCall, type Placement } from '../scheduler/placement.ts';
+import { checkNear, placeCall, TINY_CALL_US, type Placement } from '../scheduler/placement.ts';
 
 /** What an invocation gives its caller on the main thread: the output in one piece. */
 export interface InvocationResult {
@@ -77,6 +77,8 @@ const WATCHDOG_GRACE_MS = 40;
 const WATCHDOG_TICK_MS = 20;
 /** How long stats() waits for a worker's counts (a scrape must not hang on a busy worker). */
 const STATS_WAIT_MS = 250;
+/** Weight of the newest call in a version's mean run time: about the last 10 calls count. */
+const RUN_EWMA = 0.1;
 const MODEL_WAIT_MS = 60_000;
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 const decoder = new TextDecoder();
@@ -107,6 +109,8 @@ export class Executor {
   /** Calls in flight per worker, for placement (one array, refilled per call). */
   readonly #loads: number[] = [];
   readonly #defs = new Map<number, FunctionDefinition>();
+  /** Mean run time on a worker per version, µs (exponentially weighted; absent until a call finished). */
+  readonly #runUs = new Map<number, number>();
   readonly #running = new Map<number, number>();
   readonly #queued = new Map<number, (() => void)[]>();
   readonly #requests = new Map<number, (msg: FromWorker) => void>();
@@ -171,6 +175,7 @@ export class Executor {
 
   unregister(id: number): void {
     this.#defs.delete(id);
+    this.#runUs.delete(id);
     for (const s of this.#slots) this.#post(s, { type: 'unregister', id });
   }
 
@@ -332,7 +337,7 @@ export class Executor {
   /**
    * A call alone on its worker wakes it at once. One that joins others in flight there wakes it at the end
    * of this event-loop phase, together with every call written meanwhile: under load (a gateway with many
-   * clients) that cut the worker's wake-ups from 0.57 to about 0.4 per call (docs/benchmarks.md). No call
+   * clients) that cut the worker's wake-ups from 0.57 to about 0.4 per call (docs/scheduler.md, Tiny calls). No call
    * is missed: a worker going to sleep re-checks its ring after announcing it (Ring#wait, Ring#block).
    */
   #wake(slot: Slot): void {
@@ -354,7 +359,7 @@ export class Executor {
     }
     // Refilled in place: this runs for every invocation.
     for (let i = 0; i < this.#slots.length; i++) this.#loads[i] = this.#slots[i]!.pending.size;
-    const { worker, placement } = placeCall(this.#loads, near);
+    const { worker, placement } = placeCall(this.#loads, near, { tiny: (this.#runUs.get(def.id) ?? Infinity) < TINY_CALL_US });
     return { slot: this.#slots[worker]!, placement };
   }
 
@@ -413,9 +418,9 @@ export class Executor {
   async #collect(slot: Slot, results: Ring): Promise<void> {
     while (!this.#closed && slot.results === results) {
       results.drain((type, id, arg, payload, flags) => {
-        const cold = (flags & RecordFlag.cold) !== 0;
-        if (type === RecordType.ok) this.#settle(slot, id, { output: payload.slice(), exitCode: arg, cold });
-        else if (type === RecordType.error) this.#settle(slot, id, undefined, JSON.parse(decoder.decode(payload)) as SerializedError);
+        if (type === RecordType.ok) this.#settle(slot, id, flags, { output: payload.slice(), exitCode: arg });
+        else if (type === RecordType.error)
+          this.#settle(slot, id, flags, undefined, JSON.parse(decoder.decode(payload)) as SerializedError);
         else if (type === RecordType.trace) {
           const p = slot.pending.get(id);
           if (p) p.trace = JSON.parse(decoder.decode(payload)) as Hop[];
@@ -431,18 +436,26 @@ export class Executor {
   #settle(
     slot: Slot,
     callId: number,
-    result: { output: Uint8Array; exitCode: number; cold: boolean } | undefined,
+    flags: number,
+    result: { output: Uint8Array; exitCode: number } | undefined,
     error?: SerializedError,
   ): void {
     const p = slot.pending.get(callId);
     if (!p) return;
     slot.pending.delete(callId);
+    // A cold start's run time is mostly making the instance: only warm calls say how long the function runs.
+    if ((flags & RecordFlag.cold) === 0) {
+      const ran = flags >>> RUN_US_SHIFT;
+      const mean = this.#runUs.get(p.def.id);
+      this.#runUs.set(p.def.id, mean === undefined ? ran : mean + RUN_EWMA * (ran - mean));
+    }
     if (p.trace && events.transfer.hasSubscribers) {
       for (const hop of p.trace) events.transfer.publish({ mode: hop.mode, bytesMoved: hop.bytesMoved, bytesCopied: hop.bytesCopied });
     }
     if (error) p.reject(PlumeError.from(error));
     else {
-      const { output, exitCode, cold } = result!;
+      const { output, exitCode } = result!;
+      const cold = (flags & RecordFlag.cold) !== 0;
       p.resolve({
         output,
         ...(p.def.kind === 'command' ? { exitCode } : {}),
@@ -473,12 +486,7 @@ export class Executor {
         break;
       }
       case 'result':
-        this.#settle(
-          slot,
-          msg.callId,
-          msg.output ? { output: msg.output, exitCode: msg.exitCode ?? 0, cold: msg.cold ?? false } : undefined,
-          msg.error,
-        );
+        this.#settle(slot, msg.callId, msg.flags, msg.output ? { output: msg.output, exitCode: msg.exitCode ?? 0 } : undefined, msg.error);
         break;
       case 'snapshot':
       case 'prewarmed':

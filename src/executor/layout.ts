@@ -44,6 +44,13 @@ export const RecordFlag = {
 } as const;
 
 /**
+ * Bits 8–31 of an `ok` or `error` record's flags: how long the call ran on the worker, in µs (saturated at
+ * 2^24 − 1, ~16.8 s), which the executor's placement reads (docs/scheduler.md, Tiny calls).
+ */
+export const RUN_US_SHIFT = 8;
+export const runUsFlags = (us: number): number => Math.min(0xff_ffff, Math.max(0, Math.round(us))) << RUN_US_SHIFT;
+
+/**
  * The largest payload one record may carry in a ring of `capacity` data bytes (a quarter of it, so a
  * record always fits after a wrap); bigger ones go by postMessage.
  */

@@ -69,7 +69,7 @@ export type FromWorker =
       readonly callId: number;
       readonly output?: Uint8Array;
       readonly exitCode?: number;
-      /** The call created an instance (RecordFlag.cold on the ring). */
-      readonly cold?: boolean;
+      /** As a ring record's flags: RecordFlag bits and the run time (RUN_US_SHIFT). */
+      readonly flags: number;
       readonly error?: SerializedError;
     };

@@ -13,7 +13,7 @@ import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
 import { models } from '../inference/models.ts';
 import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
-import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags } from './layout.ts';
 import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 
@@ -201,41 +201,44 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
   let result: InvocationResult | Promise<InvocationResult>;
   // The pool picks (or creates) the instance synchronously, before any chained call can run.
   const coldStarts = pool.coldStarts;
+  const started = performance.now();
   try {
     result = guarded(pool, Payload.of(input), callId);
   } catch (err) {
-    sendError(callId, err);
+    sendError(callId, err, runUsFlags((performance.now() - started) * 1000));
     return;
   }
   const cold = pool.coldStarts !== coldStarts;
+  // How long it ran, suspended time included, for placement: a call that waits is no tiny call.
+  const flags = (): number => (cold ? RecordFlag.cold : 0) | runUsFlags((performance.now() - started) * 1000);
   if (result instanceof Promise) {
     countSuspended(result).then(
-      (r) => sendResult(callId, r, cold),
-      (err: unknown) => sendError(callId, err),
+      (r) => sendResult(callId, r, flags()),
+      (err: unknown) => sendError(callId, err, flags()),
     );
-  } else sendResult(callId, result, cold);
+  } else sendResult(callId, result, flags());
 }
 
-function sendResult(callId: number, result: InvocationResult, cold: boolean): void {
+function sendResult(callId: number, result: InvocationResult, flags: number): void {
   if (result.trace?.length && !results.write(RecordType.trace, callId, 0, encoder.encode(JSON.stringify(result.trace)))) {
     post({ type: 'trace', callId, trace: result.trace });
   }
-  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks, cold ? RecordFlag.cold : 0)) results.wake();
+  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks, flags)) results.wake();
   else {
     // A flattened output of several chunks is a fresh buffer; a single chunk is the guest's own copy.
     // Either belongs to this call alone, so it is transferred, not cloned; only a view is copied first.
     const flat = result.output.flatten();
     const output = flat.byteOffset === 0 && flat.byteLength === flat.buffer.byteLength ? flat : flat.slice();
-    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0, cold }, [output.buffer as ArrayBuffer]);
+    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0, flags }, [output.buffer as ArrayBuffer]);
   }
   // Written to the ring or flattened: the output's pooled chunks can serve the next one.
   result.output.release();
 }
 
-function sendError(callId: number, err: unknown): void {
+function sendError(callId: number, err: unknown, flags = 0): void {
   const error = PlumeError.serialize(err, 'PLUME_ETRAP');
-  if (results.write(RecordType.error, callId, 0, encoder.encode(JSON.stringify(error)))) results.wake();
-  else post({ type: 'result', callId, error });
+  if (results.write(RecordType.error, callId, 0, encoder.encode(JSON.stringify(error)), flags)) results.wake();
+  else post({ type: 'result', callId, error, flags });
 }
 
 port.on('message', (msg: ToWorker) => {

@@ -2,4 +2,12 @@
 export { Batcher, checkBatchPolicy, type BatchMode, type BatchPolicy, type BatchedResult, type BatcherOptions } from './batcher.ts';
 export { adaptiveSize, ArrivalRate, ServiceModel } from './batch-model.ts';
 export { functionBatcher, type FunctionBatcher } from './function-batch.ts';
-export { checkNear, COLOCATE_SLACK, placeCall, type Placement, type PlacementDecision } from './placement.ts';
+export {
+  checkNear,
+  COLOCATE_SLACK,
+  placeCall,
+  TINY_CALL_US,
+  TINY_PACK_LIMIT,
+  type Placement,
+  type PlacementDecision,
+} from './placement.ts';

@@ -25,13 +25,33 @@ export interface PlacementDecision {
 }
 
 /**
- * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the least loaded
- * worker (the lowest index on a tie, so an idle pool behaves the same every time).
+ * A call that runs for less than this on its worker (its function's mean) is tiny: waking a sleeping worker
+ * for it costs both threads more than the call itself (a futex wake-up and an event-loop turn back, tens of
+ * µs), so without a hint it joins a worker that already has calls in flight instead of spreading.
  */
-export function placeCall(loads: readonly number[], near?: number, slack: number = COLOCATE_SLACK): PlacementDecision {
+export const TINY_CALL_US = 50;
+/** Calls a worker may hold before tiny calls stop joining it. */
+export const TINY_PACK_LIMIT = 16;
+
+/**
+ * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the least loaded
+ * worker (the lowest index on a tie, so an idle pool behaves the same every time); a `tiny` call instead
+ * joins the busiest worker that holds fewer than TINY_PACK_LIMIT calls (it is awake, or about to be).
+ */
+export function placeCall(
+  loads: readonly number[],
+  near?: number,
+  options: { readonly slack?: number; readonly tiny?: boolean } = {},
+): PlacementDecision {
+  const { slack = COLOCATE_SLACK, tiny = false } = options;
   let least = 0;
   for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[least]!) least = i;
-  if (near === undefined) return { worker: least, placement: 'any' };
+  if (near === undefined) {
+    if (!tiny) return { worker: least, placement: 'any' };
+    let busiest = least;
+    for (let i = 0; i < loads.length; i++) if (loads[i]! < TINY_PACK_LIMIT && loads[i]! > loads[busiest]!) busiest = i;
+    return { worker: busiest, placement: 'any' };
+  }
   if (loads[near]! - loads[least]! <= slack) return { worker: near, placement: 'colocated' };
   return { worker: least, placement: 'spread' };
 }

@@ -2,21 +2,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Plume } from '../../src/index.ts';
-import { COLOCATE_SLACK, placeCall } from '../../src/scheduler/index.ts';
+import { COLOCATE_SLACK, placeCall, TINY_PACK_LIMIT } from '../../src/scheduler/index.ts';
 import { example, guest, text } from '../helpers.ts';
 
 describe('placeCall', () => {
   it('should stay on the hinted worker while its load is within the slack of the least loaded', () => {
     assert.deepEqual(placeCall([0, 0, 0], 2), { worker: 2, placement: 'colocated' });
-    assert.deepEqual(placeCall([5, 3, 5], 0, 2), { worker: 0, placement: 'colocated' });
+    assert.deepEqual(placeCall([5, 3, 5], 0, { slack: 2 }), { worker: 0, placement: 'colocated' });
   });
 
   it('should spread to the least loaded worker once the hinted one is busier than the slack allows', () => {
-    assert.deepEqual(placeCall([6, 3, 4], 0, 2), { worker: 1, placement: 'spread' });
+    assert.deepEqual(placeCall([6, 3, 4], 0, { slack: 2 }), { worker: 1, placement: 'spread' });
   });
 
   it('should pick the least loaded worker (lowest index on a tie) without a hint', () => {
     assert.deepEqual(placeCall([2, 1, 1]), { worker: 1, placement: 'any' });
+  });
+
+  it('should send a tiny call to the busiest worker below the pack limit, not wake an idle one', () => {
+    assert.deepEqual(placeCall([0, 0], undefined, { tiny: true }), { worker: 0, placement: 'any' });
+    assert.deepEqual(placeCall([0, 3, 1], undefined, { tiny: true }), { worker: 1, placement: 'any' });
+    assert.deepEqual(placeCall([TINY_PACK_LIMIT, 2, 0], undefined, { tiny: true }), { worker: 1, placement: 'any' });
+    assert.deepEqual(placeCall([TINY_PACK_LIMIT, TINY_PACK_LIMIT + 1], undefined, { tiny: true }), { worker: 0, placement: 'any' });
+    // A hint still wins: the chain's worker, within the slack.
+    assert.deepEqual(placeCall([3, 0], 1, { tiny: true }), { worker: 1, placement: 'colocated' });
   });
 });
 
@@ -26,6 +35,7 @@ describe('placement through the runtime', () => {
     plume = await Plume.start({ workers: 2 });
     await plume.deploy('echo', example('c-echo/echo.wasm'));
     await plume.deploy('conf', guest('conformance-c.wasm'));
+    await plume.deploy('noop', example('noop/noop.wasm'));
   });
   after(() => plume.close());
 
@@ -50,6 +60,22 @@ describe('placement through the runtime', () => {
     assert.ok(spread.length > 0 && spread.every((r) => r.worker === 1), 'spread calls go to the other worker');
     // Worker 0 keeps at most COLOCATE_SLACK calls more than worker 1.
     assert.ok(onZero - (40 - onZero) <= COLOCATE_SLACK + 1, `${onZero} of 40 on worker 0`);
+  });
+
+  it('should pack concurrent tiny calls onto one worker, and spread calls that run long', async () => {
+    for (let i = 0; i < 5; i++) await plume.invoke('noop'); // its mean run time (warm calls) is now known
+    const tiny = await Promise.all(Array.from({ length: 12 }, () => plume.invokeDetailed('noop')));
+    assert.deepEqual(
+      tiny.map((r) => r.worker),
+      tiny.map(() => 0),
+      'one awake worker takes them all',
+    );
+    const slow = await Promise.all(Array.from({ length: 4 }, () => plume.invokeDetailed('conf', 'sleep:20')));
+    assert.deepEqual(
+      slow.map((r) => r.worker),
+      [0, 1, 0, 1],
+      'the least loaded worker each',
+    );
   });
 
   it("should say 'any' when no worker was hinted", async () => {
