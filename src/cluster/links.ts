@@ -79,6 +79,11 @@ export interface PeerLinksOptions {
   readonly token?: string;
   /** Called after the catalog changed (the runtime passes `remoteChanged`). */
   readonly onChange?: () => void;
+  /**
+   * Ask the peers what they serve every this many ms (default 10 s; 0: only when linking and on a miss), so
+   * that a function deployed on a peer later, which this node also serves, is found for spreading.
+   */
+  readonly refreshMs?: number;
 }
 
 /** The peers this node reaches, cheapest first, and the functions they serve. */
@@ -89,9 +94,17 @@ export class PeerLinks implements RemoteFunctions {
   readonly #where = new Map<string, Link>();
   readonly catalog = new Map<string, number>();
   #refreshing: Promise<void> | undefined;
+  readonly #timer: NodeJS.Timeout | undefined;
 
   constructor(options: PeerLinksOptions) {
     this.#options = options;
+    const every = options.refreshMs ?? 10_000;
+    if (!(Number.isFinite(every) && every >= 0)) throw new RangeError(`refreshMs must be a number of ms ≥ 0, got ${every}`);
+    if (every > 0) {
+      // Never keeps the process alive; a failed round leaves the links as they were (refresh marks dead ones).
+      this.#timer = setInterval(() => void this.refresh().catch(() => {}), every);
+      this.#timer.unref();
+    }
   }
 
   /** Link to the node whose gateway is at `url`; rejects with PLUME_EPEER naming the URL when it cannot. */
@@ -144,6 +157,7 @@ export class PeerLinks implements RemoteFunctions {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#timer);
     const links = this.#links.splice(0);
     this.#rebuild();
     await Promise.all(links.map((l) => l.client.close().catch(() => {})));

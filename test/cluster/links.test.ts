@@ -60,10 +60,11 @@ async function deployOver(url: string, name: string, module: string, query = '')
 async function linkedNode(
   peers: string[],
   hostId?: string,
+  refreshMs = 50,
 ): Promise<{ plume: Plume; links: PeerLinks; service: PeerService; close(): Promise<void> }> {
   const plume = await Plume.start({ workers: 1 });
   const service = await servePeers(plume, hostId ? { hostId } : {});
-  const links = new PeerLinks({ self: service.info, onChange: () => plume.remoteChanged() });
+  const links = new PeerLinks({ self: service.info, onChange: () => plume.remoteChanged(), refreshMs });
   for (const url of peers) await links.link(url);
   plume.link(links);
   return {
@@ -174,7 +175,9 @@ describe('linked nodes on one host (local mode)', () => {
     // `nap` sleeps suspended: calls pile up in flight without using a core, so the load is exact.
     await deployOver(a.url, 'nap', guest('workflow.wasm'), '?entry=sleep');
     await b.plume.deploy('nap', guest('workflow.wasm'), { entry: 'sleep' });
-    await b.links.refresh(); // learn that the peer serves it too
+    // The links ask the peer what it serves every refreshMs (50 ms here): wait until they know.
+    for (let waited = 0; !b.links.catalog.has('nap') && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(b.links.catalog.has('nap'), 'the periodic refresh found the function deployed on the peer');
     try {
       for (let i = 0; i < 3; i++) {
         const r = await b.plume.invokeDetailed('nap', '5:light');
@@ -207,7 +210,8 @@ describe('linked nodes on one host (local mode)', () => {
 describe('linked nodes on different hosts (networked mode)', () => {
   it('should link over TCP when the host ids differ, and fail calls fast once the peer dies', async () => {
     const a = await up('--host-id', 'another-host');
-    const b = await linkedNode([a.url]);
+    // No periodic refresh: the call itself must find the peer gone (a refresh would find it first).
+    const b = await linkedNode([a.url], undefined, 0);
     try {
       await deployOver(a.url, 'echo', example('c-echo/echo.wasm'));
       const r = await b.plume.invokeDetailed('echo', 'tcp');
@@ -253,6 +257,15 @@ describe('linking: bad peers', () => {
       assert.equal(err.message, `peer ${url} is not a Plume node (GET /system/node gave no node info)`);
     } finally {
       server.close();
+    }
+  });
+
+  it('should refuse a refresh period that is not a number of ms ≥ 0', () => {
+    for (const refreshMs of [-1, Number.NaN, Infinity]) {
+      assert.throws(() => new PeerLinks({ self: b.service.info, refreshMs }), {
+        name: 'RangeError',
+        message: /refreshMs must be a number of ms ≥ 0/,
+      });
     }
   });
 
