@@ -10,7 +10,7 @@
  * because writing into pages a file already has is cheaper than having tmpfs allocate new ones.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, openSync, unlinkSync, write } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, statfsSync, unlinkSync, write } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 const DIR = '/dev/shm';
@@ -37,6 +37,21 @@ export class SharedFiles {
 
   constructor(spareBytes = 256 * 1024 * 1024) {
     this.#spareLimit = spareBytes;
+  }
+
+  /**
+   * Can a body of `length` bytes go through a file now: a spare already has that many bytes, or the tmpfs
+   * has them free. A container's /dev/shm is often small (Docker: 64 MiB); a body that does not fit is
+   * pulled over the socket instead.
+   */
+  fits(length: number): boolean {
+    if (this.#spare.some((file) => file.size >= length)) return true;
+    try {
+      const { bavail, bsize } = statfsSync(DIR);
+      return bavail * bsize >= length;
+    } catch {
+      return false;
+    }
   }
 
   /** A spare file that already has `length` bytes (the smallest such), else the largest spare, else a new one. */

@@ -451,16 +451,10 @@ export class SocketTransportClient implements TransportClient {
         new PlumeError('PLUME_EINPUT', `request '${method}' has ${body.length} bytes; the frame limit is ${this.#maxPayload}`),
       );
     const timeoutMs = checkTimeout(timeout ?? this.#timeoutMs);
-    if (body.length >= this.#pullThreshold && body.length > 0)
-      return (this.#addressing.sharedFiles ? this.#sendByFile : this.#sendByPull).call(
-        this,
-        connection,
-        method,
-        prefix,
-        body,
-        timeoutMs,
-        listener,
-      );
+    if (body.length >= this.#pullThreshold && body.length > 0) {
+      const shared = this.#addressing.sharedFiles && SHARED_FILES.fits(body.length);
+      return (shared ? this.#sendByFile : this.#sendByPull).call(this, connection, method, prefix, body, timeoutMs, listener);
+    }
     const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
     if (into) this.#into.set(id, into);
     const requestBytes = HEADER_BYTES + prefix.length + body.length;

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { closeSync, fstatSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { PayloadStore } from '../../../src/data/store.ts';
@@ -106,6 +106,18 @@ describe('shared-memory bodies over local', { skip: !sharedFilesAvailable && 'no
     } finally {
       await close();
     }
+  });
+
+  it('should say whether a body fits: in a spare file, or in the free space of /dev/shm', () => {
+    const files = new SharedFiles(10 * MB);
+    const { bavail, bsize } = statfsSync('/dev/shm');
+    assert.equal(files.fits(MB), bavail * bsize >= MB);
+    assert.equal(files.fits(bavail * bsize + MB), false, 'more than the tmpfs has free: pulled instead');
+    const file = files.acquire(MB);
+    file.size = 2 * MB;
+    files.release(file);
+    assert.equal(files.fits(2 * MB), true);
+    files.forget(files.acquire(2 * MB));
   });
 
   it('should lend each file to one body at a time and reuse the one that fits best', () => {
