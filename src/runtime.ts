@@ -23,6 +23,11 @@ import type { WorkflowInfo, WorkflowSpec } from './workflow/types.ts';
 export interface PlumeOptions {
   /** Worker threads; default one per core. */
   readonly workers?: number;
+  /**
+   * Memory one worker may hold (its instances' Wasm memories and buffers), in MiB, before calls go to the
+   * other workers, and to peers once every worker is over it; default no limit (docs/scheduler.md, Memory).
+   */
+  readonly workerMemoryMb?: number;
   /** Log lines kept per function. */
   readonly logLines?: number;
   /** Also print guest logs to this stream (the CLI passes stderr). */
@@ -111,6 +116,7 @@ export class Plume {
     this.#executor = new Executor({
       state: this.#state,
       ...(options.workers === undefined ? {} : { workers: options.workers }),
+      ...(options.workerMemoryMb === undefined ? {} : { workerMemoryMb: options.workerMemoryMb }),
       onLog: (fn, level, message) => this.#log(fn, level, message),
       remote: (name, input) => this.#callPeer(name, input),
     });
@@ -241,15 +247,16 @@ export class Plume {
   /**
    * Does this call of a function deployed here go to a peer that serves it too? Only under heavy load:
    * when this node holds SPREAD_TO_PEERS_AT calls or more per worker and the peer, counting the calls this
-   * node has sent it, fewer. A stateful function keeps its state here and a batched one gains from its
+   * node has sent it, fewer; or when every worker here is over its memory limit (`workerMemoryMb`). A stateful function keeps its state here and a batched one gains from its
    * queue, so neither spreads.
    */
   #spreads(name: string, deployed: Deployed): boolean {
     if (!this.#remote || deployed.current.stateful || deployed.batcher) return false;
     const load = this.#busy / this.workers;
-    if (load < SPREAD_TO_PEERS_AT) return false;
+    const full = this.#executor.memoryFull;
+    if (load < SPREAD_TO_PEERS_AT && !full) return false;
     const peer = this.#remote.load(name);
-    return peer !== undefined && (peer.inflight + 1) / peer.workers < load;
+    return peer !== undefined && (full || (peer.inflight + 1) / peer.workers < load);
   }
 
   async #submitToBatch(def: FunctionDefinition, batcher: FunctionBatcher, bytes: Uint8Array): Promise<InvocationResult> {

@@ -47,6 +47,7 @@ program
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0: any free port)', port, 8080)
   .option('--workers <n>', 'worker threads (default: one per core)', positiveInteger)
+  .option('--worker-memory-mb <n>', 'memory a worker may hold before calls go elsewhere (default: no limit)', positiveInteger)
   .option('--redis <url>', 'Redis URL of the global state tier (default: in memory)')
   .option('--admin-token <token>', 'bearer token that /system routes require (or $PLUME_ADMIN_TOKEN)')
   .option('--queue <n>', 'calls queued per function beyond its concurrency before 429 (default 1024)', nonNegativeInteger)

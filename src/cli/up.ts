@@ -10,6 +10,7 @@ export interface UpOptions {
   host: string;
   port: number;
   workers?: number;
+  workerMemoryMb?: number;
   redis?: string;
   adminToken?: string;
   queue?: number;
@@ -26,6 +27,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const plume = await Plume.start({
     logTo: process.stderr,
     ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+    ...(opts.workerMemoryMb === undefined ? {} : { workerMemoryMb: opts.workerMemoryMb }),
     ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
   });
   let gateway;

@@ -9,7 +9,7 @@ import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../host/interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
-import { DEFAULT_RING_BYTES, RecordFlag, RecordType, RUN_US_SHIFT, RUNNING_CALL, RUNNING_SINCE_F64 } from './layout.ts';
+import { DEFAULT_RING_BYTES, RecordFlag, RecordType, RUN_US_SHIFT, RUNNING_CALL, RUNNING_SINCE_F64, WORKER_MEMORY_F64 } from './layout.ts';
 import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 import { inputError } from '../engine/instance-pool.ts';
@@ -68,6 +68,11 @@ export interface ExecutorOptions {
   readonly onLog?: (fn: string, level: LogLevel, message: string) => void;
   /** Answers the guests' state operations (the runtime always passes one). */
   readonly state?: StateService;
+  /**
+   * Memory a worker may hold (its instances' Wasm memories and its buffers) before placement stops giving it
+   * calls while another worker has room, in MiB; default no limit (docs/scheduler.md, Memory).
+   */
+  readonly workerMemoryMb?: number;
   /** Runs a chained call to a function another node serves (the runtime passes its peer links). */
   readonly remote?: (name: string, input: Uint8Array) => Promise<{ output: Uint8Array; hop: RemoteHop }>;
 }
@@ -108,6 +113,9 @@ export class Executor {
   readonly #slots: Slot[] = [];
   /** Calls in flight per worker, for placement (one array, refilled per call). */
   readonly #loads: number[] = [];
+  /** Workers over their memory limit, for placement (refilled per call, like #loads). */
+  readonly #full: boolean[] = [];
+  readonly #memoryLimit: number;
   readonly #defs = new Map<number, FunctionDefinition>();
   /** Mean run time on a worker per version, µs (exponentially weighted; absent until a call finished). */
   readonly #runUs = new Map<number, number>();
@@ -136,6 +144,9 @@ export class Executor {
     const count = options.workers ?? availableParallelism();
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers must be a positive integer, got ${String(count)}`);
     this.#options = options;
+    const mb = options.workerMemoryMb ?? Infinity;
+    if (!(mb > 0)) throw new RangeError(`workerMemoryMb must be a positive number of MiB, got ${String(options.workerMemoryMb)}`);
+    this.#memoryLimit = mb * 1024 * 1024;
     this.#inferenceThreads = Math.max(1, Math.floor(availableParallelism() / count));
     for (let i = 0; i < count; i++) this.#slots.push(this.#spawn(i));
   }
@@ -359,8 +370,16 @@ export class Executor {
     }
     // Refilled in place: this runs for every invocation.
     for (let i = 0; i < this.#slots.length; i++) this.#loads[i] = this.#slots[i]!.pending.size;
-    const { worker, placement } = placeCall(this.#loads, near, { tiny: (this.#runUs.get(def.id) ?? Infinity) < TINY_CALL_US });
+    for (let i = 0; i < this.#slots.length; i++) this.#full[i] = this.#slots[i]!.since[WORKER_MEMORY_F64]! > this.#memoryLimit;
+    const tiny = (this.#runUs.get(def.id) ?? Infinity) < TINY_CALL_US;
+    const { worker, placement } = placeCall(this.#loads, near, { tiny, full: this.#full });
     return { slot: this.#slots[worker]!, placement };
+  }
+
+  /** Every worker holds more memory than its limit (the runtime then spreads calls to peers that serve them). */
+
+  get memoryFull(): boolean {
+    return this.#memoryLimit !== Infinity && this.#slots.every((s) => s.since[WORKER_MEMORY_F64]! > this.#memoryLimit);
   }
 
   /** Stateful functions live on one worker, so their single instance (actor) keeps its state. */

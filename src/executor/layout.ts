@@ -16,6 +16,11 @@ export const SLEEPING = 33;
 export const RUNNING_CALL = 48;
 /** Float64 index (of a Float64Array over the control block): when RUNNING_CALL started, performance.now() ms. */
 export const RUNNING_SINCE_F64 = 25;
+/**
+ * Float64 index, worker rings only: the worker's memory outside its JS heap in bytes (its instances' Wasm
+ * memories and its buffers; V8's external memory), as the worker last published it, for placement.
+ */
+export const WORKER_MEMORY_F64 = 26;
 
 /** Data bytes of each ring of a worker unless the executor is told otherwise (`ringBytes`). */
 export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;

@@ -13,7 +13,8 @@ import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
 import { models } from '../inference/models.ts';
 import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
-import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags } from './layout.ts';
+import { getHeapStatistics } from 'node:v8';
+import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags, WORKER_MEMORY_F64 } from './layout.ts';
 import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 
@@ -59,6 +60,8 @@ const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(res
 let unfinishedCallees = 0;
 /** How long an idle worker blocks before it runs housekeeping anyway. */
 const IDLE_BLOCK_MS = 50;
+/** How often a busy worker publishes its memory (an idle one does at every IDLE_BLOCK_MS wake-up). */
+const PUBLISH_MS = 5;
 
 /**
  * Run a guest's synchronous part under the watchdog: the main thread reads which outermost call runs and
@@ -344,6 +347,7 @@ async function serve(): Promise<void> {
       // The payload is a view into the ring: copy it out before the ring reuses the space.
       if (type === RecordType.invoke) invoke(id, arg, payload.slice());
     });
+    publishMemory();
     if (suspended > 0) {
       await requests.wait();
       continue;
@@ -351,6 +355,15 @@ async function serve(): Promise<void> {
     await yieldTurn();
     if (suspended === 0 && requests.isEmpty()) requests.block(IDLE_BLOCK_MS);
   }
+}
+
+let published = -Infinity;
+
+/** How much memory this worker holds, for the executor's placement; at most every PUBLISH_MS (it costs ~2 µs). */
+function publishMemory(): void {
+  if (performance.now() - published < PUBLISH_MS) return;
+  published = performance.now();
+  since[WORKER_MEMORY_F64] = getHeapStatistics().external_memory;
 }
 
 post({ type: 'ready' });

@@ -37,22 +37,25 @@ export const TINY_PACK_LIMIT = 16;
  * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the least loaded
  * worker (the lowest index on a tie, so an idle pool behaves the same every time); a `tiny` call instead
  * joins the busiest worker that holds fewer than TINY_PACK_LIMIT calls (it is awake, or about to be).
+ * `full[i]`: worker i holds more memory than its limit; it gets no calls (not even hinted ones) while
+ * another worker is below its limit.
  */
 export function placeCall(
   loads: readonly number[],
   near?: number,
-  options: { readonly slack?: number; readonly tiny?: boolean } = {},
+  options: { readonly slack?: number; readonly tiny?: boolean; readonly full?: readonly boolean[] } = {},
 ): PlacementDecision {
-  const { slack = COLOCATE_SLACK, tiny = false } = options;
-  let least = 0;
-  for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[least]!) least = i;
+  const { slack = COLOCATE_SLACK, tiny = false, full } = options;
+  const open = full?.includes(false) ? (i: number): boolean => !full[i] : (): boolean => true;
+  let least = -1;
+  for (let i = 0; i < loads.length; i++) if (open(i) && (least < 0 || loads[i]! < loads[least]!)) least = i;
   if (near === undefined) {
     if (!tiny) return { worker: least, placement: 'any' };
     let busiest = least;
-    for (let i = 0; i < loads.length; i++) if (loads[i]! < TINY_PACK_LIMIT && loads[i]! > loads[busiest]!) busiest = i;
+    for (let i = 0; i < loads.length; i++) if (open(i) && loads[i]! < TINY_PACK_LIMIT && loads[i]! > loads[busiest]!) busiest = i;
     return { worker: busiest, placement: 'any' };
   }
-  if (loads[near]! - loads[least]! <= slack) return { worker: near, placement: 'colocated' };
+  if (open(near) && loads[near]! - loads[least]! <= slack) return { worker: near, placement: 'colocated' };
   return { worker: least, placement: 'spread' };
 }
 

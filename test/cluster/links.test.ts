@@ -61,8 +61,9 @@ async function linkedNode(
   peers: string[],
   hostId?: string,
   refreshMs = 50,
+  workerMemoryMb?: number,
 ): Promise<{ plume: Plume; links: PeerLinks; service: PeerService; close(): Promise<void> }> {
-  const plume = await Plume.start({ workers: 1 });
+  const plume = await Plume.start({ workers: 1, ...(workerMemoryMb ? { workerMemoryMb } : {}) });
   const service = await servePeers(plume, hostId ? { hostId } : {});
   const links = new PeerLinks({ self: service.info, onChange: () => plume.remoteChanged(), refreshMs });
   for (const url of peers) await links.link(url);
@@ -203,6 +204,30 @@ describe('linked nodes on one host (local mode)', () => {
       );
     } finally {
       b.plume.remove('nap');
+    }
+  });
+});
+
+describe('spreading to a peer for memory', () => {
+  it('should send calls to a peer that serves the function too once every worker here is over its memory limit', async () => {
+    const a = await up();
+    const c = await linkedNode([], undefined, 50, 40);
+    try {
+      await deployOver(a.url, 'echo', example('c-echo/echo.wasm'));
+      await c.links.link(a.url);
+      await c.plume.deploy('echo', example('c-echo/echo.wasm'));
+      const limits = { maxOutputBytes: 64 * 1024 * 1024, memoryMb: 64 };
+      await c.plume.deploy('produce', join(root, 'bench/guests/transfer.wasm'), { entry: 'produce', limits });
+      assert.notEqual((await c.plume.invokeDetailed('echo', 'ab')).placement, 'remote', 'with room it runs here');
+      await c.plume.invoke('produce', String(48 * 1024 * 1024)); // its only worker now holds ~60 MiB
+      await new Promise((resolve) => setTimeout(resolve, 100)); // published once the call is done
+      const r = await c.plume.invokeDetailed('echo', 'ab');
+      assert.equal(text(r.output), 'ba');
+      assert.equal(r.placement, 'remote');
+      assert.equal(r.remote?.mode, 'local');
+    } finally {
+      await c.close();
+      await a.stop();
     }
   });
 });

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Plume } from '../../src/index.ts';
 import { COLOCATE_SLACK, placeCall, TINY_PACK_LIMIT } from '../../src/scheduler/index.ts';
-import { example, guest, text } from '../helpers.ts';
+import { example, guest, root, text } from '../helpers.ts';
+import { join } from 'node:path';
+
+const bench = (file: string): string => join(root, 'bench', file);
 
 describe('placeCall', () => {
   it('should stay on the hinted worker while its load is within the slack of the least loaded', () => {
@@ -26,6 +29,44 @@ describe('placeCall', () => {
     assert.deepEqual(placeCall([TINY_PACK_LIMIT, TINY_PACK_LIMIT + 1], undefined, { tiny: true }), { worker: 0, placement: 'any' });
     // A hint still wins: the chain's worker, within the slack.
     assert.deepEqual(placeCall([3, 0], 1, { tiny: true }), { worker: 1, placement: 'colocated' });
+  });
+
+  it('should give a worker over its memory limit no calls while another has room, hinted ones included', () => {
+    const full = [true, false, false];
+    assert.deepEqual(placeCall([0, 2, 1], undefined, { full }), { worker: 2, placement: 'any' });
+    assert.deepEqual(placeCall([0, 2, 1], 0, { full }), { worker: 2, placement: 'spread' });
+    assert.deepEqual(placeCall([0, 2, 1], undefined, { full, tiny: true }), { worker: 1, placement: 'any' });
+    // Every worker over its limit: memory no longer decides, load does.
+    assert.deepEqual(placeCall([3, 1], undefined, { full: [true, true] }), { worker: 1, placement: 'any' });
+    assert.deepEqual(placeCall([3, 1], 0, { full: [true, true], slack: 2 }), { worker: 0, placement: 'colocated' });
+  });
+});
+
+describe('placement by memory (workerMemoryMb)', () => {
+  it('should send calls away from a worker that holds more memory than its limit', async () => {
+    const plume = await Plume.start({ workers: 2, workerMemoryMb: 40 });
+    try {
+      const limits = { maxOutputBytes: 64 * 1024 * 1024, memoryMb: 64 };
+      await plume.deploy('produce', bench('guests/transfer.wasm'), { entry: 'produce', limits });
+      await plume.deploy('echo', example('c-echo/echo.wasm'));
+      // Worker 0 grows an instance to 48 MiB, which stays with the idle instance.
+      assert.equal((await plume.invokeDetailed('produce', String(48 * 1024 * 1024), { near: 0 })).worker, 0);
+      await new Promise((resolve) => setTimeout(resolve, 150)); // the worker publishes its memory (every 50 ms when idle)
+      for (let i = 0; i < 4; i++) {
+        const r = await plume.invokeDetailed('echo', 'ab', i % 2 ? { near: 0 } : {});
+        assert.equal(text(r.output), 'ba');
+        assert.equal(r.worker, 1, `call ${i} ran on worker ${r.worker}`);
+      }
+    } finally {
+      await plume.close();
+    }
+  });
+
+  it('should refuse a limit that is not a positive number of MiB', async () => {
+    await assert.rejects(Plume.start({ workerMemoryMb: 0 }), {
+      name: 'RangeError',
+      message: /workerMemoryMb must be a positive number of MiB, got 0/,
+    });
   });
 });
 
