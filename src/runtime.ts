@@ -47,7 +47,10 @@ export interface RemoteFunctions {
   refresh(): Promise<void>;
   /** Runs the function on the peer with the cheapest edge (a local socket before the network). */
   invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }>;
-  /** The load of the peer that `invoke` would pick for `name`, as this node sees it: its workers, and this node's calls in flight there. */
+  /**
+   * The load of the peer that `invoke` would pick for `name`, as this node sees it: its workers, and this
+   * node's calls in flight there.
+   */
   load(name: string): { readonly workers: number; readonly inflight: number } | undefined;
 }
 
@@ -247,8 +250,8 @@ export class Plume {
   /**
    * Does this call of a function deployed here go to a peer that serves it too? Only under heavy load:
    * when this node holds SPREAD_TO_PEERS_AT calls or more per worker and the peer, counting the calls this
-   * node has sent it, fewer; or when every worker here is over its memory limit (`workerMemoryMb`). A stateful function keeps its state here and a batched one gains from its
-   * queue, so neither spreads.
+   * node has sent it, fewer; or when every worker here is over its memory limit (`workerMemoryMb`). A
+   * stateful function keeps its state here and a batched one gains from its queue, so neither spreads.
    */
   #spreads(name: string, deployed: Deployed): boolean {
     if (!this.#remote || deployed.current.stateful || deployed.batcher) return false;

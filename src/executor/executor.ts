@@ -348,8 +348,9 @@ export class Executor {
   /**
    * A call alone on its worker wakes it at once. One that joins others in flight there wakes it at the end
    * of this event-loop phase, together with every call written meanwhile: under load (a gateway with many
-   * clients) that cut the worker's wake-ups from 0.57 to about 0.4 per call (docs/scheduler.md, Tiny calls). No call
-   * is missed: a worker going to sleep re-checks its ring after announcing it (Ring#wait, Ring#block).
+   * clients) that cut the worker's wake-ups from 0.57 to about 0.4 per call (docs/scheduler.md, Tiny
+   * calls). No call is missed: a worker going to sleep re-checks its ring after announcing it (Ring#wait,
+   * Ring#block).
    */
   #wake(slot: Slot): void {
     if (slot.pending.size <= 1) slot.requests.wake();
@@ -377,7 +378,6 @@ export class Executor {
   }
 
   /** Every worker holds more memory than its limit (the runtime then spreads calls to peers that serve them). */
-
   get memoryFull(): boolean {
     return this.#memoryLimit !== Infinity && this.#slots.every((s) => s.since[WORKER_MEMORY_F64]! > this.#memoryLimit);
   }

@@ -3,6 +3,7 @@
  * postMessage) and answers on its result ring. Guests that wait are suspended with JSPI, so while any is,
  * this thread's event loop must not block: it sleeps with Atomics.waitAsync then, Atomics.wait only when idle.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
@@ -13,7 +14,6 @@ import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
 import { models } from '../inference/models.ts';
 import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
-import { getHeapStatistics } from 'node:v8';
 import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags, WORKER_MEMORY_F64 } from './layout.ts';
 import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
