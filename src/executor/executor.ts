@@ -371,9 +371,10 @@ export class Executor {
     }
     // Refilled in place: this runs for every invocation.
     for (let i = 0; i < this.#slots.length; i++) this.#loads[i] = this.#slots[i]!.pending.size;
-    for (let i = 0; i < this.#slots.length; i++) this.#full[i] = this.#slots[i]!.since[WORKER_MEMORY_F64]! > this.#memoryLimit;
+    const limited = this.#memoryLimit !== Infinity;
+    if (limited) for (let i = 0; i < this.#slots.length; i++) this.#full[i] = this.#slots[i]!.since[WORKER_MEMORY_F64]! > this.#memoryLimit;
     const tiny = (this.#runUs.get(def.id) ?? Infinity) < TINY_CALL_US;
-    const { worker, placement } = placeCall(this.#loads, near, { tiny, full: this.#full });
+    const { worker, placement } = placeCall(this.#loads, near, { tiny, full: limited ? this.#full : undefined });
     return { slot: this.#slots[worker]!, placement };
   }
 

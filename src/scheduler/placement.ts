@@ -43,19 +43,20 @@ export const TINY_PACK_LIMIT = 16;
 export function placeCall(
   loads: readonly number[],
   near?: number,
-  options: { readonly slack?: number; readonly tiny?: boolean; readonly full?: readonly boolean[] } = {},
+  options: { readonly slack?: number; readonly tiny?: boolean; readonly full?: readonly boolean[] | undefined } = {},
 ): PlacementDecision {
-  const { slack = COLOCATE_SLACK, tiny = false, full } = options;
-  const open = full?.includes(false) ? (i: number): boolean => !full[i] : (): boolean => true;
+  const { slack = COLOCATE_SLACK, tiny = false } = options;
+  // Workers over their memory limit are passed over, unless every worker is.
+  const full = options.full?.includes(false) ? options.full : undefined;
   let least = -1;
-  for (let i = 0; i < loads.length; i++) if (open(i) && (least < 0 || loads[i]! < loads[least]!)) least = i;
+  for (let i = 0; i < loads.length; i++) if (!full?.[i] && (least < 0 || loads[i]! < loads[least]!)) least = i;
   if (near === undefined) {
     if (!tiny) return { worker: least, placement: 'any' };
     let busiest = least;
-    for (let i = 0; i < loads.length; i++) if (open(i) && loads[i]! < TINY_PACK_LIMIT && loads[i]! > loads[busiest]!) busiest = i;
+    for (let i = 0; i < loads.length; i++) if (!full?.[i] && loads[i]! < TINY_PACK_LIMIT && loads[i]! > loads[busiest]!) busiest = i;
     return { worker: busiest, placement: 'any' };
   }
-  if (open(near) && loads[near]! - loads[least]! <= slack) return { worker: near, placement: 'colocated' };
+  if (!full?.[near] && loads[near]! - loads[least]! <= slack) return { worker: near, placement: 'colocated' };
   return { worker: least, placement: 'spread' };
 }
 
