@@ -58,6 +58,16 @@ export class PlumeError extends Error {
     return err instanceof PlumeError ? err.toJSON() : { code: fallback, message: String((err as Error)?.message ?? err) };
   }
 
+  /** Any thrown value as a PlumeError: itself, or its message under `fallback`. */
+  static of(err: unknown, fallback: ErrorCode): PlumeError {
+    return err instanceof PlumeError ? err : new PlumeError(fallback, String((err as Error)?.message ?? err));
+  }
+
+  /** A WASI command that exited non-zero, as `invoke` and workflow steps report it. */
+  static exit(name: string, exitCode: number): PlumeError {
+    return new PlumeError('PLUME_EEXIT', `function '${name}' exited with code ${exitCode}`, { function: name, exitCode });
+  }
+
   static from(e: SerializedError): PlumeError {
     const code = e.code in ErrorCodes ? (e.code as ErrorCode) : 'PLUME_EFAILED';
     return new PlumeError(code, e.message, e.details ?? {});

@@ -178,12 +178,7 @@ export class Plume {
   /** `options.transfer`: the caller gives up `input`, which then reaches the worker without a copy (InvokeOptions). */
   async invoke(name: string, input: Uint8Array | string = new Uint8Array(0), options: InvokeOptions = {}): Promise<Uint8Array> {
     const result = await this.invokeDetailed(name, input, options);
-    if (result.exitCode) {
-      throw new PlumeError('PLUME_EEXIT', `function '${name}' exited with code ${result.exitCode}`, {
-        function: name,
-        exitCode: result.exitCode,
-      });
-    }
+    if (result.exitCode) throw PlumeError.exit(name, result.exitCode);
     return result.output;
   }
 
@@ -264,8 +259,8 @@ export class Plume {
 
   async #submitToBatch(def: FunctionDefinition, batcher: FunctionBatcher, bytes: Uint8Array): Promise<InvocationResult> {
     if (bytes.length > def.limits.maxInputBytes) throw inputError(def, bytes.length);
-    const { value, queuedMs } = await batcher.submitDetailed(bytes);
-    return { ...value, queuedMs: value.queuedMs + queuedMs };
+    const { value, queuedMs, batchSize } = await batcher.submitDetailed(bytes);
+    return { ...value, queuedMs: value.queuedMs + queuedMs, batchSize };
   }
 
   /** A call this node does not serve, run on the peer with the cheapest edge; the result says which node and mode. */

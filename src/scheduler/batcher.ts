@@ -82,11 +82,6 @@ export class Batcher<I, O> {
     return this.#queue.length;
   }
 
-  /** Batches running now. */
-  get running(): number {
-    return this.#running;
-  }
-
   submit(item: I): Promise<O> {
     return this.submitDetailed(item).then((r) => r.value);
   }

@@ -22,10 +22,10 @@ export function functionBatcher(
     policy: { ...policy, capacity: policy.capacity ?? workers },
     run: async (items) => {
       const result = await invoke(encodeList(items));
-      const batchSize = items.length;
-      // A WASI command that exited non-zero owes no list: every caller gets the exit code.
-      if (result.exitCode) return items.map(() => ({ ...result, output: new Uint8Array(0), batchSize }));
-      return splitOutputs(name, result.output, batchSize).map((output) => ({ ...result, output, batchSize }));
+      // A WASI command that exited non-zero owes no list: every caller gets the exit code. The batch size
+      // each caller sees comes from the batcher (Plume#submitToBatch).
+      if (result.exitCode) return items.map(() => ({ ...result, output: new Uint8Array(0) }));
+      return splitOutputs(name, result.output, items.length).map((output) => ({ ...result, output }));
     },
   });
 }

@@ -171,7 +171,7 @@ class Run {
       record('ok', value.bytes.length);
       return value;
     } catch (err) {
-      const error = err instanceof PlumeError ? err : new PlumeError('PLUME_EFAILED', String((err as Error)?.message ?? err));
+      const error = PlumeError.of(err, 'PLUME_EFAILED');
       record('failed', 0, error.code);
       throw error;
     }
@@ -197,7 +197,7 @@ class Run {
 
   #holds(c: Condition): boolean {
     const text = decoder.decode(this.#values.get(c.step)!.bytes);
-    return c.equals !== undefined ? text === c.equals : new RegExp(c.matches!).test(text);
+    return c.equals !== undefined ? text === c.equals : pattern(c).test(text);
   }
 
   /** A reference's data: a step's output as is, or several framed as a list (one copy of each, counted on its edge). */
@@ -310,7 +310,7 @@ class StepRunner {
       try {
         return await this.#attempt(input, attempt, item);
       } catch (err) {
-        const error = err instanceof PlumeError ? err : new PlumeError('PLUME_EFAILED', String((err as Error)?.message ?? err));
+        const error = PlumeError.of(err, 'PLUME_EFAILED');
         if (attempt >= attempts || NOT_RETRIED.has(error.code) || this.#run.failed) throw this.#failure(error, attempt, item);
         await delay((s.retry?.backoffMs ?? 0) * 2 ** (attempt - 1));
         if (this.#run.failed) throw this.#failure(error, attempt, item);
@@ -354,7 +354,7 @@ class StepRunner {
     this.#edges(input, remote);
     if (result.exitCode) {
       record('PLUME_EEXIT', result);
-      throw new PlumeError('PLUME_EEXIT', `function '${s.function}' exited with code ${result.exitCode}`, { exitCode: result.exitCode });
+      throw PlumeError.exit(s.function, result.exitCode);
     }
     record('ok', result);
     if (!remote) this.#acc.outputCopied += copiedAcross(result.output.length);
@@ -405,4 +405,12 @@ function within(call: Promise<InvocationResult>, ms: number): Promise<Invocation
   });
   call.catch(() => {}); // a late failure of an abandoned call is nobody's to handle
   return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A condition's `matches`, compiled once per applied spec (the spec checked it compiles; no `g` flag, so no state). */
+const patterns = new WeakMap<Condition, RegExp>();
+function pattern(c: Condition): RegExp {
+  let re = patterns.get(c);
+  if (!re) patterns.set(c, (re = new RegExp(c.matches!)));
+  return re;
 }
