@@ -18,6 +18,11 @@ export interface Limits {
 /** How long an instance may stay idle before its worker drops it (scale down; see docs/scheduler.md). */
 export const DEFAULT_IDLE_MS = 30_000;
 
+/** How many calls of a function run at once: one for a stateful function (its one instance), else its limit. */
+export function concurrencyOf(f: { readonly stateful: boolean; readonly limits: Pick<Limits, 'maxConcurrency'> }): number {
+  return f.stateful ? 1 : f.limits.maxConcurrency;
+}
+
 /** Function, model and workflow names: letters, digits, '.', '_', '-', at most 63, not starting with a sign. */
 export const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 

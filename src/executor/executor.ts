@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker, type Transferable } from 'node:worker_threads';
 import { PlumeError, type SerializedError } from '../errors.ts';
-import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
+import { concurrencyOf, type FunctionDefinition, type Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../host/interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
@@ -288,7 +288,7 @@ export class Executor {
     const def = this.#def(id);
     if (input.length > def.limits.maxInputBytes) throw inputError(def, input.length);
     checkNear(options.near, this.#slots.length);
-    const limit = def.stateful ? 1 : def.limits.maxConcurrency;
+    const limit = concurrencyOf(def);
     const running = this.#running.get(id) ?? 0;
     let queuedMs = 0;
     // A finishing call hands its slot straight to the next queued one (see finally), so a new call can

@@ -20,7 +20,7 @@ export class Admission {
   readonly #doors = new Map<string, Door>();
 
   /** Admit a call at the door `name` or throw PLUME_EBUSY (with `retryAfterS` in its details); `label` names it in the message. */
-  admit(name: string, concurrency: number, queue: number, label = `function '${name}'`): void {
+  admit(name: string, concurrency: number, queue: number, label?: string): void {
     let door = this.#doors.get(name);
     if (!door) this.#doors.set(name, (door = { outstanding: 0, meanMs: 0 }));
     if (door.outstanding >= concurrency + queue) {
@@ -28,7 +28,7 @@ export class Admission {
       const retryAfterS = Math.max(1, Math.ceil((door.outstanding / concurrency) * (door.meanMs / 1000)));
       throw new PlumeError(
         'PLUME_EBUSY',
-        `${label} is overloaded: ${door.outstanding} calls are running or queued (limit ${concurrency} running + ${queue} queued); retry after ${retryAfterS} s`,
+        `${label ?? `function '${name}'`} is overloaded: ${door.outstanding} calls are running or queued (limit ${concurrency} running + ${queue} queued); retry after ${retryAfterS} s`,
         { function: name, retryAfterS },
       );
     }
@@ -46,5 +46,10 @@ export class Admission {
   /** Calls of `name` admitted and not yet finished (running or queued). */
   outstanding(name: string): number {
     return this.#doors.get(name)?.outstanding ?? 0;
+  }
+
+  /** Would `admit` refuse a call at the door `name` now? */
+  full(name: string, concurrency: number, queue: number): boolean {
+    return this.outstanding(name) >= concurrency + queue;
   }
 }

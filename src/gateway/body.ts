@@ -22,6 +22,11 @@ export function declaredLength(headers: IncomingHttpHeaders): number | undefined
   return Number(header);
 }
 
+/** A limit of its own (`bytes`, named by `owner`), capped by the gateway's `maxBodyBytes`. */
+export function cappedLimit(maxBodyBytes: number, bytes: number, owner: string): BodyLimit {
+  return bytes < maxBodyBytes ? { bytes, owner } : { bytes: maxBodyBytes, owner: 'the gateway' };
+}
+
 export function tooBig(bytes: number | string, limit: BodyLimit): PlumeError {
   return new PlumeError('PLUME_ETOOBIG', `request body of ${bytes} bytes is over the limit of ${limit.owner}: ${limit.bytes} bytes`);
 }

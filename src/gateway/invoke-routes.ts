@@ -6,7 +6,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PlumeError } from '../errors.ts';
 import type { FunctionInfo } from '../runtime.ts';
 import { parseCallbackUrl } from './async-calls.ts';
-import type { BodyLimit } from './body.ts';
+import { cappedLimit, type BodyLimit } from './body.ts';
+import { concurrencyOf } from '../engine/definition.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
 import { Headers } from './protocol.ts';
 
@@ -76,10 +77,8 @@ function functionLimit(ctx: GatewayContext, request: FastifyRequest): BodyLimit 
   // Refusing an overloaded function here spares reading a body that would be refused anyway; a function
   // with room is admitted only by its route, so this checks the door without taking a place.
   const door = doorOf(ctx, name, info);
-  if (ctx.admission.outstanding(name) >= door.concurrency + door.queue) admitFunction(ctx, name, door);
-  return info.limits.maxInputBytes < ctx.maxBodyBytes
-    ? { bytes: info.limits.maxInputBytes, owner: `function '${name}'` }
-    : { bytes: ctx.maxBodyBytes, owner: 'the gateway' };
+  if (ctx.admission.full(name, door.concurrency, door.queue)) admitFunction(ctx, name, door);
+  return cappedLimit(ctx.maxBodyBytes, info.limits.maxInputBytes, `function '${name}'`);
 }
 
 interface FunctionDoor {
@@ -89,7 +88,7 @@ interface FunctionDoor {
 
 /** How many calls of a function run at once (one for a stateful function), and how many more may wait. */
 function doorOf(ctx: GatewayContext, name: string, info: FunctionInfo): FunctionDoor {
-  return { concurrency: info.stateful ? 1 : info.limits.maxConcurrency, queue: ctx.settings.get(name)?.queue ?? ctx.queue };
+  return { concurrency: concurrencyOf(info), queue: ctx.settings.get(name)?.queue ?? ctx.queue };
 }
 
 /** Take a place at the function's door (`door` when the caller has it), or throw PLUME_EBUSY (429), counted as a refused invocation. */

@@ -12,6 +12,7 @@ import { MAX_MODULE_BYTES } from '../engine/compile.ts';
 import { PlumeError } from '../errors.ts';
 import type { FunctionInfo } from '../runtime.ts';
 import type { WorkflowInfo } from '../workflow/types.ts';
+import { cappedLimit } from './body.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
 import { errorBody } from './http-errors.ts';
 import { BUNDLE_TYPE, Headers, parseEnvPairs } from './protocol.ts';
@@ -31,13 +32,8 @@ const decoder = new TextDecoder();
 
 export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   const admin: RouteConfig = { guard: 'admin' };
-  const moduleUpload: RouteConfig = {
-    guard: 'admin',
-    limit: () =>
-      MAX_MODULE_BYTES < ctx.maxBodyBytes
-        ? { bytes: MAX_MODULE_BYTES, owner: 'a module' }
-        : { bytes: ctx.maxBodyBytes, owner: 'the gateway' },
-  };
+  const moduleLimit = cappedLimit(ctx.maxBodyBytes, MAX_MODULE_BYTES, 'a module');
+  const moduleUpload: RouteConfig = { guard: 'admin', limit: () => moduleLimit };
   const describe = (info: FunctionInfo): object => ({
     ...info,
     contentType: ctx.settings.get(info.name)?.contentType ?? 'application/octet-stream',
