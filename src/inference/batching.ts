@@ -49,7 +49,9 @@ export class TensorBatcher {
     const groups = new Map<string, number[]>();
     items.forEach((inputs, i) => {
       const key = signature(inputs) ?? `#${i}`;
-      groups.set(key, [...(groups.get(key) ?? []), i]);
+      const group = groups.get(key);
+      if (group) group.push(i);
+      else groups.set(key, [i]);
     });
     await Promise.all(
       [...groups.values()].map(async (indexes) => {
@@ -74,9 +76,8 @@ export class TensorBatcher {
     const rows = items.map((inputs) => inputs[0]!.dims[0]!);
     const total = rows.reduce((n, r) => n + r, 0);
     // The one extra copy batching costs: each compute's inputs into the batch's (outputs are not copied).
-    const inputs = items[0]!.map((first, j) =>
+    const inputs = items[0]!.map((_, j) =>
       concat(
-        first,
         items.map((inputs) => inputs[j]!),
         total,
       ),
@@ -104,7 +105,8 @@ function signature(inputs: readonly TensorData[]): string | undefined {
   return inputs.map((t) => `${t.type}[${t.dims.slice(1).join(',')}]`).join(' ');
 }
 
-function concat(first: TensorData, parts: readonly TensorData[], total: number): TensorData {
+function concat(parts: readonly TensorData[], total: number): TensorData {
+  const first = parts[0]!;
   const data = new Uint8Array(parts.reduce((n, p) => n + p.data.length, 0));
   let at = 0;
   for (const p of parts) {

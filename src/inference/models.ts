@@ -50,6 +50,11 @@ export class ModelRegistry {
     if (!this.#thread) return;
     void this.#thread.close();
     this.#thread = undefined;
+    this.#sessionsGone();
+  }
+
+  /** Sessions died with the inference thread: every entry loads again on its next use. */
+  #sessionsGone(): void {
     this.#entries.forEach((e) => (e.loading = undefined));
   }
 
@@ -137,8 +142,7 @@ export class ModelRegistry {
   #inference(): InferenceThread {
     if (!this.#thread) {
       this.#thread = new InferenceThread({ intraOpThreads: this.#threads });
-      // Sessions died with the thread: every entry loads again on its next use.
-      this.#thread.onLost = () => this.#entries.forEach((e) => (e.loading = undefined));
+      this.#thread.onLost = () => this.#sessionsGone();
     }
     return this.#thread;
   }

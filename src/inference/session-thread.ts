@@ -85,7 +85,7 @@ async function handle(msg: ToInference): Promise<void> {
         running.set(session, runs.add(pending));
         const out = await pending.finally(() => runs.delete(pending));
         const outputs = session.outputNames.map((name) => result(name, out[name]!));
-        post({ type: 'ran', id: msg.id, outputs, inputs: msg.inputs }, [...transferList(outputs), ...transferList(msg.inputs)]);
+        post({ type: 'ran', id: msg.id, outputs, inputs: msg.inputs }, transferList([...outputs, ...msg.inputs]));
       } catch (err) {
         post({ type: 'failed', id: msg.id, message: oneLine(err), inputs: msg.inputs }, transferList(msg.inputs));
       }

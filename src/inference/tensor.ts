@@ -31,7 +31,7 @@ export function typedArrayOf(type: string): TypedArrayConstructor | undefined {
   return ELEMENTS.find((e) => e.ort === type)?.View;
 }
 
-export function elementBytes(type: string): number | undefined {
+function elementBytes(type: string): number | undefined {
   return typedArrayOf(type)?.BYTES_PER_ELEMENT;
 }
 
