@@ -6,6 +6,7 @@
  * that does not fit waits until enough is released (backpressure), dropping spare buffers of other sizes
  * first.
  */
+import { faultIn } from '../engine/memory-pool.ts';
 import { PlumeError } from '../errors.ts';
 
 export interface PayloadStoreOptions {
@@ -26,7 +27,6 @@ export interface PayloadStoreStats {
 
 /** Buffers come in powers of two from 64 KiB, so a freed buffer fits the next payload of similar size. */
 const MIN_CLASS = 64 * 1024;
-const PAGE = 4096;
 
 interface Waiter {
   readonly length: number;
@@ -172,10 +172,6 @@ export class Lease {
     this.bytes = new Uint8Array(buffer, 0, length);
   }
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   release(): void {
     this.#end(true);
   }
@@ -195,10 +191,9 @@ function classOf(length: number): number {
   return Math.max(MIN_CLASS, 2 ** Math.ceil(Math.log2(Math.max(1, length))));
 }
 
-/** Writing one byte per 4 KiB page faults the buffer in now, not on the receive path; it stays zero. */
+/** A buffer faulted in now, not on the receive path. */
 function prefaulted(size: number): SharedArrayBuffer {
   const buffer = new SharedArrayBuffer(size);
-  const u8 = new Uint8Array(buffer);
-  for (let i = 0; i < size; i += PAGE) u8[i] = 0;
+  faultIn(new Uint8Array(buffer));
   return buffer;
 }

@@ -80,10 +80,11 @@ export class MemoryPool {
 
 function create(shape: MemoryShape, prefault: boolean): WebAssembly.Memory {
   const memory = new WebAssembly.Memory({ initial: shape.initial, maximum: shape.maximum, shared: shape.shared });
-  // Writing one byte per 4 KiB OS page faults it in; the values stay zero.
-  if (prefault) {
-    const u8 = new Uint8Array(memory.buffer);
-    for (let i = 0; i < u8.length; i += 4096) u8[i] = 0;
-  }
+  if (prefault) faultIn(new Uint8Array(memory.buffer));
   return memory;
+}
+
+/** Writes one byte per 4 KiB OS page of `u8`, so its pages are faulted in now, not when it is first used; the values stay zero. */
+export function faultIn(u8: Uint8Array): void {
+  for (let i = 0; i < u8.length; i += 4096) u8[i] = 0;
 }

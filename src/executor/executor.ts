@@ -10,7 +10,7 @@ import type { Hop, LogLevel } from '../host/interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
 import { DEFAULT_RING_BYTES, RecordFlag, RecordType, RUN_US_SHIFT, RUNNING_CALL, RUNNING_SINCE_F64, WORKER_MEMORY_F64 } from './layout.ts';
-import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
+import { wholeBuffer, type FromWorker, type RemoteHop, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 import { inputError } from '../engine/instance-pool.ts';
 import { events } from '../events.ts';
@@ -532,11 +532,10 @@ export class Executor {
       ? remote(name, input)
       : Promise.reject(new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name }));
     // The transport's answer is this call's alone: transferred when the view covers its buffer.
-    this.#answer(slot, requestId, pending, ({ output }) =>
-      output.buffer instanceof ArrayBuffer && output.byteOffset === 0 && output.byteLength === output.buffer.byteLength
-        ? [output.buffer]
-        : [],
-    );
+    this.#answer(slot, requestId, pending, ({ output }) => {
+      const whole = wholeBuffer(output);
+      return whole ? [whole] : [];
+    });
   }
 
   /** Answers a worker's request (a state operation, a remote call) once `work` settles, unless the worker was replaced meanwhile. */
@@ -651,10 +650,9 @@ export class Executor {
  * is (a pooled receive buffer, docs/dataplane.md), an ArrayBuffer the view covers whole is transferred.
  */
 function handOver(input: Uint8Array, transfer: boolean): { input: Uint8Array; transfer: Transferable[] } {
-  const buffer = input.buffer;
-  if (transfer && buffer instanceof SharedArrayBuffer) return { input, transfer: [] };
-  if (transfer && buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === buffer.byteLength)
-    return { input, transfer: [buffer] };
+  if (transfer && input.buffer instanceof SharedArrayBuffer) return { input, transfer: [] };
+  const whole = transfer ? wholeBuffer(input) : undefined;
+  if (whole) return { input, transfer: [whole] };
   const owned = input.slice();
   return { input: owned, transfer: [owned.buffer] };
 }

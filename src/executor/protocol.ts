@@ -5,6 +5,12 @@ import type { Hop } from '../host/interface.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
 import type { StateOp, StateOps } from '../state/service.ts';
 
+/** The ArrayBuffer `view` covers whole, which postMessage can transfer instead of cloning; else undefined. */
+export function wholeBuffer(view: Uint8Array): ArrayBuffer | undefined {
+  const buffer = view.buffer;
+  return buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === buffer.byteLength ? buffer : undefined;
+}
+
 export interface WorkerInit {
   /** main → worker invocations. */
   readonly requests: SharedArrayBuffer;

@@ -15,7 +15,7 @@ import { hostInterfaces } from '../host/index.ts';
 import { models } from '../inference/models.ts';
 import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
 import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags, WORKER_MEMORY_F64 } from './layout.ts';
-import type { FromWorker, RemoteHop, ToWorker, WorkerInit, WorkerPoolStats } from './protocol.ts';
+import { wholeBuffer, type FromWorker, type RemoteHop, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 
 const port = parentPort!;
@@ -231,7 +231,7 @@ function sendResult(callId: number, result: InvocationResult, flags: number): vo
     // A flattened output of several chunks is a fresh buffer; a single chunk is the guest's own copy.
     // Either belongs to this call alone, so it is transferred, not cloned; only a view is copied first.
     const flat = result.output.flatten();
-    const output = flat.byteOffset === 0 && flat.byteLength === flat.buffer.byteLength ? flat : flat.slice();
+    const output = wholeBuffer(flat) ? flat : flat.slice();
     post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0, flags }, [output.buffer as ArrayBuffer]);
   }
   // Written to the ring or flattened: the output's pooled chunks can serve the next one.

@@ -84,7 +84,10 @@ export class SocketTransportServer implements TransportServer {
   readonly #log: Log;
   readonly #connections = new Set<FramedConnection>();
   /** Connections to clients' pull servers, by address. */
-  readonly #pullers = new Map<string, Promise<SocketTransportClient>>();
+  readonly #pullers = new Map<
+    string,
+    { readonly client: SocketTransportClient; settled: boolean; readonly ready: Promise<SocketTransportClient> }
+  >();
   #server: net.Server | undefined;
   #address = '';
   #accepted = 0;
@@ -129,7 +132,7 @@ export class SocketTransportServer implements TransportServer {
     for (const connection of this.#connections) connection.destroy(new PlumeError('PLUME_ECLOSED', 'the server closed'));
     const pullers = [...this.#pullers.values()];
     this.#pullers.clear();
-    await Promise.all(pullers.map((p) => p.then((c) => c.close()).catch(() => {})));
+    await Promise.all(pullers.map((p) => p.ready.then((c) => c.close()).catch(() => {})));
     await closed;
   }
 
@@ -313,22 +316,24 @@ export class SocketTransportServer implements TransportServer {
     }
   }
 
-  async #puller(address: string): Promise<SocketTransportClient> {
-    for (const [key, pending] of this.#pullers) {
-      const client = await pending.catch(() => undefined);
-      if (!client?.usable) this.#pullers.delete(key);
-    }
-    let pending = this.#pullers.get(address);
-    if (!pending) {
-      const client = new SocketTransportClient(this.#addressing, {
-        maxPayload: this.#maxPayload,
-        pullThreshold: Infinity,
-        ...(this.#options.logger ? { logger: this.#options.logger } : {}),
-      });
-      pending = client.connect(address).then(() => client);
-      this.#pullers.set(address, pending);
-    }
-    return pending;
+  /**
+   * The connection to a client's pull server, reused. Connections that went down are dropped here without
+   * waiting on any (a pull never waits on another client's connect); a failed connect is forgotten.
+   */
+  #puller(address: string): Promise<SocketTransportClient> {
+    for (const [key, entry] of this.#pullers) if (entry.settled && !entry.client.usable) this.#pullers.delete(key);
+    const known = this.#pullers.get(address);
+    if (known) return known.ready;
+    const client = new SocketTransportClient(this.#addressing, {
+      maxPayload: this.#maxPayload,
+      pullThreshold: Infinity,
+      ...(this.#options.logger ? { logger: this.#options.logger } : {}),
+    });
+    const entry = { client, settled: false, ready: client.connect(address).then(() => client) };
+    const settle = (): void => void (entry.settled = true);
+    entry.ready.then(settle, settle);
+    this.#pullers.set(address, entry);
+    return entry.ready;
   }
 
   #report(direction: Transfer['direction'], method: string, id: number, bytesMoved: number, bytesCopied: number): void {
