@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Plume, PlumeError } from '../src/index.ts';
-import { example, guest, text } from './helpers.ts';
+import { benchGuest, example, guest, text } from './helpers.ts';
 
 describe('isolation and limits', () => {
   let plume: Plume;
   before(async () => {
     plume = await Plume.start({ workers: 2 });
-    await plume.deploy('hostile', guest('hostile.wasm'), { limits: { timeoutMs: 300, memoryMb: 16, maxOutputBytes: 1024 * 1024 } });
+    await plume.deploy('hostile', benchGuest('hostile.wasm'), { limits: { timeoutMs: 300, memoryMb: 16, maxOutputBytes: 1024 * 1024 } });
     await plume.deploy('hello', example('hello/hello.wasm'));
   });
   after(() => plume.close());

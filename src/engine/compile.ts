@@ -4,9 +4,16 @@
  */
 import { createHash } from 'node:crypto';
 import { PlumeError } from '../errors.ts';
-import type { GuestConfig, HostInterface } from '../host/interface.ts';
-import { DEFAULT_IDLE_MS, DEFAULT_LIMITS, PAGE_BYTES, type FunctionDefinition, type Limits, type Snapshot } from './definition.ts';
-import type { BatchPolicy } from '../scheduler/batcher.ts';
+import type { GuestConfig, HostInterface } from './host-interface.ts';
+import {
+  DEFAULT_IDLE_MS,
+  DEFAULT_LIMITS,
+  PAGE_BYTES,
+  type BatchPolicy,
+  type FunctionDefinition,
+  type Limits,
+  type Snapshot,
+} from './definition.ts';
 import { FunctionInstance, type LogSink } from './instance.ts';
 import { prepareModule, WasmFormatError, type PreparedInfo } from './wasm-binary.ts';
 

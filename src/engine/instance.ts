@@ -15,7 +15,7 @@ import {
   type HostInterface,
   type InstanceHandle,
   type LogLevel,
-} from '../host/interface.ts';
+} from './host-interface.ts';
 import type { FunctionDefinition, Snapshot } from './definition.ts';
 import { PAGE_BYTES } from './definition.ts';
 

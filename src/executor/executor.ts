@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Worker, type Transferable } from 'node:worker_threads';
 import { PlumeError, type SerializedError } from '../errors.ts';
 import { concurrencyOf, type FunctionDefinition, type Snapshot } from '../engine/definition.ts';
-import type { Hop, LogLevel } from '../host/interface.ts';
+import type { Hop, LogLevel } from '../engine/host-interface.ts';
 import type { StateOp, StateOps, StateService } from '../state/service.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
 import { DEFAULT_RING_BYTES, RecordFlag, RecordType, RUN_US_SHIFT, RUNNING_CALL, RUNNING_SINCE_F64, WORKER_MEMORY_F64 } from './layout.ts';

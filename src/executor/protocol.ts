@@ -1,7 +1,7 @@
 /** Messages over postMessage between the executor (main thread) and its workers. Hot-path traffic uses the rings. */
 import type { SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
-import type { Hop } from '../host/interface.ts';
+import type { Hop } from '../engine/host-interface.ts';
 import type { ModelMeta } from '../inference/tensor.ts';
 import type { StateOp, StateOps } from '../state/service.ts';
 

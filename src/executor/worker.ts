@@ -13,7 +13,7 @@ import type { FunctionInstance, InvocationResult, LogSink } from '../engine/inst
 import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
 import { models } from '../inference/models.ts';
-import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
+import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../engine/host-interface.ts';
 import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags, WORKER_MEMORY_F64 } from './layout.ts';
 import { wholeBuffer, type FromWorker, type RemoteHop, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';

@@ -5,7 +5,7 @@ import { Payload, appendOutput } from '../data/payload.ts';
 import { Errno } from './errno.ts';
 import { STATE_IMPORTS, stateImports } from './state-imports.ts';
 import { GuestMemory } from './guest-memory.ts';
-import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from './interface.ts';
+import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from '../engine/host-interface.ts';
 
 const SUSPENDING = new Set<string>(['sleep', 'await', ...STATE_IMPORTS]);
 const decoder = new TextDecoder();

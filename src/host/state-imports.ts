@@ -4,7 +4,7 @@
  */
 import { Errno } from './errno.ts';
 import type { GuestMemory } from './guest-memory.ts';
-import type { InstanceHandle } from './interface.ts';
+import type { InstanceHandle } from '../engine/host-interface.ts';
 import type { LockLease } from '../state/backend.ts';
 import type { StateOp, StateOps } from '../state/service.ts';
 

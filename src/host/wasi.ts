@@ -8,7 +8,7 @@
 import { WASI } from 'node:wasi';
 import { Payload } from '../data/payload.ts';
 import { GuestMemory } from './guest-memory.ts';
-import { GuestExit, type HostInterface, type ImportFunction, type InstanceHandle } from './interface.ts';
+import { GuestExit, type HostInterface, type ImportFunction, type InstanceHandle } from '../engine/host-interface.ts';
 
 type RawImports = Record<string, ImportFunction>;
 
