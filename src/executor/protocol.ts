@@ -16,6 +16,8 @@ export interface WorkerInit {
   readonly requests: SharedArrayBuffer;
   /** worker → main results. */
   readonly results: SharedArrayBuffer;
+  /** The calls this worker started (layout.ts, STARTED_SLOTS). */
+  readonly started: SharedArrayBuffer;
   /** ONNX Runtime intra-op threads for this worker's sessions (docs/wasi-nn.md). */
   readonly inferenceThreads: number;
   /** Models registered on the node so far (a replacement worker starts with them). */
@@ -59,20 +61,21 @@ export type ToWorker =
   | { readonly type: 'remote-functions'; readonly functions: readonly (readonly [string, number])[] };
 
 export type FromWorker =
-  | { readonly type: 'ready' }
+  /** `tid`: the thread's id on Linux, so the executor can lower the priority of a call that runs long. */
+  | { readonly type: 'ready'; readonly tid?: number }
   | { readonly type: 'snapshot'; readonly requestId: number; readonly snapshot?: Snapshot; readonly error?: SerializedError }
   | { readonly type: 'prewarmed'; readonly requestId: number; readonly idle: number }
   | { readonly type: 'stats'; readonly requestId: number; readonly stats: readonly WorkerPoolStats[] }
   | { readonly type: 'model-done'; readonly requestId: number; readonly meta?: ModelMeta; readonly error?: string }
   | { readonly type: 'log'; readonly fn: string; readonly level: number; readonly message: string }
-  | { readonly type: 'trace'; readonly callId: number; readonly trace: Hop[] }
   | { readonly type: 'state'; readonly requestId: number; readonly op: StateOp; readonly args: StateOps[StateOp] }
   /** A chained call to a function another node serves: the main thread holds the peer links. */
   | { readonly type: 'remote-call'; readonly requestId: number; readonly name: string; readonly input: Uint8Array }
-  /** Fallback for outputs too big for the ring, or when it is full. */
+  /** Fallback for outputs too big for the ring, or when it is full; carries the call's trace too (one channel per call). */
   | {
       readonly type: 'result';
       readonly callId: number;
+      readonly trace?: Hop[];
       readonly output?: Uint8Array;
       readonly exitCode?: number;
       /** As a ring record's flags: RecordFlag bits and the run time (RUN_US_SHIFT). */
