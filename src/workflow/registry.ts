@@ -3,7 +3,7 @@
  * remove. `Plume` keeps one and delegates its workflow methods here.
  */
 import { access } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import type { DeployOptions } from '../engine/compile.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type WorkflowEvent } from '../events.ts';
@@ -28,7 +28,7 @@ export interface ApplyOptions {
   readonly baseDir?: string;
   /**
    * The contents of relative paths that came with the spec (a bundle sent over HTTP), by the path as the
-   * spec writes it; a path not here is read under `baseDir`.
+   * spec writes it. When given, every relative path must be here; absolute ones are read on this node.
    */
   readonly files?: ReadonlyMap<string, Uint8Array>;
   /**
@@ -166,6 +166,10 @@ export class WorkflowRegistry {
       const sent = options.files?.get(source);
       if (sent) {
         sources.set(field, sent);
+        continue;
+      }
+      if (options.files && !isAbsolute(source)) {
+        issues.push({ path, message: `'${source}' did not come with the spec (a bundle carries every relative path it names)` });
         continue;
       }
       const full = resolve(baseDir, source);
