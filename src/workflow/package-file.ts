@@ -58,7 +58,8 @@ export async function resolvePackageFile(ref: string, from: readonly string[]): 
       return fileInside(packageDir, name, path, ref);
     }
   }
-  throw new Error(`package '${name}' is not installed on the node (no node_modules/${name}/package.json above ${from[0] ?? PLUME_DIR})`);
+  const above = [...new Set([...from.map((d) => resolve(d)), PLUME_DIR])].join(', ');
+  throw new Error(`package '${name}' is not installed on the node (no node_modules/${name}/package.json above ${above})`);
 }
 
 /** The file at `path` in `packageDir`, checked again after symlinks are followed: it must still be inside. */
