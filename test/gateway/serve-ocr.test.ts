@@ -69,8 +69,13 @@ async function up(args: string[]): Promise<UpNode> {
   };
 }
 
+/** What `curl --data-binary @file URL/workflow/ocr` sends: a POST of the bytes, with curl's default content type. */
 async function ocr(url: string, body: Uint8Array): Promise<Response> {
-  return fetch(`${url}/workflow/ocr`, { method: 'POST', body: body as Uint8Array<ArrayBuffer> });
+  return fetch(`${url}/workflow/ocr`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: body as Uint8Array<ArrayBuffer>,
+  });
 }
 
 async function lines(res: Response): Promise<string[]> {
@@ -109,15 +114,48 @@ async function received(url: string): Promise<{ files: number; bytes: number }> 
   return ((await (await fetch(`${url}/system/files`)).json()) as { received: { files: number; bytes: number } }).received;
 }
 
+/** The README's section: its three commands (comments dropped) and the JSON it shows. */
+function readmeSection(): { up: string[]; apply: string[]; curl: { file: string; path: string }; shown: { lines: { text: string }[] } } {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Serve OCR over HTTP');
+  assert.ok(start >= 0, 'README has no "Serve OCR over HTTP" section');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 3));
+  const commands = /```sh\n([\s\S]*?)```/
+    .exec(section)![1]!
+    .trim()
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, '').split(' '));
+  assert.deepEqual(
+    commands.map((c) => c.slice(0, 3).join(' ')),
+    ['npx plume up', 'npx plume workflow', 'curl --data-binary @examples/ocr/sample.png'],
+  );
+  const [upCommand, applyCommand, curlCommand] = commands as [string[], string[], string[]];
+  const url = new URL(curlCommand[3]!);
+  assert.equal(url.origin, 'http://127.0.0.1:8080', 'the README names the default address of plume up');
+  return {
+    up: upCommand.slice(3),
+    apply: applyCommand.slice(2),
+    curl: { file: curlCommand[2]!.slice(1), path: url.pathname },
+    shown: JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!) as { lines: { text: string }[] },
+  };
+}
+
 describe('Serve OCR over HTTP (README)', () => {
+  const readme = readmeSection();
   let node: UpNode;
   before(async () => {
-    node = await up([]);
+    // The README's `npx plume up`, on a free port rather than 8080 (other tests and nodes may hold it).
+    node = await up(readme.up);
   });
   after(() => node?.stop());
 
   it('should apply the spec with the CLI and answer a POST of the sample with its 4 lines as JSON', async () => {
-    const applied = await plume(['workflow', 'apply', 'examples/ocr/ocr.workflow.yaml', '--url', node.url]);
+    assert.deepEqual(readme.apply, ['workflow', 'apply', 'examples/ocr/ocr.workflow.yaml']);
+    assert.deepEqual(
+      readme.shown.lines.map((l) => l.text),
+      SAMPLE_LINES,
+    );
+    const applied = await plume([...readme.apply, '--url', node.url]);
     assert.equal(applied.status, 0, applied.stderr);
     assert.match(
       applied.stdout,
@@ -126,7 +164,12 @@ describe('Serve OCR over HTTP (README)', () => {
     // 8 modules (two functions share infer.wasm); the models come from the package on the node, not over HTTP.
     assert.match(applied.stderr, /^plume: sent 8 files \(\d+ bytes\); 0 already on the node\n$/);
 
-    const res = await ocr(node.url, sample);
+    // What the README's curl sends: a POST of the file's bytes, with curl's default content type.
+    const res = await fetch(node.url + readme.curl.path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: readFileSync(join(root, readme.curl.file)),
+    });
     assert.match(res.headers.get('content-type') ?? '', /^application\/octet-stream/);
     assert.deepEqual(await lines(res), SAMPLE_LINES);
   });
