@@ -1,6 +1,7 @@
 /**
  * `plume up`: start a node (the runtime and its HTTP gateway), apply the `--apply` workflows, and serve
- * until SIGINT or SIGTERM, then finish what was accepted and exit. The URL goes to stdout (scripts read it); the rest to stderr.
+ * until SIGINT or SIGTERM, then finish what was accepted and exit. The URL goes to stdout (scripts read
+ * it); the rest to stderr.
  */
 import { dirname, resolve } from 'node:path';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
