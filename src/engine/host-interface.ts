@@ -16,6 +16,8 @@ export interface CallState {
   readonly maxOutputBytes: number;
   /** Set by a guest through `plume_v1.fail`, or by a host call that failed fatally. */
   failMessage: string | undefined;
+  /** Set by `plume_v1.refuse_input`: the failure is the input's fault, reported with this code. */
+  failCode?: 'PLUME_EINPUT' | 'PLUME_ETOOBIG';
   /** Set when a WASI command calls `proc_exit`. */
   exitCode: number | undefined;
   /** Set when a write was refused for passing `maxOutputBytes`: the invocation fails even if the guest goes on. */

@@ -186,6 +186,11 @@ export class FunctionInstance implements InstanceHandle {
     const output = new Payload(call.output, call.outputBytes);
     if (this.kind === 'command') return { output, inputCopied: call.inputCopied, exitCode: exitCode ?? 0 };
     if (status !== 0) {
+      if (call.failCode) {
+        throw new PlumeError(call.failCode, `function '${this.def.name}' refused its input: ${call.failMessage ?? ''}`, {
+          function: this.def.name,
+        });
+      }
       if (nearMemoryLimit(this)) throw memoryError(this, call.failMessage);
       throw new PlumeError('PLUME_EFAILED', `function '${this.def.name}' failed: ${call.failMessage ?? `returned ${String(status)}`}`, {
         function: this.def.name,

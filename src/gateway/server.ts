@@ -13,6 +13,7 @@ import { Admission } from './admission.ts';
 import { AsyncCalls, type AsyncCallOptions } from './async-calls.ts';
 import { Tokens } from './auth.ts';
 import { readBody } from './body.ts';
+import { FileStore, fileRoutes } from './files.ts';
 import type { FunctionSettings, GatewayContext, GatewayRuntime, RouteConfig } from './context.ts';
 import { errorBody, statusOf } from './http-errors.ts';
 import { invokeRoutes } from './invoke-routes.ts';
@@ -30,8 +31,10 @@ export interface GatewayOptions {
   readonly maxBodyBytes?: number;
   /** Calls admitted per function beyond its concurrency limit before 429; default 1024. */
   readonly queue?: number;
-  /** Where relative paths in an applied workflow spec resolve; default the current directory. */
+  /** Where relative paths in an applied workflow spec resolve, and `package:` models are looked for; default the current directory. */
   readonly workflowDir?: string;
+  /** Bytes of workflow files (modules, models) kept by content hash; default 1 GiB, least recently used out first. */
+  readonly fileStoreBytes?: number;
   readonly async?: AsyncCallOptions;
   /** This node's identity and peer servers (`servePeers`), answered at `GET /system/node` to nodes that link to it. */
   readonly node?: NodeInfo;
@@ -61,6 +64,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     admission,
     calls: new AsyncCalls(options.async),
     settings: new Map<string, FunctionSettings>(),
+    files: new FileStore(options.fileStoreBytes),
     queue,
     maxBodyBytes,
     workflowDir: options.workflowDir ?? process.cwd(),
@@ -80,6 +84,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   configure(app, ctx);
   invokeRoutes(app, ctx);
   systemRoutes(app, ctx);
+  fileRoutes(app, ctx);
   app.get('/healthz', { config: { guard: 'none' } satisfies RouteConfig }, async () => ({
     status: 'ok',
     functions: plume.list().length,
