@@ -5,7 +5,6 @@
  * runaway calls, spares), settlement.ts (results and run times), control.ts (requests and replies).
  */
 import { availableParallelism } from 'node:os';
-import type { Transferable } from 'node:worker_threads';
 import { PlumeError, type SerializedError } from '../errors.ts';
 import { concurrencyOf, type FunctionDefinition, type Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../engine/host-interface.ts';
@@ -16,7 +15,7 @@ import { ControlChannel } from './control.ts';
 import { DEFAULT_RING_BYTES, RecordType } from './layout.ts';
 import type { ExecutorOptions, InvokeOptions, PoolStats } from './options.ts';
 import { Placer } from './placer.ts';
-import { wholeBuffer, type FromWorker, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
+import { handOver, wholeBuffer, type FromWorker, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
 import { RunTimes, settle, type InvocationResult } from './settlement.ts';
 import { WATCHDOG_GRACE_MS, Watchdog } from './watchdog.ts';
 import { WorkerSlot, type Pending } from './worker-slot.ts';
@@ -27,6 +26,7 @@ export type { ExecutorOptions, InvokeOptions, PoolStats } from './options.ts';
 /** How long stats() waits for a worker's counts (a scrape must not hang on a busy worker). */
 const STATS_WAIT_MS = 250;
 const MODEL_WAIT_MS = 60_000;
+const REGISTER_WAIT_MS = 2000;
 const decoder = new TextDecoder();
 
 type WorkerBoot = Omit<WorkerInit, 'requests' | 'results' | 'started'>;
@@ -112,7 +112,22 @@ export class Executor {
     if (reply.error) throw PlumeError.from(reply.error);
     const full: FunctionDefinition = { ...def, snapshot: reply.snapshot as Snapshot };
     this.#defs.set(full.id, full);
-    for (const s of this.#live()) s.post({ type: 'register', def: full });
+    // Every worker has the version before deploy returns: a guest's chained call by name to it, arriving
+    // through a ring, could otherwise overtake the 'register' message and find nothing (issue 12). A worker
+    // stuck in a long synchronous call answers late: after REGISTER_WAIT_MS it is not waited for.
+    await Promise.all(
+      this.#live().map((s) =>
+        this.#control.ask(
+          s,
+          (requestId) => ({ type: 'register', requestId, def: full }),
+          REGISTER_WAIT_MS,
+          (requestId) => ({
+            type: 'registered',
+            requestId,
+          }),
+        ),
+      ),
+    );
     return full;
   }
 
@@ -318,7 +333,6 @@ export class Executor {
     if (this.#slots.length >= this.#base + this.#maxSpares) return undefined;
     const slot = this.#newSlot(this.#slots.length, true);
     this.#slots.push(slot);
-    for (const def of this.#defs.values()) slot.post({ type: 'register', def });
     return slot;
   }
 
@@ -354,14 +368,14 @@ export class Executor {
       inferenceThreads: this.#inferenceThreads,
       models: [...this.#models].map(([name, bytes]) => ({ name, bytes })),
       remoteFunctions: this.#remoteFunctions,
+      defs: [...this.#defs.values()],
     };
   }
 
-  /** Start a slot's worker afresh with every registered version. */
+  /** Start a slot's worker afresh (with every registered version: they travel in its init). */
   #boot(slot: WorkerSlot): void {
     slot.start();
     if (this.#outstanding === 0) slot.worker.unref();
-    for (const def of this.#defs.values()) slot.post({ type: 'register', def });
   }
 
   #onRecord(slot: WorkerSlot, type: number, id: number, arg: number, payload: Uint8Array, flags: number): void {
@@ -417,6 +431,7 @@ export class Executor {
       }
       case 'snapshot':
       case 'prewarmed':
+      case 'registered':
       case 'stats':
       case 'model-done':
         this.#control.reply(msg);
@@ -457,34 +472,16 @@ export class Executor {
   }
 
   /**
-   * Terminate a worker and start a fresh one with every registered version. Of the calls it held, those that
+   * Terminate a worker and start a fresh one (with every registered version). Of the calls it held, those that
    * had started fail with `reason`; the others run again, placed anew (on another worker when there is one).
    */
   #replace(slot: WorkerSlot, reason: PlumeError): void {
     if (this.#closed) return;
     const held = slot.restart();
     if (this.#outstanding === 0) slot.worker.unref();
-    for (const def of this.#defs.values()) slot.post({ type: 'register', def });
     for (const { call, started } of held) {
       if (started || call.input === undefined) call.reject(reason);
       else this.#dispatch(call);
     }
   }
-}
-
-/**
- * An input too big for the ring goes by postMessage. A caller that keeps its buffer gets it copied once into
- * a SharedArrayBuffer, shared with the worker (postMessage would otherwise clone it, a second full copy:
- * ~150 ms at 100 MB), which the executor keeps (`keep`) to run the call again if its worker is replaced
- * before it started. A caller that gives it up (`transfer`) pays no copy: a SharedArrayBuffer is shared as
- * it is (a pooled receive buffer, docs/dataplane.md), an ArrayBuffer the view covers whole is transferred
- * (and cannot run again).
- */
-function handOver(input: Uint8Array, transfer: boolean): { input: Uint8Array; transfer: Transferable[]; keep: Uint8Array | undefined } {
-  if (transfer && input.buffer instanceof SharedArrayBuffer) return { input, transfer: [], keep: input };
-  const whole = transfer ? wholeBuffer(input) : undefined;
-  if (whole) return { input, transfer: [whole], keep: undefined };
-  const owned = new Uint8Array(new SharedArrayBuffer(input.length));
-  owned.set(input);
-  return { input: owned, transfer: [], keep: owned };
 }
