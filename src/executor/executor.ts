@@ -14,6 +14,7 @@ import { checkNear, overdueAfterMs, type Placement } from '../scheduler/placemen
 import { ControlChannel } from './control.ts';
 import { DEFAULT_RING_BYTES, RecordType } from './layout.ts';
 import type { ExecutorOptions, InvokeOptions, PoolStats } from './options.ts';
+import { ModelRegistry } from './model-registry.ts';
 import { Placer } from './placer.ts';
 import { handOver, wholeBuffer, type FromWorker, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
 import { RunTimes, settle, type InvocationResult } from './settlement.ts';
@@ -25,8 +26,8 @@ export type { ExecutorOptions, InvokeOptions, PoolStats } from './options.ts';
 
 /** How long stats() waits for a worker's counts (a scrape must not hang on a busy worker). */
 const STATS_WAIT_MS = 250;
-const MODEL_WAIT_MS = 60_000;
 const REGISTER_WAIT_MS = 2000;
+const QUIESCE_WAIT_MS = 10_000;
 const decoder = new TextDecoder();
 
 type WorkerBoot = Omit<WorkerInit, 'requests' | 'results' | 'started'>;
@@ -42,7 +43,10 @@ export class Executor {
   readonly #running = new Map<number, number>();
   readonly #queued = new Map<number, (() => void)[]>();
   /** Models registered for wasi-nn, by name: every worker has them, a replacement worker too. */
-  readonly #models = new Map<string, Uint8Array>();
+  readonly #models = new ModelRegistry(
+    () => this.#live(),
+    (slot, make, timeoutMs, timedOut) => this.#control.ask(slot, make, timeoutMs, timedOut),
+  );
   /** Functions other nodes serve (name → input limit): every worker knows them, a replacement worker too. */
   #remoteFunctions: readonly (readonly [string, number])[] = [];
   /**
@@ -78,7 +82,7 @@ export class Executor {
       overdueAfterMs: (def) => overdueAfterMs(this.#runTimes.meanUs(def.id)),
       timedOut: (slot, callId, call) => this.#timedOut(slot, callId, call),
       recycle: (slot) => this.#replace(slot, new PlumeError('PLUME_EWORKER', `worker ${slot.index} was recycled`)),
-      retire: (slot) => void slot.stop(),
+      retire: (slot) => void this.#stopWorker(slot),
     });
   }
 
@@ -158,41 +162,16 @@ export class Executor {
     for (const s of this.#live()) s.post({ type: 'trim', id, keep });
   }
 
-  /**
-   * Register a model on every worker, each creating its session; resolves once all have (so a call placed
-   * right after finds it anywhere). If a worker cannot load it, every worker goes back to the model the name
-   * had before (or to no model), and this rejects with ONNX Runtime's message.
-   */
-  async addModel(name: string, bytes: Uint8Array): Promise<ModelMeta> {
-    const add = (model: Uint8Array): Promise<{ meta?: ModelMeta; error?: string }[]> =>
-      Promise.all(this.#live().map((slot) => this.#askModel(slot, (requestId) => ({ type: 'model-add', requestId, name, bytes: model }))));
-    const replies = await add(bytes);
-    const failed = replies.find((r) => r.error !== undefined);
-    if (failed) {
-      // Leave every worker as it was: with the model this name had before, or without the name.
-      const previous = this.#models.get(name);
-      await (previous ? add(previous) : this.removeModel(name));
-      throw new PlumeError('PLUME_EMODEL', `model '${name}' cannot be loaded: ${failed.error}`, { model: name });
-    }
-    this.#models.set(name, bytes);
-    return replies[0]!.meta!;
+  /** Register a model on every worker (model-registry.ts); resolves once all have its session. */
+  addModel(name: string, bytes: Uint8Array): Promise<ModelMeta> {
+    if (this.#closed) return Promise.reject(new PlumeError('PLUME_ECLOSED', 'the runtime is closed'));
+    return this.#models.add(name, bytes);
   }
 
   /** Resolves once every worker has forgotten the model (a call placed after that cannot find it). */
-  async removeModel(name: string): Promise<void> {
-    this.#models.delete(name);
-    await Promise.all(this.#live().map((slot) => this.#askModel(slot, (requestId) => ({ type: 'model-remove', requestId, name }))));
-  }
-
-  async #askModel(slot: WorkerSlot, make: (requestId: number) => ToWorker): Promise<{ meta?: ModelMeta; error?: string }> {
-    if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime is closed');
-    // A worker replaced meanwhile never answers; creating a session takes a second at most.
-    const reply = await this.#control.ask(slot, make, MODEL_WAIT_MS, (requestId) => ({
-      type: 'model-done',
-      requestId,
-      error: `worker ${slot.index} did not answer within ${MODEL_WAIT_MS} ms`,
-    }));
-    return reply.type === 'model-done' ? reply : { error: 'unexpected reply' };
+  removeModel(name: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new PlumeError('PLUME_ECLOSED', 'the runtime is closed'));
+    return this.#models.remove(name);
   }
 
   /**
@@ -280,8 +259,22 @@ export class Executor {
     for (const slot of this.#slots) {
       for (const p of slot.pending.values()) p.reject(closed);
       slot.pending.clear();
-      await slot.stop();
     }
+    await Promise.all(this.#live().map((slot) => this.#stopWorker(slot)));
+  }
+
+  /** Stop a worker once it creates no model session (terminating one mid-creation aborts the whole process). */
+  async #stopWorker(slot: WorkerSlot): Promise<void> {
+    await this.#control.ask(
+      slot,
+      (requestId) => ({ type: 'quiesce', requestId }),
+      QUIESCE_WAIT_MS,
+      (requestId) => ({
+        type: 'quiesced',
+        requestId,
+      }),
+    );
+    await slot.stop();
   }
 
   /** Place a call (new, or one whose worker was replaced before it started) and hand it to the worker. */
@@ -366,7 +359,7 @@ export class Executor {
   #bootData(): WorkerBoot {
     return {
       inferenceThreads: this.#inferenceThreads,
-      models: [...this.#models].map(([name, bytes]) => ({ name, bytes })),
+      models: this.#models.list(),
       remoteFunctions: this.#remoteFunctions,
       defs: [...this.#defs.values()],
     };
@@ -432,6 +425,7 @@ export class Executor {
       case 'snapshot':
       case 'prewarmed':
       case 'registered':
+      case 'quiesced':
       case 'stats':
       case 'model-done':
         this.#control.reply(msg);

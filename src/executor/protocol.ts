@@ -74,6 +74,8 @@ export type ToWorker =
   | { readonly type: 'prewarm'; readonly requestId: number; readonly id: number; readonly count: number; readonly exercise: boolean }
   | { readonly type: 'trim'; readonly id: number; readonly keep: number }
   | { readonly type: 'stats'; readonly requestId: number }
+  /** Answered by 'quiesced' once no model session is being created: the worker may then be terminated. */
+  | { readonly type: 'quiesce'; readonly requestId: number }
   /** Register a model for wasi-nn `load_by_name`; answered by 'model-done' once its session exists. */
   | { readonly type: 'model-add'; readonly requestId: number; readonly name: string; readonly bytes: Uint8Array }
   | { readonly type: 'model-remove'; readonly requestId: number; readonly name: string }
@@ -90,6 +92,7 @@ export type FromWorker =
   | { readonly type: 'snapshot'; readonly requestId: number; readonly snapshot?: Snapshot; readonly error?: SerializedError }
   | { readonly type: 'prewarmed'; readonly requestId: number; readonly idle: number }
   | { readonly type: 'registered'; readonly requestId: number }
+  | { readonly type: 'quiesced'; readonly requestId: number }
   | { readonly type: 'stats'; readonly requestId: number; readonly stats: readonly WorkerPoolStats[] }
   | { readonly type: 'model-done'; readonly requestId: number; readonly meta?: ModelMeta; readonly error?: string }
   | { readonly type: 'log'; readonly fn: string; readonly level: number; readonly message: string }

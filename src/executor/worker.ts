@@ -318,6 +318,9 @@ port.on('message', (msg: ToWorker) => {
         (err: unknown) => post({ type: 'model-done', requestId: msg.requestId, error: String((err as Error)?.message ?? err) }),
       );
       break;
+    case 'quiesce':
+      void models.settled().then(() => post({ type: 'quiesced', requestId: msg.requestId }));
+      break;
     case 'model-remove':
       models.unregister(msg.name);
       post({ type: 'model-done', requestId: msg.requestId });
