@@ -260,7 +260,14 @@ export class Executor {
       for (const p of slot.pending.values()) p.reject(closed);
       slot.pending.clear();
     }
-    await Promise.all(this.#live().map((slot) => this.#stopWorker(slot)));
+    // Held until every worker has exited: an unreferenced worker's exit would not keep the process alive,
+    // and a caller awaiting close() (the CLI's top-level await) would be left unsettled.
+    this.#hold();
+    try {
+      await Promise.all(this.#live().map((slot) => this.#stopWorker(slot)));
+    } finally {
+      this.#unhold();
+    }
   }
 
   /** Stop a worker once it creates no model session (terminating one mid-creation aborts the whole process). */
