@@ -42,9 +42,7 @@ for (const [lang, file] of [
     });
 
     it('should time out an await and cancel a call', async () => {
-      const t = performance.now();
-      assert.equal(await run('timeout:50'), '5');
-      assert.ok(performance.now() - t < 900, 'the await timeout did not fire early');
+      assert.equal(await run('timeout:50'), '5', 'errno timeout: the await gave up before its callee finished');
       assert.equal(await run('cancel'), '6');
     });
 
@@ -80,12 +78,13 @@ describe('chained calls: errnos at call time (C guest)', () => {
   });
 
   it('should keep many callers suspended in await on one worker', async () => {
-    const t = performance.now();
-    const outs = await Promise.all(Array.from({ length: 300 }, () => plume.invoke('chain', 'timeout:100').then(text)));
+    let done = 0;
+    const callers = Array.from({ length: 300 }, () => plume.invoke('chain', 'timeout:100').then((r) => (done++, text(r))));
+    // Callers that held their thread would run one after another: a quick call would wait for them all.
+    assert.equal(text(await plume.invoke('chain', 'seq:quick')), 'QUICK');
+    assert.ok(done < 300, `the quick call waited for all ${done} callers`);
+    const outs = await Promise.all(callers);
     assert.ok(outs.every((o) => o === '5'));
-    // One after another they would take 300 × 100 ms = 30 s; suspended together, about 0.1 s plus
-    // the creation of ~600 instances.
-    assert.ok(performance.now() - t < 10_000, `took ${(performance.now() - t).toFixed(0)} ms`);
   });
 });
 
