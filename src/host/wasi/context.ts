@@ -15,6 +15,8 @@ export class WasiContext {
   #table: DescriptorTable | undefined;
   #stdinCall: object | undefined;
   #stdin = 0;
+  /** Text written to the log streams since their last newline: a log record is one whole line. */
+  readonly #partial = { stdout: '', stderr: '' };
 
   constructor(instance: InstanceHandle, preopens: readonly Preopen[]) {
     this.instance = instance;
@@ -28,9 +30,23 @@ export class WasiContext {
 
   /** The call ended: a non-stateful function's next call starts from a fresh table, as from its snapshot. */
   end(): void {
+    this.#flushLog('stdout');
+    this.#flushLog('stderr');
     if (this.instance.stateful) return;
     this.#table?.drop();
     this.#table = undefined;
+  }
+
+  /** Log `text` written to stdout (reactors) or stderr, one record per whole line. */
+  logText(kind: 'stdout' | 'stderr', text: string): void {
+    const lines = (this.#partial[kind] + text).split('\n');
+    this.#partial[kind] = lines.pop()!;
+    for (const line of lines) this.instance.log(kind === 'stderr' ? 2 : 1, line);
+  }
+
+  #flushLog(kind: 'stdout' | 'stderr'): void {
+    if (this.#partial[kind] !== '') this.instance.log(kind === 'stderr' ? 2 : 1, this.#partial[kind]);
+    this.#partial[kind] = '';
   }
 
   /** Where stdin stands in the current call's input (each call reads its own input from the start). */

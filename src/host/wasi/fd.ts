@@ -1,10 +1,10 @@
 /** The `fd_*` imports: reads and writes, offsets, descriptor and file attributes, directory listings. */
-import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, readSync, readdirSync, writeSync } from 'node:fs';
+import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
 import type { Descriptor, DirEntry } from './descriptors.ts';
 import { at, self } from './paths.ts';
-import { timesFor } from './times.ts';
+import { setTimes } from './times.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -122,9 +122,7 @@ export function fdImports(ctx: WasiContext): Imports {
     fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, flags: number) {
       const d = table().get(fd, R.FD_FILESTAT_SET_TIMES);
       if (d.host < 0) return fail(E.BADF);
-      const st = fstatSync(d.host, { bigint: true });
-      const [a, m] = timesFor(st, atim, mtim, flags);
-      futimesSync(d.host, a, m);
+      setTimes({ fd: d.host }, atim, mtim, flags);
       return E.SUCCESS;
     },
     fd_advise(fd: number, offset: bigint, len: bigint, advice: number) {
@@ -244,8 +242,7 @@ function writeStream(ctx: WasiContext, kind: 'stdout' | 'stderr', vecs: [number,
     call.outputBytes += total;
     return total;
   }
-  const text = vecs.map(([ptr, len]) => decoder.decode(ctx.mem.u8.subarray(ptr, ptr + len))).join('');
-  for (const line of text.replace(/\n$/, '').split('\n')) instance.log(kind === 'stderr' ? 2 : 1, line);
+  for (const [ptr, len] of vecs) ctx.logText(kind, decoder.decode(ctx.mem.u8.subarray(ptr, ptr + len), { stream: true }));
   return total;
 }
 

@@ -5,21 +5,18 @@ import {
   fstatSync,
   linkSync,
   lstatSync,
-  lutimesSync,
   mkdirSync,
   openSync,
   readlinkSync,
   renameSync,
   rmdirSync,
-  statSync,
   symlinkSync,
   unlinkSync,
-  utimesSync,
 } from 'node:fs';
 import { DIR_RIGHTS, E, FDFLAGS, FILE_RIGHTS, FILETYPE, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, fail } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
-import { hostPath, openPathNoFollow, resolve, self, type Resolved } from './paths.ts';
-import { timesFor } from './times.ts';
+import { hostPath, openPathNoFollow, resolve, type Resolved } from './paths.ts';
+import { setTimes } from './times.ts';
 
 type Imports = Record<string, (...args: never[]) => number>;
 
@@ -110,16 +107,10 @@ export function pathImports(ctx: WasiContext): Imports {
     },
     path_filestat_set_times(fd: number, flags: number, path: number, pathLen: number, atim: bigint, mtim: bigint, fst: number) {
       within(fd, R.PATH_FILESTAT_SET_TIMES, path, pathLen, follows(flags), (r) => {
-        if (!follows(flags)) {
-          const target = hostPath(r);
-          const [a, m] = timesFor(lstatSync(target, { bigint: true }), atim, mtim, fst);
-          lutimesSync(target, a, m);
-          return;
-        }
+        if (!follows(flags)) return setTimes({ fd: r.dir, name: r.name }, atim, mtim, fst);
         const pfd = openPathNoFollow(r);
         try {
-          const [a, m] = timesFor(statSync(self(pfd), { bigint: true }), atim, mtim, fst);
-          utimesSync(self(pfd), a, m);
+          setTimes({ fd: pfd }, atim, mtim, fst);
         } finally {
           closeSync(pfd);
         }
@@ -137,6 +128,7 @@ export function pathImports(ctx: WasiContext): Imports {
       // The target is stored as the guest wrote it; it is only ever followed by resolve(), which refuses
       // absolute targets and `..` past the preopen, so a link to `/` or `../..` leads nowhere.
       const target = ctx.path(oldPath, oldLen);
+      if (target.startsWith('/')) return fail(E.NOTCAPABLE);
       within(fd, R.PATH_SYMLINK, newPath, newLen, false, (r) => {
         if (r.slash) {
           const st = lstatSync(hostPath({ ...r, slash: false }), { throwIfNoEntry: false });
@@ -149,8 +141,7 @@ export function pathImports(ctx: WasiContext): Imports {
     path_link(oldFd: number, oldFlags: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) {
       within(oldFd, R.PATH_LINK_SOURCE, oldPath, oldLen, follows(oldFlags), (from) =>
         within(newFd, R.PATH_LINK_TARGET, newPath, newLen, false, (to) => {
-          if (to.slash || (from.slash && !lstatSync(hostPath(from)).isDirectory())) return fail(E.NOTDIR);
-          linkSync(hostPath({ ...from, slash: false }), hostPath(to));
+          linkSync(hostPath(from), hostPath(to));
         }),
       );
       return E.SUCCESS;
@@ -187,7 +178,8 @@ function openResolved(r: Resolved, oflags: number, base: bigint, fdflags: number
   if (oflags & OFLAGS.EXCL) flags |= constants.O_EXCL;
   if (oflags & OFLAGS.TRUNC) flags |= constants.O_TRUNC;
   if (oflags & OFLAGS.DIRECTORY) flags |= constants.O_DIRECTORY;
-  if (fdflags & FDFLAGS.APPEND) flags |= constants.O_APPEND;
+  // Append is ours to honour (fd_write seeks to the end first), never the host's O_APPEND: a guest may turn
+  // it off with fd_fdstat_set_flags, and Node cannot change a host descriptor's flags.
   if (fdflags & FDFLAGS.DSYNC) flags |= constants.O_DSYNC;
   if (fdflags & (FDFLAGS.SYNC | FDFLAGS.RSYNC)) flags |= constants.O_SYNC;
   if (fdflags & FDFLAGS.NONBLOCK) flags |= constants.O_NONBLOCK;
