@@ -34,6 +34,7 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'bench/guests/batch.c', out: 'bench/guests/batch.wasm', kind: 'reactor' },
   { src: 'test/guests/wasi-echo.c', out: 'test/guests/wasi-echo.wasm', kind: 'command' },
   { src: 'test/guests/wasi-cat.c', out: 'test/guests/wasi-cat.wasm', kind: 'command' },
+  { src: 'test/guests/wasi-probe.c', out: 'test/guests/wasi-probe.wasm', kind: 'command' },
   { src: 'test/guests/nn-run.c', out: 'test/guests/nn-run.wasm', kind: 'command' },
   { src: 'test/guests/nn-as.ts', out: 'test/guests/nn-as.wasm', kind: 'as' },
   { src: 'test/guests/workflow.c', out: 'test/guests/workflow.wasm', kind: 'reactor' },

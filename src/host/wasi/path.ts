@@ -53,7 +53,12 @@ export function pathImports(ctx: WasiContext): Imports {
       if (oflags & OFLAGS.CREAT) needed |= R.PATH_CREATE_FILE;
       if (oflags & OFLAGS.TRUNC) needed |= R.PATH_FILESTAT_SET_SIZE;
       ctx.table.dir(fd, needed);
-      if ((base & ~dir.rightsInheriting) !== 0n || (inheriting & ~dir.rightsInheriting) !== 0n) return fail(E.NOTCAPABLE);
+      // Rights that apply to no file or directory (the socket ones) are dropped, as the spec allows; any
+      // other right the directory may not pass on is refused before anything is created.
+      const applicable = FILE_RIGHTS | DIR_RIGHTS;
+      if ((base & applicable & ~dir.rightsInheriting) !== 0n || (inheriting & applicable & ~dir.rightsInheriting) !== 0n) {
+        return fail(E.NOTCAPABLE);
+      }
       const host = within(fd, 0n, path, pathLen, follows(dirflags), (r) => openResolved(r, oflags, base, fdflags));
       let kind: 'file' | 'dir';
       let filetype: number;

@@ -33,9 +33,9 @@ export function setTimes(target: TimesTarget, atim: bigint, mtim: bigint, flags:
   if (target.name === undefined) utimesSync(self(target.fd), seconds(a), seconds(m));
   else lutimesSync(`${self(target.fd)}/${target.name}`, seconds(a), seconds(m));
   const after = stat(target);
-  // "Now" needs no exactness; a given time does.
-  if (after.atimeNs !== a && (flags & FSTFLAGS.ATIM) !== 0) touch(target, '-a', a);
-  if (after.mtimeNs !== m && (flags & FSTFLAGS.MTIM) !== 0) touch(target, '-m', m);
+  // "Now" needs no exactness; a given time does, and so does a kept one (the double rounded it too).
+  if (after.atimeNs !== a && (flags & FSTFLAGS.ATIM_NOW) === 0) touch(target, '-a', a);
+  if (after.mtimeNs !== m && (flags & FSTFLAGS.MTIM_NOW) === 0) touch(target, '-m', m);
 }
 
 function stat(target: TimesTarget): Times {
