@@ -24,7 +24,7 @@ IMPORT(path_filestat_get) int32_t raw_stat(int32_t, int32_t, const char *, int32
 IMPORT(path_readlink) int32_t raw_readlink(int32_t, const char *, int32_t, char *, int32_t, int32_t *);
 IMPORT(fd_close) int32_t raw_close(int32_t);
 IMPORT(fd_write) int32_t raw_write(int32_t, const void *, int32_t, int32_t *);
-IMPORT(fd_read) int32_t raw_read(int32_t, const void *, int32_t, int32_t *);
+IMPORT(fd_read) int32_t raw_read(int32_t, void *, int32_t, int32_t *);
 IMPORT(fd_renumber) int32_t raw_renumber(int32_t, int32_t);
 IMPORT(poll_oneoff) int32_t raw_poll(const void *, void *, int32_t, int32_t *);
 
@@ -90,8 +90,15 @@ static int32_t run(const char *op) {
 }
 
 int main(void) {
+  /* Raw reads, not stdio: a stateful function runs _start again on the same memory, where a FILE would
+   * still be at its end-of-file from the call before. */
   static char input[65536];
-  size_t len = fread(input, 1, sizeof input - 1, stdin);
+  int32_t len = 0, got = 0;
+  do {
+    struct { void *p; int32_t n; } iov = {input + len, (int32_t)sizeof input - 1 - len};
+    if (raw_read(0, &iov, 1, &got) != 0) break;
+    len += got;
+  } while (got > 0 && len < (int32_t)sizeof input - 1);
   input[len] = 0;
   char out[16];
   for (char *line = input; *line;) {

@@ -184,8 +184,10 @@ export const DIR_RIGHTS =
   R.PATH_REMOVE_DIRECTORY |
   R.PATH_UNLINK_FILE;
 
-/** stdin, stdout and stderr: streams, never seekable. */
-export const STREAM_RIGHTS = R.FD_READ | R.FD_WRITE | R.FD_FDSTAT_SET_FLAGS | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE;
+/** stdin, stdout and stderr: streams one way each, never seekable. */
+const STREAM_RIGHTS = R.FD_FDSTAT_SET_FLAGS | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE;
+export const STDIN_RIGHTS = STREAM_RIGHTS | R.FD_READ;
+export const STDOUT_RIGHTS = STREAM_RIGHTS | R.FD_WRITE;
 
 export const FILETYPE = {
   UNKNOWN: 0,

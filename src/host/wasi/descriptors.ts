@@ -5,7 +5,7 @@
  * when the table is dropped, which happens after every call of a non-stateful function.
  */
 import { closeSync } from 'node:fs';
-import { DIR_RIGHTS, E, FILE_RIGHTS, FILETYPE, STREAM_RIGHTS, fail } from './abi.ts';
+import { DIR_RIGHTS, E, FILE_RIGHTS, FILETYPE, STDIN_RIGHTS, STDOUT_RIGHTS, fail } from './abi.ts';
 
 export type DescriptorKind = 'stdin' | 'stdout' | 'stderr' | 'file' | 'dir';
 
@@ -44,7 +44,7 @@ function stream(kind: 'stdin' | 'stdout' | 'stderr'): Descriptor {
     host: -1,
     owned: false,
     filetype: FILETYPE.UNKNOWN,
-    rightsBase: STREAM_RIGHTS,
+    rightsBase: kind === 'stdin' ? STDIN_RIGHTS : STDOUT_RIGHTS,
     rightsInheriting: 0n,
     fdflags: 0,
     position: 0n,

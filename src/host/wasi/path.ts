@@ -13,7 +13,7 @@ import {
   symlinkSync,
   unlinkSync,
 } from 'node:fs';
-import { DIR_RIGHTS, E, FDFLAGS, FILE_RIGHTS, FILETYPE, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, fail } from './abi.ts';
+import { DIR_RIGHTS, E, FDFLAGS, FILE_RIGHTS, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, fail } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
 import { hostPath, openPathNoFollow, resolve, type Resolved } from './paths.ts';
 import { setTimes } from './times.ts';
@@ -175,29 +175,30 @@ function statNoFollow(r: Resolved) {
 
 /** The host open for path_open: access mode from the rights asked for, never following the last name. */
 function openResolved(r: Resolved, oflags: number, base: bigint, fdflags: number): number {
+  if ((oflags & OFLAGS.DIRECTORY) !== 0 && (oflags & (OFLAGS.CREAT | OFLAGS.TRUNC)) !== 0) return fail(E.INVAL);
+  const directory = (oflags & OFLAGS.DIRECTORY) !== 0;
   const read = (base & READ_RIGHTS) !== 0n;
-  const write = (base & WRITE_RIGHTS) !== 0n || (oflags & OFLAGS.TRUNC) !== 0;
-  let flags = read && write ? constants.O_RDWR : write ? constants.O_WRONLY : constants.O_RDONLY;
-  flags |= constants.O_NOFOLLOW;
+  const write = !directory && ((base & WRITE_RIGHTS) !== 0n || (oflags & OFLAGS.TRUNC) !== 0);
+  let flags = constants.O_NOFOLLOW;
   if (oflags & OFLAGS.CREAT) flags |= constants.O_CREAT;
   if (oflags & OFLAGS.EXCL) flags |= constants.O_EXCL;
   if (oflags & OFLAGS.TRUNC) flags |= constants.O_TRUNC;
-  if (oflags & OFLAGS.DIRECTORY) flags |= constants.O_DIRECTORY;
+  if (directory) flags |= constants.O_DIRECTORY;
   // Append is ours to honour (fd_write seeks to the end first), never the host's O_APPEND: a guest may turn
   // it off with fd_fdstat_set_flags, and Node cannot change a host descriptor's flags.
   if (fdflags & FDFLAGS.DSYNC) flags |= constants.O_DSYNC;
   if (fdflags & (FDFLAGS.SYNC | FDFLAGS.RSYNC)) flags |= constants.O_SYNC;
   if (fdflags & FDFLAGS.NONBLOCK) flags |= constants.O_NONBLOCK;
-  if ((oflags & OFLAGS.DIRECTORY) !== 0 && (oflags & (OFLAGS.CREAT | OFLAGS.TRUNC)) !== 0) return fail(E.INVAL);
   const path = hostPath(r);
+  const mode = read && write ? constants.O_RDWR : write ? constants.O_WRONLY : constants.O_RDONLY;
   try {
-    return openSync(path, flags, 0o666);
+    return openSync(path, flags | mode, 0o666);
   } catch (err) {
-    // A directory opened for writing (a file-style open of a directory name) is EISDIR, as POSIX says.
-    if ((err as { code?: string }).code === 'EISDIR' && (oflags & OFLAGS.DIRECTORY) === 0 && !write) throw err;
-    if ((err as { code?: string }).code === 'ELOOP' && r.slash) return fail(E.NOTDIR);
+    const code = (err as { code?: string }).code;
+    // Guests pass every right they may hold (wasi-libc does): a directory opened with write-ish rights
+    // but without fd_write itself is opened for reading, and its rights are cut to a directory's.
+    if (code === 'EISDIR' && (base & R.FD_WRITE) === 0n && (oflags & OFLAGS.TRUNC) === 0) return openSync(path, flags | constants.O_RDONLY);
+    if (code === 'ELOOP' && r.slash) return fail(E.NOTDIR);
     throw err;
   }
 }
-
-export { FILETYPE };
