@@ -8,6 +8,7 @@ import { gateway, gatewayVerdict } from '../../bench/gateway.ts';
 import { ocrBench, ocrVerdict } from '../../bench/ocr.ts';
 import { report, table, type CaseResult } from '../../bench/report.ts';
 import { transfer } from '../../bench/transfer.ts';
+import { wasiBench } from '../../bench/wasi.ts';
 import { Progress } from './progress.ts';
 
 interface BenchOptions {
@@ -31,6 +32,7 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
   batching: (opts) => batching({ quick: opts.quick ?? false, progress }),
   gateway: (opts) =>
     gateway({ quick: opts.quick ?? false, progress: bar, ...(opts.workers === undefined ? {} : { workers: opts.workers }) }),
+  wasi: (opts) => wasiBench({ quick: opts.quick ?? false, progress }),
   ocr: (opts) =>
     ocrBench({
       quick: opts.quick ?? false,

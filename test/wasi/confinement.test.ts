@@ -185,4 +185,15 @@ describe('WASI through Plume: confinement, descriptors, suspension', () => {
     await Promise.all([sleeper, quick]);
     assert.deepEqual(order, ['quick:0', 'sleeper:0']);
   });
+
+  it('should hold 500 guests asleep in poll_oneoff on one worker, none of them holding the thread', async () => {
+    const done: string[] = [];
+    const sleepers = Array.from({ length: 500 }, () => probe(['sleep 300']).then((r) => done.push(r.join())));
+    // Queued behind all 500 on the same single worker, a quick call still finishes before any sleeper.
+    const quick = await probe(['open sub/inner.txt']);
+    assert.deepEqual([quick, done.length], [[E.OK], 0]);
+    await Promise.all(sleepers);
+    assert.equal(done.length, 500);
+    assert.ok(done.every((r) => r === '0'));
+  });
 });

@@ -89,11 +89,14 @@ const HOST_ERRNO: Record<string, number> = {
   EXDEV: E.XDEV,
 };
 
-/** A WASI errno raised inside the host layer; the import that catches it returns the number. */
-export class WasiErrno extends Error {
+/**
+ * A WASI errno raised inside the host layer; the import that catches it returns the number. Not an Error:
+ * errnos are ordinary answers (ESPIPE for every seek on a stream), and capturing a stack trace for each
+ * made them the layer's largest cost in `plume bench wasi`.
+ */
+export class WasiErrno {
   readonly errno: number;
   constructor(errno: number) {
-    super(`wasi errno ${errno}`);
     this.errno = errno;
   }
 }

@@ -1,9 +1,9 @@
 /** The `fd_*` imports: reads and writes, offsets, descriptor and file attributes, directory listings. */
-import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, readdirSync, writeSync } from 'node:fs';
+import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
 import type { Descriptor, DirEntry } from './descriptors.ts';
-import { at, self } from './paths.ts';
+import { self } from './paths.ts';
 import { setTimes } from './times.ts';
 
 const encoder = new TextEncoder();
@@ -272,8 +272,23 @@ function readdir(ctx: WasiContext, d: Descriptor, buf: number, bufLen: number, c
 function list(host: number): DirEntry[] {
   const dir = self(host);
   const names = ['.', '..', ...readdirSync(dir)];
-  return names.map((name) => {
-    const st = lstatSync(at(host, name), { bigint: true, throwIfNoEntry: false });
-    return { name: encoder.encode(name), ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
-  });
+  // Entries are stat'ed for d_ino and d_type through the directory's current host path when that path
+  // still names this very directory before and after: an lstat through /proc/self/fd/N/name costs twice
+  // as much. Only metadata is read this way, never contents; if the directory moved, /proc it is.
+  const own = fstatSync(host, { bigint: true });
+  const path = readlinkSync(dir, 'utf8');
+  const isOwn = (): boolean => {
+    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    return st?.ino === own.ino && st.dev === own.dev;
+  };
+  const statAll = (prefix: string): DirEntry[] =>
+    names.map((name) => {
+      const st = lstatSync(`${prefix}/${name}`, { bigint: true, throwIfNoEntry: false });
+      return { name: encoder.encode(name), ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
+    });
+  if (path.startsWith('/') && isOwn()) {
+    const entries = statAll(path);
+    if (isOwn()) return entries;
+  }
+  return statAll(dir);
 }
