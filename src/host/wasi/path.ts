@@ -178,7 +178,8 @@ function openResolved(r: Resolved, oflags: number, base: bigint, fdflags: number
   if ((oflags & OFLAGS.DIRECTORY) !== 0 && (oflags & (OFLAGS.CREAT | OFLAGS.TRUNC)) !== 0) return fail(E.INVAL);
   const directory = (oflags & OFLAGS.DIRECTORY) !== 0;
   const read = (base & READ_RIGHTS) !== 0n;
-  const write = !directory && ((base & WRITE_RIGHTS) !== 0n || (oflags & OFLAGS.TRUNC) !== 0);
+  // O_DIRECTORY with fd_write is EISDIR, as the kernel answers it (wasi-testsuite path_open_preopen).
+  const write = (base & WRITE_RIGHTS) !== 0n || (oflags & OFLAGS.TRUNC) !== 0;
   let flags = constants.O_NOFOLLOW;
   if (oflags & OFLAGS.CREAT) flags |= constants.O_CREAT;
   if (oflags & OFLAGS.EXCL) flags |= constants.O_EXCL;
