@@ -121,7 +121,9 @@ export interface FileStat {
   isSocket(): boolean;
 }
 
-export function filetypeOf(st: FileStat): number {
+export function filetypeOf(
+  st: Pick<FileStat, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>,
+): number {
   if (st.isFile()) return FILETYPE.REGULAR_FILE;
   if (st.isDirectory()) return FILETYPE.DIRECTORY;
   if (st.isSymbolicLink()) return FILETYPE.SYMBOLIC_LINK;

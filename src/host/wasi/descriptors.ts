@@ -16,11 +16,11 @@ export interface Descriptor {
   /** Whether this entry closes `host` when dropped (a preopen's host descriptor belongs to the instance). */
   readonly owned: boolean;
   readonly filetype: number;
-  rightsBase: bigint;
-  rightsInheriting: bigint;
+  rightsBase: number;
+  rightsInheriting: number;
   fdflags: number;
   /** The file offset (Node has no lseek: every read and write is positioned). */
-  position: bigint;
+  position: number;
   /** The guest name of a preopened directory. */
   readonly preopen?: string;
   /** The directory's listing, taken when a readdir starts from cookie 0. */
@@ -45,9 +45,9 @@ function stream(kind: 'stdin' | 'stdout' | 'stderr'): Descriptor {
     owned: false,
     filetype: FILETYPE.UNKNOWN,
     rightsBase: kind === 'stdin' ? STDIN_RIGHTS : STDOUT_RIGHTS,
-    rightsInheriting: 0n,
+    rightsInheriting: 0,
     fdflags: 0,
-    position: 0n,
+    position: 0,
   };
 }
 
@@ -65,14 +65,14 @@ export class DescriptorTable {
         rightsBase: DIR_RIGHTS,
         rightsInheriting: DIR_RIGHTS | FILE_RIGHTS,
         fdflags: 0,
-        position: 0n,
+        position: 0,
         preopen: p.guest,
       });
     }
   }
 
   /** The descriptor `fd` with all of `rights`: EBADF if it is not open, ENOTCAPABLE if a right is missing. */
-  get(fd: number, rights = 0n): Descriptor {
+  get(fd: number, rights = 0): Descriptor {
     const d = this.#entries[fd >>> 0];
     if (!d) return fail(E.BADF);
     if ((d.rightsBase & rights) !== rights) return fail(E.NOTCAPABLE);
@@ -80,7 +80,7 @@ export class DescriptorTable {
   }
 
   /** A directory descriptor for a path call: ENOTDIR when `fd` is open but not a directory. */
-  dir(fd: number, rights: bigint): Descriptor {
+  dir(fd: number, rights: number): Descriptor {
     const d = this.get(fd);
     if (d.kind !== 'dir') return fail(E.NOTDIR);
     if ((d.rightsBase & rights) !== rights) return fail(E.NOTCAPABLE);

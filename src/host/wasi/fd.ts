@@ -1,6 +1,6 @@
 /** The `fd_*` imports: reads and writes, offsets, descriptor and file attributes, directory listings. */
 import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
-import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail } from './abi.ts';
+import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail, rightsArg, unknownRights } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
 import type { Descriptor, DirEntry } from './descriptors.ts';
 import { self } from './paths.ts';
@@ -10,6 +10,12 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const I64_MAX = (1n << 63n) - 1n;
 
+/** A guest's file offset: EINVAL when negative as an i64; offsets past 2^53 are beyond any file here. */
+function offsetArg(offset: bigint): number {
+  if (offset < 0n || offset > I64_MAX) return fail(E.INVAL);
+  return Number(offset);
+}
+
 type Imports = Record<string, (...args: never[]) => number>;
 
 export function fdImports(ctx: WasiContext): Imports {
@@ -18,8 +24,10 @@ export function fdImports(ctx: WasiContext): Imports {
     fd_read(fd: number, iovs: number, iovsLen: number, nread: number) {
       const d = table().get(fd, R.FD_READ);
       const vecs = ctx.iovecs(iovs, iovsLen);
-      const n = d.kind === 'stdin' ? readStdin(ctx, vecs) : d.kind === 'file' ? readFile(ctx, d, vecs, d.position) : fail(E.BADF);
-      if (d.kind === 'file') d.position += BigInt(n);
+      let n: number;
+      if (d.kind === 'stdin') n = readStdin(ctx, vecs);
+      else if (d.kind === 'file') d.position += n = readFile(ctx, d, vecs, d.position);
+      else return fail(E.BADF);
       ctx.setU32(nread, n);
       return E.SUCCESS;
     },
@@ -27,8 +35,7 @@ export function fdImports(ctx: WasiContext): Imports {
       const d = table().get(fd);
       if (d.kind !== 'file') return d.kind === 'dir' ? fail(E.ISDIR) : fail(E.SPIPE);
       table().get(fd, R.FD_READ | R.FD_SEEK);
-      if (offset < 0n || offset > I64_MAX) return fail(E.INVAL);
-      ctx.setU32(nread, readFile(ctx, d, ctx.iovecs(iovs, iovsLen), offset));
+      ctx.setU32(nread, readFile(ctx, d, ctx.iovecs(iovs, iovsLen), offsetArg(offset)));
       return E.SUCCESS;
     },
     fd_write(fd: number, iovs: number, iovsLen: number, nwritten: number) {
@@ -37,10 +44,9 @@ export function fdImports(ctx: WasiContext): Imports {
       let n: number;
       if (d.kind === 'stdout' || d.kind === 'stderr') n = writeStream(ctx, d.kind, vecs);
       else if (d.kind === 'file') {
-        const append = (d.fdflags & FDFLAGS.APPEND) !== 0;
-        const pos = append ? fstatSync(d.host, { bigint: true }).size : d.position;
+        const pos = (d.fdflags & FDFLAGS.APPEND) !== 0 ? fstatSync(d.host).size : d.position;
         n = writeFile(ctx, d, vecs, pos);
-        d.position = pos + BigInt(n);
+        d.position = pos + n;
       } else return fail(E.BADF);
       ctx.setU32(nwritten, n);
       return E.SUCCESS;
@@ -49,30 +55,29 @@ export function fdImports(ctx: WasiContext): Imports {
       const d = table().get(fd);
       if (d.kind !== 'file') return d.kind === 'dir' ? fail(E.ISDIR) : fail(E.SPIPE);
       table().get(fd, R.FD_WRITE | R.FD_SEEK);
-      if (offset < 0n || offset > I64_MAX) return fail(E.INVAL);
-      ctx.setU32(nwritten, writeFile(ctx, d, ctx.iovecs(iovs, iovsLen), offset));
+      ctx.setU32(nwritten, writeFile(ctx, d, ctx.iovecs(iovs, iovsLen), offsetArg(offset)));
       return E.SUCCESS;
     },
     fd_seek(fd: number, offset: bigint, whence: number, newOffset: number) {
       const d = table().get(fd);
       if (d.kind !== 'file' && d.kind !== 'dir') return fail(E.SPIPE);
       table().get(fd, offset === 0n && whence === WHENCE.CUR ? R.FD_TELL : R.FD_SEEK);
-      let base: bigint;
-      if (whence === WHENCE.SET) base = 0n;
+      let base: number;
+      if (whence === WHENCE.SET) base = 0;
       else if (whence === WHENCE.CUR) base = d.position;
-      else if (whence === WHENCE.END) base = fstatSync(d.host, { bigint: true }).size;
+      else if (whence === WHENCE.END) base = fstatSync(d.host).size;
       else return fail(E.INVAL);
-      const pos = base + offset;
-      if (pos < 0n || pos > I64_MAX) return fail(E.INVAL);
+      const pos = base + Number(offset);
+      if (pos < 0 || pos > Number.MAX_SAFE_INTEGER) return fail(E.INVAL);
       d.position = pos;
-      ctx.setU64(newOffset, pos);
+      ctx.setU64(newOffset, BigInt(pos));
       return E.SUCCESS;
     },
     fd_tell(fd: number, out: number) {
       const d = table().get(fd);
       if (d.kind !== 'file' && d.kind !== 'dir') return fail(E.SPIPE);
       table().get(fd, R.FD_TELL);
-      ctx.setU64(out, d.position);
+      ctx.setU64(out, BigInt(d.position));
       return E.SUCCESS;
     },
     fd_fdstat_get(fd: number, ptr: number) {
@@ -83,8 +88,8 @@ export function fdImports(ctx: WasiContext): Imports {
       view.setUint8(p + 1, 0);
       view.setUint16(p + 2, d.fdflags, true);
       view.setUint32(p + 4, 0, true);
-      view.setBigUint64(p + 8, d.rightsBase, true);
-      view.setBigUint64(p + 16, d.rightsInheriting, true);
+      view.setBigUint64(p + 8, BigInt(d.rightsBase), true);
+      view.setBigUint64(p + 16, BigInt(d.rightsInheriting), true);
       return E.SUCCESS;
     },
     fd_fdstat_set_flags(fd: number, flags: number) {
@@ -98,10 +103,13 @@ export function fdImports(ctx: WasiContext): Imports {
       d.fdflags = flags;
       return E.SUCCESS;
     },
-    fd_fdstat_set_rights(fd: number, base: bigint, inheriting: bigint) {
+    fd_fdstat_set_rights(fd: number, baseArg: bigint, inheritingArg: bigint) {
       const d = table().get(fd);
+      const base = rightsArg(baseArg);
+      const inheriting = rightsArg(inheritingArg);
       // Rights only ever shrink: a descriptor cannot grant itself what it was not given.
-      if ((base & ~d.rightsBase) !== 0n || (inheriting & ~d.rightsInheriting) !== 0n) return fail(E.NOTCAPABLE);
+      if (unknownRights(baseArg) || unknownRights(inheritingArg)) return fail(E.NOTCAPABLE);
+      if ((base & ~d.rightsBase) !== 0 || (inheriting & ~d.rightsInheriting) !== 0) return fail(E.NOTCAPABLE);
       d.rightsBase = base;
       d.rightsInheriting = inheriting;
       return E.SUCCESS;
@@ -201,27 +209,27 @@ function readStdin(ctx: WasiContext, vecs: [number, number][]): number {
   return total;
 }
 
-function readFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: bigint): number {
+function readFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number {
   let total = 0;
   let pos = offset;
   for (const [ptr, len] of vecs) {
     if (len === 0) continue;
     const n = readSync(d.host, ctx.mem.u8, ptr, len, pos);
     total += n;
-    pos += BigInt(n);
+    pos += n;
     if (n < len) break;
   }
   return total;
 }
 
-function writeFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: bigint): number {
+function writeFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number {
   let total = 0;
   let pos = offset;
   for (const [ptr, len] of vecs) {
     if (len === 0) continue;
-    const n = writeSync(d.host, ctx.mem.u8, ptr, len, Number(pos));
+    const n = writeSync(d.host, ctx.mem.u8, ptr, len, pos);
     total += n;
-    pos += BigInt(n);
+    pos += n;
     if (n < len) break;
   }
   return total;

@@ -13,7 +13,7 @@ import {
   symlinkSync,
   unlinkSync,
 } from 'node:fs';
-import { DIR_RIGHTS, E, FDFLAGS, FILE_RIGHTS, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, fail } from './abi.ts';
+import { DIR_RIGHTS, E, FDFLAGS, FILE_RIGHTS, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, fail, rightsArg } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
 import { hostPath, openPathNoFollow, resolve, type Resolved } from './paths.ts';
 import { setTimes } from './times.ts';
@@ -25,7 +25,7 @@ const WRITE_RIGHTS = R.FD_WRITE | R.FD_DATASYNC | R.FD_ALLOCATE | R.FD_FILESTAT_
 
 export function pathImports(ctx: WasiContext): Imports {
   /** Resolve `path` under directory `fd` (which needs `rights`), run `op`, release what resolution opened. */
-  const within = <T>(fd: number, rights: bigint, ptr: number, len: number, follow: boolean, op: (r: Resolved) => T): T => {
+  const within = <T>(fd: number, rights: number, ptr: number, len: number, follow: boolean, op: (r: Resolved) => T): T => {
     const dir = ctx.table.dir(fd, rights);
     const r = resolve(dir.host, ctx.path(ptr, len), follow);
     try {
@@ -43,8 +43,8 @@ export function pathImports(ctx: WasiContext): Imports {
       path: number,
       pathLen: number,
       oflags: number,
-      base: bigint,
-      inheriting: bigint,
+      baseArg: bigint,
+      inheritingArg: bigint,
       fdflags: number,
       opened: number,
     ) {
@@ -55,15 +55,17 @@ export function pathImports(ctx: WasiContext): Imports {
       ctx.table.dir(fd, needed);
       // Rights that apply to no file or directory (the socket ones) are dropped, as the spec allows; any
       // other right the directory may not pass on is refused before anything is created.
+      const base = rightsArg(baseArg);
+      const inheriting = rightsArg(inheritingArg);
       const applicable = FILE_RIGHTS | DIR_RIGHTS;
-      if ((base & applicable & ~dir.rightsInheriting) !== 0n || (inheriting & applicable & ~dir.rightsInheriting) !== 0n) {
+      if ((base & applicable & ~dir.rightsInheriting) !== 0 || (inheriting & applicable & ~dir.rightsInheriting) !== 0) {
         return fail(E.NOTCAPABLE);
       }
-      const host = within(fd, 0n, path, pathLen, follows(dirflags), (r) => openResolved(r, oflags, base, fdflags));
+      const host = within(fd, 0, path, pathLen, follows(dirflags), (r) => openResolved(r, oflags, base, fdflags));
       let kind: 'file' | 'dir';
       let filetype: number;
       try {
-        const st = fstatSync(host, { bigint: true });
+        const st = fstatSync(host);
         filetype = filetypeOf(st);
         kind = st.isDirectory() ? 'dir' : 'file';
       } catch (err) {
@@ -72,7 +74,7 @@ export function pathImports(ctx: WasiContext): Imports {
       }
       const rightsBase = base & (kind === 'dir' ? DIR_RIGHTS : FILE_RIGHTS);
       const flags = fdflags & (FDFLAGS.APPEND | FDFLAGS.NONBLOCK | FDFLAGS.DSYNC | FDFLAGS.RSYNC | FDFLAGS.SYNC);
-      const entry = { kind, host, owned: true, filetype, rightsBase, rightsInheriting: inheriting, fdflags: flags, position: 0n };
+      const entry = { kind, host, owned: true, filetype, rightsBase, rightsInheriting: inheriting, fdflags: flags, position: 0 };
       try {
         ctx.setU32(opened, ctx.table.add(entry));
       } catch (err) {
@@ -174,12 +176,12 @@ function statNoFollow(r: Resolved) {
 }
 
 /** The host open for path_open: access mode from the rights asked for, never following the last name. */
-function openResolved(r: Resolved, oflags: number, base: bigint, fdflags: number): number {
+function openResolved(r: Resolved, oflags: number, base: number, fdflags: number): number {
   if ((oflags & OFLAGS.DIRECTORY) !== 0 && (oflags & (OFLAGS.CREAT | OFLAGS.TRUNC)) !== 0) return fail(E.INVAL);
   const directory = (oflags & OFLAGS.DIRECTORY) !== 0;
-  const read = (base & READ_RIGHTS) !== 0n;
+  const read = (base & READ_RIGHTS) !== 0;
   // O_DIRECTORY with fd_write is EISDIR, as the kernel answers it (wasi-testsuite path_open_preopen).
-  const write = (base & WRITE_RIGHTS) !== 0n || (oflags & OFLAGS.TRUNC) !== 0;
+  const write = (base & WRITE_RIGHTS) !== 0 || (oflags & OFLAGS.TRUNC) !== 0;
   let flags = constants.O_NOFOLLOW;
   if (oflags & OFLAGS.CREAT) flags |= constants.O_CREAT;
   if (oflags & OFLAGS.EXCL) flags |= constants.O_EXCL;
@@ -198,7 +200,7 @@ function openResolved(r: Resolved, oflags: number, base: bigint, fdflags: number
     const code = (err as { code?: string }).code;
     // Guests pass every right they may hold (wasi-libc does): a directory opened with write-ish rights
     // but without fd_write itself is opened for reading, and its rights are cut to a directory's.
-    if (code === 'EISDIR' && (base & R.FD_WRITE) === 0n && (oflags & OFLAGS.TRUNC) === 0) return openSync(path, flags | constants.O_RDONLY);
+    if (code === 'EISDIR' && (base & R.FD_WRITE) === 0 && (oflags & OFLAGS.TRUNC) === 0) return openSync(path, flags | constants.O_RDONLY);
     if (code === 'ELOOP' && r.slash) return fail(E.NOTDIR);
     throw err;
   }

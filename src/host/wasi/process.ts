@@ -96,13 +96,13 @@ export function processImports(ctx: WasiContext): Imports {
     // No descriptor Plume hands out is a socket: the socket calls answer EBADF for numbers not open and
     // ENOTSOCK for the rest, as a host without granted sockets does.
     sock_accept: (fd: number) => socketless(ctx, fd, R.SOCK_ACCEPT),
-    sock_recv: (fd: number) => socketless(ctx, fd, 0n),
-    sock_send: (fd: number) => socketless(ctx, fd, 0n),
-    sock_shutdown: (fd: number) => socketless(ctx, fd, 0n),
+    sock_recv: (fd: number) => socketless(ctx, fd, 0),
+    sock_send: (fd: number) => socketless(ctx, fd, 0),
+    sock_shutdown: (fd: number) => socketless(ctx, fd, 0),
   };
 }
 
-function socketless(ctx: WasiContext, fd: number, _rights: bigint): number {
+function socketless(ctx: WasiContext, fd: number, _rights: number): number {
   ctx.table.get(fd);
   return E.NOTSOCK;
 }
