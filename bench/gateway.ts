@@ -52,10 +52,7 @@ export async function gateway(options: {
   const plume = await Plume.start(options.workers === undefined ? {} : { workers: options.workers });
   const node = await startGateway(plume, { port: 0 });
   const baseline = await startBaseline(plume);
-  const loader = fork(file('./gateway-load.ts'), {
-    execArgv: ['--disable-warning=ExperimentalWarning'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const loader = loadGenerator();
   const results: CaseResult[] = [];
   try {
     for (const w of WORK) await plume.deploy(w.function, w.module);
@@ -133,7 +130,16 @@ export function gatewayVerdict(results: readonly CaseResult[]): string {
   return lines.length ? [`gateway vs ${INVOKE} and ${BASELINE}, same run:`, ...lines].join('\n') : '';
 }
 
-function run(loader: ChildProcess, job: LoadJob): Promise<LoadResult> {
+/** Start a load generator (bench/gateway-load.ts) in a child process. */
+export function loadGenerator(): ChildProcess {
+  return fork(file('./gateway-load.ts'), {
+    execArgv: ['--disable-warning=ExperimentalWarning'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+}
+
+/** One job on a load generator, resolved with what it measured. */
+export function run(loader: ChildProcess, job: LoadJob): Promise<LoadResult> {
   return new Promise<LoadResult>((resolve, reject) => {
     const onExit = (code: number | null): void => reject(new Error(`the load generator exited (${code})`));
     loader.once('exit', onExit);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { WASI } from 'node:wasi';
 import { Payload } from '../src/data/payload.ts';
 import { newCall } from '../src/engine/instance.ts';
-import type { InstanceHandle } from '../src/host/interface.ts';
+import type { InstanceHandle } from '../src/engine/host-interface.ts';
 import { wasiPreview1 } from '../src/host/wasi/index.ts';
 import { latency, type CaseResult } from './report.ts';
 

@@ -26,7 +26,7 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'test/guests/conformance.ts', out: 'test/guests/conformance-as.wasm', kind: 'as' },
   { src: 'test/guests/chain-as.ts', out: 'test/guests/chain-as.wasm', kind: 'as' },
   { src: 'test/guests/state-as.ts', out: 'test/guests/state-as.wasm', kind: 'as' },
-  { src: 'test/guests/hostile.c', out: 'test/guests/hostile.wasm', kind: 'reactor' },
+  { src: 'bench/guests/hostile.c', out: 'bench/guests/hostile.wasm', kind: 'reactor' },
   { src: 'test/guests/chain.c', out: 'test/guests/chain.wasm', kind: 'reactor' },
   { src: 'test/guests/state.c', out: 'test/guests/state.wasm', kind: 'reactor' },
   { src: 'bench/guests/transfer.c', out: 'bench/guests/transfer.wasm', kind: 'reactor' },

@@ -18,7 +18,7 @@ export const ErrorCodes = {
   PLUME_EBUSY: 'too many invocations are queued',
   PLUME_EEXIT: 'the WASI command exited with a non-zero code',
   PLUME_ESTATE_UNAVAILABLE: 'the global state tier cannot be reached',
-  PLUME_ETOOBIG: 'the state value is larger than the limit (maxValueBytes)',
+  PLUME_ETOOBIG: 'a value is larger than its limit: a state value (maxValueBytes), a request body, an input a function refused',
   PLUME_ELOCKED: 'the lock is still held by another owner',
   // Transports: a peer that vanished (its requests can be retried elsewhere) is told apart from one that
   // sent bytes we cannot parse (a bug or an attack; retrying the same peer is pointless).

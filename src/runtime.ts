@@ -14,7 +14,7 @@ import { checkBatchPolicy } from './scheduler/batcher.ts';
 import { functionBatcher, type FunctionBatcher } from './scheduler/function-batch.ts';
 import { hostInterfaces } from './host/index.ts';
 import type { ModelInfo } from './inference/tensor.ts';
-import { LogLevelNames, type LogLevel } from './host/interface.ts';
+import { LogLevelNames, type LogLevel } from './engine/host-interface.ts';
 import { createStateBackend } from './state/index.ts';
 import { StateService } from './state/service.ts';
 import { WorkflowRegistry, type ApplyOptions, type RunOptions, type WorkflowRun } from './workflow/registry.ts';
@@ -87,7 +87,7 @@ export interface LogLine {
 interface Deployed {
   current: FunctionDefinition;
   /** The current version's batcher, when it was deployed with `batch`. */
-  batcher: FunctionBatcher | undefined;
+  batcher: FunctionBatcher<InvocationResult> | undefined;
   readonly logs: LogLine[];
 }
 
@@ -257,7 +257,7 @@ export class Plume {
     return peer !== undefined && (full || (peer.inflight + 1) / peer.workers < load);
   }
 
-  async #submitToBatch(def: FunctionDefinition, batcher: FunctionBatcher, bytes: Uint8Array): Promise<InvocationResult> {
+  async #submitToBatch(def: FunctionDefinition, batcher: FunctionBatcher<InvocationResult>, bytes: Uint8Array): Promise<InvocationResult> {
     if (bytes.length > def.limits.maxInputBytes) throw inputError(def, bytes.length);
     const { value, queuedMs, batchSize } = await batcher.submitDetailed(bytes);
     return { ...value, queuedMs: value.queuedMs + queuedMs, batchSize };

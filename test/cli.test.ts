@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { example, guest, root } from './helpers.ts';
+import { benchGuest, example, guest, root } from './helpers.ts';
 
 const plume = (args: string[], stdin?: string) =>
   spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(root, 'src/cli/main.ts'), ...args], {
@@ -52,8 +52,8 @@ describe('plume run', () => {
     for (const [args, pattern] of [
       [['run', 'nope.wasm'], /cannot read module 'nope\.wasm': ENOENT/],
       [['run', join(dir, 'junk.wasm')], /not a valid WebAssembly module/],
-      [['run', guest('hostile.wasm'), '--data', 'trap'], /trapped: unreachable/],
-      [['run', guest('hostile.wasm'), '--data', 'loop', '--timeout', '200'], /timed out after 200 ms/],
+      [['run', benchGuest('hostile.wasm'), '--data', 'trap'], /trapped: unreachable/],
+      [['run', benchGuest('hostile.wasm'), '--data', 'loop', '--timeout', '200'], /timed out after 200 ms/],
       [['run', example('hello/hello.wasm'), '--data', 'a', '--input', 'b'], /either --data or --input/],
       [['run', example('hello/hello.wasm'), '--memory', 'lots'], /positive number/],
       [['run', example('hello/hello.wasm'), '--input', 'missing.txt'], /cannot read input file 'missing\.txt'/],

@@ -53,6 +53,20 @@ for (const [lang, file] of [
       await assert.rejects(run('no-such-check'), (e: PlumeError) => /unknown check/.test(e.message));
     });
 
+    it('should fail with PLUME_EINPUT or PLUME_ETOOBIG when the guest refuses its input, and answer inval for another reason', async () => {
+      await assert.rejects(
+        run('refuse:0'),
+        (e: PlumeError) => e.code === 'PLUME_EINPUT' && e.message === "function 'conf' refused its input: refused input",
+      );
+      await assert.rejects(
+        run('refuse:1'),
+        (e: PlumeError) => e.code === 'PLUME_ETOOBIG' && /refused its input: refused input$/.test(e.message),
+      );
+      assert.equal(await run('refuse:2'), 'errno=1');
+      // The refusal belongs to that call only: the next one fails as a plain failure again.
+      await assert.rejects(run('fail'), (e: PlumeError) => e.code === 'PLUME_EFAILED');
+    });
+
     it('should answer a pointer outside memory with inval, not a trap', async () => {
       assert.equal(await run('badptr'), '1');
     });

@@ -6,6 +6,8 @@ import { PlumeError } from '../src/errors.ts';
 export const root = fileURLToPath(new URL('..', import.meta.url));
 export const guest = (name: string): string => fileURLToPath(new URL(`./guests/${name}`, import.meta.url));
 export const example = (path: string): string => fileURLToPath(new URL(`../examples/${path}`, import.meta.url));
+/** A guest the benchmarks also run (bench/guests/). */
+export const benchGuest = (name: string): string => fileURLToPath(new URL(`../bench/guests/${name}`, import.meta.url));
 export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
 /** The PlumeError a promise rejects with (fails the test if it resolves or rejects with anything else). */

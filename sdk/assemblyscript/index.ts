@@ -43,6 +43,8 @@ export namespace raw {
   export declare function sleep(ms: u32): u32;
   @external('plume_v1', 'fail')
   export declare function fail(buf: usize, len: u32): u32;
+  @external('plume_v1', 'refuse_input')
+  export declare function refuse_input(reason: u32, buf: usize, len: u32): u32;
   @external('plume_v1', 'call')
   export declare function call(name: usize, name_len: u32, input: usize, input_len: u32, out_future: usize): u32;
   @external('plume_v1', 'call_future')
@@ -144,6 +146,17 @@ export function log(level: u32, msg: string): u32 {
 export function fail(msg: string): i32 {
   const utf8 = String.UTF8.encode(msg, false);
   raw.fail(changetype<usize>(utf8), <u32>utf8.byteLength);
+  return 1;
+}
+
+/** `refuse()` reasons: the input is malformed (PLUME_EINPUT, HTTP 400) or over a limit of the function (PLUME_ETOOBIG, 413). */
+export const REFUSE_MALFORMED: u32 = 0;
+export const REFUSE_TOO_BIG: u32 = 1;
+
+/** Fails because of the input, not the function (docs/abi.md, refuse_input). Returns 1: `return refuse(REFUSE_MALFORMED, "why")`. */
+export function refuse(reason: u32, msg: string): i32 {
+  const utf8 = String.UTF8.encode(msg, false);
+  raw.refuse_input(reason, changetype<usize>(utf8), <u32>utf8.byteLength);
   return 1;
 }
 

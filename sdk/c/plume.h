@@ -57,6 +57,11 @@ PLUME_IMPORT("clock_now") plume_errno_t plume_clock_now(uint32_t clock, uint64_t
 PLUME_IMPORT("random_fill") plume_errno_t plume_random_fill(void *buf, uint32_t len);
 PLUME_IMPORT("sleep") plume_errno_t plume_sleep(uint32_t ms);
 PLUME_IMPORT("fail") plume_errno_t plume_fail(const void *buf, uint32_t len);
+/* As plume_fail, and the input is at fault: PLUME_REFUSE_MALFORMED (PLUME_EINPUT, HTTP 400) or
+ * PLUME_REFUSE_TOO_BIG (PLUME_ETOOBIG, HTTP 413). */
+#define PLUME_REFUSE_MALFORMED 0u
+#define PLUME_REFUSE_TOO_BIG 1u
+PLUME_IMPORT("refuse_input") plume_errno_t plume_refuse_input(uint32_t reason, const void *buf, uint32_t len);
 
 /* Chained calls (docs/abi.md): a call returns a future at once; plume_await suspends until it settles.
  * `name` is a deployed function or "#export" for another export of this module. */
@@ -156,6 +161,12 @@ static inline plume_errno_t plume_log_str(uint32_t level, const char *msg) {
 /* Sets the failure message; returns 1 so that a reactor can `return plume_fail_str("...");`. */
 static inline int plume_fail_str(const char *msg) {
   plume_fail(msg, plume_strlen(msg));
+  return 1;
+}
+
+/* Refuses the input (PLUME_REFUSE_*) with a message; returns 1 so that a reactor can `return plume_refuse_str(...);`. */
+static inline int plume_refuse_str(uint32_t reason, const char *msg) {
+  plume_refuse_input(reason, msg, plume_strlen(msg));
   return 1;
 }
 

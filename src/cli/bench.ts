@@ -5,6 +5,7 @@ import { density } from '../../bench/density.ts';
 import { publishedFan, publishedSequential } from '../../bench/cwasi.ts';
 import { fanout } from '../../bench/fanout.ts';
 import { gateway, gatewayVerdict } from '../../bench/gateway.ts';
+import { isolation, isolationVerdict } from '../../bench/isolation.ts';
 import { ocrBench, ocrVerdict } from '../../bench/ocr.ts';
 import { report, table, type CaseResult } from '../../bench/report.ts';
 import { transfer } from '../../bench/transfer.ts';
@@ -32,6 +33,8 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
   batching: (opts) => batching({ quick: opts.quick ?? false, progress }),
   gateway: (opts) =>
     gateway({ quick: opts.quick ?? false, progress: bar, ...(opts.workers === undefined ? {} : { workers: opts.workers }) }),
+  isolation: (opts) =>
+    isolation({ quick: opts.quick ?? false, progress, ...(opts.workers === undefined ? {} : { workers: opts.workers }) }),
   wasi: (opts) => wasiBench({ quick: opts.quick ?? false, progress }),
   ocr: (opts) =>
     ocrBench({
@@ -45,6 +48,7 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
 /** Published numbers of the systems Plume competes with, or the targets, printed beside the results (never in the JSON). */
 const references: Record<string, (results: readonly CaseResult[]) => string> = {
   batching: batchingVerdict,
+  isolation: isolationVerdict,
   gateway: gatewayVerdict,
   ocr: ocrVerdict,
   fanout: () => {

@@ -31,7 +31,7 @@ program
 
 program
   .command('bench')
-  .description('run a benchmark scenario: coldstart | density | transfer | fanout | batching | ocr | gateway')
+  .description('run a benchmark scenario: coldstart | density | transfer | fanout | batching | ocr | gateway | isolation')
   .argument('<scenario>', 'the scenario')
   .option('--json', 'print exactly one JSON document on stdout')
   .option('--quick', 'fewer iterations (a smoke run, not for reporting)')
@@ -54,6 +54,7 @@ program
   .option('--peer <url>', 'gateway URL of another node whose functions this one may call (repeatable)', collect, [])
   .option('--peer-token <token>', "the peers' admin token, for their /system/node (or $PLUME_PEER_TOKEN)")
   .option('--host-id <id>', 'nodes with the same host id link over a Unix socket, others over TCP (default: the hostname)')
+  .option('--apply <spec.yaml>', 'apply a workflow spec before serving (repeatable)', collect, [])
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));
 
 // Client commands: they talk to a running node over HTTP.

@@ -1,9 +1,14 @@
 /**
- * `plume up`: start a node (the runtime and its HTTP gateway) and serve until SIGINT or SIGTERM, then
- * finish what was accepted and exit. The URL goes to stdout (scripts read it); the rest to stderr.
+ * `plume up`: start a node (the runtime and its HTTP gateway), apply the `--apply` workflows, and serve
+ * until SIGINT or SIGTERM, then finish what was accepted and exit. The URL goes to stdout (scripts read
+ * it); the rest to stderr.
  */
+import diagnostics_channel from 'node:diagnostics_channel';
+import { dirname, resolve } from 'node:path';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
 import { startGateway } from '../gateway/index.ts';
+import { PlumeError } from '../errors.ts';
+import { readFileOr } from '../read-file.ts';
 import { Plume } from '../runtime.ts';
 
 export interface UpOptions {
@@ -20,6 +25,8 @@ export interface UpOptions {
   peerToken?: string;
   /** Nodes with the same host id link over a Unix socket; default the hostname. */
   hostId?: string;
+  /** Workflow specs applied before the node listens (repeatable): it answers only once they are served. */
+  apply?: string[];
 }
 
 export async function upCommand(opts: UpOptions): Promise<void> {
@@ -34,6 +41,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   let peerService: PeerService | undefined;
   let links: PeerLinks | undefined;
   try {
+    await applyAtBoot(plume, opts.apply ?? []);
     peerService = await servePeers(plume, { host: opts.host, ...(opts.hostId ? { hostId: opts.hostId } : {}) });
     links = await linkPeers(plume, peerService, opts);
     gateway = await startGateway(plume, {
@@ -58,6 +66,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const auth = adminToken ? 'admin token required for /system' : 'no admin token: /system is open';
   process.stderr.write(`plume: node up at ${gateway.url} (${plume.workers} workers, ${state}, ${auth}); Ctrl-C stops it\n`);
 
+  logStateOutages();
   for (const p of links?.peers ?? []) {
     process.stderr.write(`plume: linked to peer ${p.node} at ${p.url} over ${p.mode} (${p.functions.length} functions)\n`);
   }
@@ -84,6 +93,24 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   process.stderr.write('plume: node stopped\n');
 }
 
+/**
+ * Each `--apply` spec, its relative paths from its own folder (as `plume workflow apply` reads them). This
+ * runs before the gateway listens, so a probe (/healthz, /readyz) that answers at all finds them served.
+ */
+async function applyAtBoot(plume: Plume, specs: readonly string[]): Promise<void> {
+  for (const file of specs) {
+    const bytes = await readFileOr('PLUME_ESPEC', 'workflow spec', file);
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    try {
+      const info = await plume.applyWorkflow(text, { baseDir: dirname(resolve(file)) });
+      process.stderr.write(`plume: applied workflow ${info.name} from ${file} (${info.steps.length} steps)\n`);
+    } catch (err) {
+      if (!(err instanceof PlumeError)) throw err;
+      throw new PlumeError(err.code, `--apply ${file}: ${err.message}`, err.details);
+    }
+  }
+}
+
 /** Link to every `--peer`; the first one that cannot be reached stops the start with its reason. */
 async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): Promise<PeerLinks | undefined> {
   if (!opts.peer?.length) return undefined;
@@ -97,4 +124,21 @@ async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): P
   }
   plume.link(links);
   return links;
+}
+
+/** One line when the global state tier goes away and one when it is back (the backend reports transitions only). */
+function logStateOutages(): void {
+  let down = false;
+  diagnostics_channel.subscribe('plume:state:connection', (message: unknown) => {
+    const { url, event, error } = message as { url: string; event: 'ready' | 'error'; error?: Error };
+    if (event === 'error') {
+      down = true;
+      process.stderr.write(
+        `plume: the state tier at ${url} is unavailable (${error?.message ?? 'unknown'}); calls that need it get 503 until it is back\n`,
+      );
+    } else if (down) {
+      down = false;
+      process.stderr.write(`plume: the state tier at ${url} is back\n`);
+    }
+  });
 }

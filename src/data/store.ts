@@ -6,7 +6,7 @@
  * that does not fit waits until enough is released (backpressure), dropping spare buffers of other sizes
  * first.
  */
-import { faultIn } from '../engine/memory-pool.ts';
+import { faultIn } from './fault-in.ts';
 import { PlumeError } from '../errors.ts';
 
 export interface PayloadStoreOptions {

@@ -1,7 +1,22 @@
 /** What a deployed function version is, as every worker receives it (structured-cloneable). */
-import type { GuestConfig } from '../host/interface.ts';
+import type { GuestConfig } from './host-interface.ts';
 
 export const PAGE_BYTES = 65536;
+
+/** How a function's calls are batched (src/scheduler/batcher.ts implements it; docs/scheduler.md). */
+export type BatchMode = 'none' | 'fixed' | 'adaptive';
+
+export interface BatchPolicy {
+  readonly mode: BatchMode;
+  /** Most items in one batch: default 10 (fixed, Ray Serve's max_batch_size) or 32 (adaptive). */
+  readonly maxSize?: number;
+  /** fixed: how long a forming batch waits for more items; default 10 ms (Ray Serve's batch_wait_timeout_s). */
+  readonly maxWaitMs?: number;
+  /** adaptive: the p90 latency objective in ms that caps batch size; default none (capped by maxSize only). */
+  readonly targetP90Ms?: number;
+  /** fixed and adaptive: batches that may run at once; default 1 (the runtime passes its worker count). */
+  readonly capacity?: number;
+}
 
 export interface Limits {
   /** Linear memory ceiling; `memory.grow` past it fails in the guest. */

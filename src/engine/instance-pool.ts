@@ -6,7 +6,7 @@
  */
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
-import type { GuestServices, Hop, HostInterface } from '../host/interface.ts';
+import type { GuestServices, Hop, HostInterface } from './host-interface.ts';
 import type { FunctionDefinition } from './definition.ts';
 import { FunctionInstance, newCall, type InvocationResult, type LogSink } from './instance.ts';
 import type { MemoryPool, MemoryShape } from './memory-pool.ts';

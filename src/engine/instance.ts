@@ -15,7 +15,7 @@ import {
   type HostInterface,
   type InstanceHandle,
   type LogLevel,
-} from '../host/interface.ts';
+} from './host-interface.ts';
 import type { FunctionDefinition, Snapshot } from './definition.ts';
 import { PAGE_BYTES } from './definition.ts';
 
@@ -192,10 +192,16 @@ export class FunctionInstance implements InstanceHandle {
     let exitCode: number | undefined;
     if (call.overflowed) throw outputError(this, call);
     if (err instanceof GuestExit) exitCode = err.exitCode;
-    else if (err !== undefined) throw guestError(this, err, 'run', call);
+    else if (err !== undefined) throw call.hostFailure ?? guestError(this, err, 'run', call);
     const output = new Payload(call.output, call.outputBytes);
     if (this.kind === 'command') return { output, inputCopied: call.inputCopied, exitCode: exitCode ?? 0 };
     if (status !== 0) {
+      if (call.hostFailure) throw call.hostFailure;
+      if (call.failCode) {
+        throw new PlumeError(call.failCode, `function '${this.def.name}' refused its input: ${call.failMessage ?? ''}`, {
+          function: this.def.name,
+        });
+      }
       if (nearMemoryLimit(this)) throw memoryError(this, call.failMessage);
       throw new PlumeError('PLUME_EFAILED', `function '${this.def.name}' failed: ${call.failMessage ?? `returned ${String(status)}`}`, {
         function: this.def.name,

@@ -5,6 +5,8 @@
  * instances come back (`give`) and go out first: they are faulted in and likely still in cache, but dirty,
  * so their taker must overwrite them whole.
  */
+import { faultIn } from '../data/fault-in.ts';
+
 export interface MemoryShape {
   readonly initial: number;
   readonly maximum: number;
@@ -82,9 +84,4 @@ function create(shape: MemoryShape, prefault: boolean): WebAssembly.Memory {
   const memory = new WebAssembly.Memory({ initial: shape.initial, maximum: shape.maximum, shared: shape.shared });
   if (prefault) faultIn(new Uint8Array(memory.buffer));
   return memory;
-}
-
-/** Writes one byte per 4 KiB OS page of `u8`, so its pages are faulted in now, not when it is first used; the values stay zero. */
-export function faultIn(u8: Uint8Array): void {
-  for (let i = 0; i < u8.length; i += 4096) u8[i] = 0;
 }

@@ -22,6 +22,24 @@ export const RUNNING_SINCE_F64 = 25;
  */
 export const WORKER_MEMORY_F64 = 26;
 
+/**
+ * Entries of a worker's started-calls table, an Int32Array over a SharedArrayBuffer of its own: the worker
+ * stores a call's id at `id % STARTED_SLOTS` when the call starts. When a worker is replaced, the executor
+ * runs the calls it held that had not started on another worker, and fails only those that had. A later
+ * call in the same entry reads as started: a collision can only fail a call, never run one twice.
+ */
+export const STARTED_SLOTS = 16384;
+
+export function markStarted(table: Int32Array, callId: number): void {
+  Atomics.store(table, callId % STARTED_SLOTS, callId | 0);
+}
+
+/** Whether the call (or a later one sharing its entry; ids wrap at 2^32) has started. */
+export function hasStarted(table: Int32Array, callId: number): boolean {
+  const seen = Atomics.load(table, callId % STARTED_SLOTS);
+  return seen !== 0 && ((seen - callId) | 0) >= 0;
+}
+
 /** Data bytes of each ring of a worker unless the executor is told otherwise (`ringBytes`). */
 export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
 

@@ -43,20 +43,42 @@ export class Ring {
     return Atomics.load(this.control, HEAD) === Atomics.load(this.control, TAIL);
   }
 
+  /**
+   * Producer side: whether records with these payload lengths, written in this order now, all fit. Only the
+   * producer adds records, so what fits now still fits when it writes them (the consumer only frees space):
+   * a worker checks a call's trace and result together and sends both by one channel.
+   */
+  fits(lengths: readonly number[]): boolean {
+    const head = Atomics.load(this.control, HEAD) >>> 0;
+    let tail = Atomics.load(this.control, TAIL) >>> 0;
+    for (const len of lengths) {
+      const needed = this.#needed(tail, len);
+      if (needed < 0 || ((tail - head) >>> 0) + needed > this.#data.length) return false;
+      tail = (tail + needed) >>> 0;
+    }
+    return true;
+  }
+
+  /** Bytes a record of `len` payload bytes takes at `tail`, the padding to the end included; -1 if it can never fit. */
+  #needed(tail: number, len: number): number {
+    if (len > this.maxPayload) return -1;
+    const size = (RECORD_HEADER + len + 7) & ~7;
+    const untilEnd = this.#data.length - (tail & this.#mask);
+    return size <= untilEnd ? size : untilEnd + size;
+  }
+
   /** Producer side. False when the ring lacks room (the caller then uses postMessage). Does not wake the consumer. */
   write(type: number, id: number, arg: number, payload: Uint8Array | readonly Uint8Array[] | undefined, flags = 0): boolean {
     const chunks = payload === undefined ? [] : payload instanceof Uint8Array ? [payload] : payload;
     let len = 0;
     for (const c of chunks) len += c.length;
-    if (len > this.maxPayload) return false;
-    const size = (RECORD_HEADER + len + 7) & ~7;
     const head = Atomics.load(this.control, HEAD) >>> 0;
     let tail = Atomics.load(this.control, TAIL) >>> 0;
-    const capacity = this.#data.length;
+    const needed = this.#needed(tail, len);
+    if (needed < 0 || ((tail - head) >>> 0) + needed > this.#data.length) return false;
+    const size = (RECORD_HEADER + len + 7) & ~7;
     const at = tail & this.#mask;
-    const untilEnd = capacity - at;
-    const needed = size <= untilEnd ? size : untilEnd + size;
-    if (((tail - head) >>> 0) + needed > capacity) return false;
+    const untilEnd = this.#data.length - at;
     if (size > untilEnd) {
       // A record never straddles the end: pad to the end and start at offset 0. A gap too small for a
       // header carries none; the consumer skips any gap shorter than a header the same way.

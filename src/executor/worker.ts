@@ -3,18 +3,20 @@
  * postMessage) and answers on its result ring. Guests that wait are suspended with JSPI, so while any is,
  * this thread's event loop must not block: it sleeps with Atomics.waitAsync then, Atomics.wait only when idle.
  */
+import { readlinkSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
+import type { FunctionDefinition } from '../engine/definition.ts';
 import { takeSnapshot } from '../engine/compile.ts';
 import { InstancePool, inputError } from '../engine/instance-pool.ts';
 import type { FunctionInstance, InvocationResult, LogSink } from '../engine/instance.ts';
 import { MemoryPool } from '../engine/memory-pool.ts';
 import { hostInterfaces } from '../host/index.ts';
 import { models } from '../inference/models.ts';
-import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../host/interface.ts';
-import { RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags, WORKER_MEMORY_F64 } from './layout.ts';
+import type { CallService, GuestServices, Hop, InstanceHandle, StateClient } from '../engine/host-interface.ts';
+import { markStarted, RecordFlag, RecordType, RUNNING_CALL, RUNNING_SINCE_F64, runUsFlags, WORKER_MEMORY_F64 } from './layout.ts';
 import { wholeBuffer, type FromWorker, type RemoteHop, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
 import { Ring } from './ring.ts';
 
@@ -23,6 +25,7 @@ const init = workerData as WorkerInit;
 const requests = new Ring(init.requests);
 const results = new Ring(init.results);
 const since = new Float64Array(init.requests, 0, 32);
+const startedCalls = new Int32Array(init.started);
 const pools = new Map<number, InstancePool>();
 /** Function name → its newest registered version: what a chained call by name reaches. */
 const latest = new Map<string, number>();
@@ -202,6 +205,8 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
     return;
   }
   let result: InvocationResult | Promise<InvocationResult>;
+  // From here on the call counts as started: if this worker is replaced, it fails instead of running again.
+  markStarted(startedCalls, callId);
   // The pool picks (or creates) the instance synchronously, before any chained call can run.
   const coldStarts = pool.coldStarts;
   const started = performance.now();
@@ -222,17 +227,30 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
   } else sendResult(callId, result, flags());
 }
 
+/**
+ * A call's trace and result take one channel, in order: both as records on the result ring when both fit,
+ * else both in one message (a trace on the ring and its result by postMessage could arrive after the result).
+ */
 function sendResult(callId: number, result: InvocationResult, flags: number): void {
-  if (result.trace?.length && !results.write(RecordType.trace, callId, 0, encoder.encode(JSON.stringify(result.trace)))) {
-    post({ type: 'trace', callId, trace: result.trace });
-  }
-  if (results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks, flags)) results.wake();
-  else {
+  const trace = result.trace?.length ? encoder.encode(JSON.stringify(result.trace)) : undefined;
+  if (results.fits(trace ? [trace.length, result.output.length] : [result.output.length])) {
+    if (trace) results.write(RecordType.trace, callId, 0, trace);
+    results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks, flags);
+    results.wake();
+  } else {
     // A flattened output of several chunks is a fresh buffer; a single chunk is the guest's own copy.
     // Either belongs to this call alone, so it is transferred, not cloned; only a view is copied first.
     const flat = result.output.flatten();
     const output = wholeBuffer(flat) ? flat : flat.slice();
-    post({ type: 'result', callId, output, exitCode: result.exitCode ?? 0, flags }, [output.buffer as ArrayBuffer]);
+    const message: FromWorker = {
+      type: 'result',
+      callId,
+      output,
+      exitCode: result.exitCode ?? 0,
+      flags,
+      ...(trace ? { trace: result.trace! } : {}),
+    };
+    post(message, [output.buffer as ArrayBuffer]);
   }
   // Written to the ring or flattened: the output's pooled chunks can serve the next one.
   result.output.release();
@@ -244,19 +262,23 @@ function sendError(callId: number, err: unknown, flags = 0): void {
   else post({ type: 'result', callId, error, flags });
 }
 
+function register(def: FunctionDefinition): void {
+  const pool = new InstancePool(def, hostInterfaces, memories, logSink, services);
+  pools.set(def.id, pool);
+  // A stateful function has one instance, on its home worker only: it is made by its first call.
+  if (!def.stateful) pool.prewarm(def.minWarm);
+  if ((latest.get(def.name) ?? 0) < def.id) latest.set(def.name, def.id);
+  const waiting = parked.get(def.id) ?? [];
+  parked.delete(def.id);
+  for (const [callId, input] of waiting) invoke(callId, def.id, input);
+}
+
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
-    case 'register': {
-      const pool = new InstancePool(msg.def, hostInterfaces, memories, logSink, services);
-      pools.set(msg.def.id, pool);
-      // A stateful function has one instance, on its home worker only: it is made by its first call.
-      if (!msg.def.stateful) pool.prewarm(msg.def.minWarm);
-      if ((latest.get(msg.def.name) ?? 0) < msg.def.id) latest.set(msg.def.name, msg.def.id);
-      const waiting = parked.get(msg.def.id) ?? [];
-      parked.delete(msg.def.id);
-      for (const [callId, input] of waiting) invoke(callId, msg.def.id, input);
+    case 'register':
+      register(msg.def);
+      if (msg.requestId !== undefined) post({ type: 'registered', requestId: msg.requestId });
       break;
-    }
     case 'unregister': {
       const name = pools.get(msg.id)?.def.name;
       if (name !== undefined && latest.get(name) === msg.id) latest.delete(name);
@@ -366,5 +388,15 @@ function publishMemory(): void {
   since[WORKER_MEMORY_F64] = getHeapStatistics().external_memory;
 }
 
-post({ type: 'ready' });
+for (const def of init.defs) register(def);
+post({ type: 'ready', ...threadId() });
+
+/** This thread's id (Linux: /proc/thread-self names it), for the executor's priority changes; none elsewhere. */
+function threadId(): { tid?: number } {
+  try {
+    return { tid: Number(readlinkSync('/proc/thread-self').split('/').pop()) };
+  } catch {
+    return {};
+  }
+}
 void serve();

@@ -9,6 +9,7 @@ import type { AsyncCalls } from './async-calls.ts';
 import type { Admission } from './admission.ts';
 import type { Guard, Tokens } from './auth.ts';
 import type { BodyLimit } from './body.ts';
+import type { FileStore } from './files.ts';
 
 /** The runtime the gateway serves. */
 export type GatewayRuntime = Plume;
@@ -26,6 +27,8 @@ export interface GatewayContext {
   readonly admission: Admission;
   readonly calls: AsyncCalls;
   readonly settings: Map<string, FunctionSettings>;
+  /** Modules and models sent for workflow specs, by content hash. */
+  readonly files: FileStore;
   /** Default per-function queue bound. */
   readonly queue: number;
   /** Largest body any route accepts. */

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { NodeInfo, PeerLinks } from '../cluster/links.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type InvocationEvent } from '../events.ts';
@@ -13,6 +13,7 @@ import { Admission } from './admission.ts';
 import { AsyncCalls, type AsyncCallOptions } from './async-calls.ts';
 import { Tokens } from './auth.ts';
 import { readBody } from './body.ts';
+import { FileStore, fileRoutes } from './files.ts';
 import type { FunctionSettings, GatewayContext, GatewayRuntime, RouteConfig } from './context.ts';
 import { errorBody, statusOf } from './http-errors.ts';
 import { invokeRoutes } from './invoke-routes.ts';
@@ -30,8 +31,10 @@ export interface GatewayOptions {
   readonly maxBodyBytes?: number;
   /** Calls admitted per function beyond its concurrency limit before 429; default 1024. */
   readonly queue?: number;
-  /** Where relative paths in an applied workflow spec resolve; default the current directory. */
+  /** Where relative paths in an applied workflow spec resolve, and `package:` models are looked for; default the current directory. */
   readonly workflowDir?: string;
+  /** Bytes of workflow files (modules, models) kept by content hash; default 1 GiB, least recently used out first. */
+  readonly fileStoreBytes?: number;
   readonly async?: AsyncCallOptions;
   /** This node's identity and peer servers (`servePeers`), answered at `GET /system/node` to nodes that link to it. */
   readonly node?: NodeInfo;
@@ -61,6 +64,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     admission,
     calls: new AsyncCalls(options.async),
     settings: new Map<string, FunctionSettings>(),
+    files: new FileStore(options.fileStoreBytes),
     queue,
     maxBodyBytes,
     workflowDir: options.workflowDir ?? process.cwd(),
@@ -76,10 +80,17 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   };
   const metrics = new GatewayMetrics({ stats: () => plume.stats() });
 
-  const app = Fastify({ logger: false, clientErrorHandler });
+  const app = Fastify({
+    logger: false,
+    clientErrorHandler,
+    // A URL the router cannot decode ('/function/%zz') never reaches the error handler: same shape here.
+    frameworkErrors: (err, _request, reply) =>
+      void (reply as FastifyReply).code(400).send(errorBody(new PlumeError('PLUME_EINPUT', err.message))),
+  });
   configure(app, ctx);
   invokeRoutes(app, ctx);
   systemRoutes(app, ctx);
+  fileRoutes(app, ctx);
   app.get('/healthz', { config: { guard: 'none' } satisfies RouteConfig }, async () => ({
     status: 'ok',
     functions: plume.list().length,
@@ -138,7 +149,9 @@ function configure(app: FastifyInstance, ctx: GatewayContext): void {
   });
 
   app.setErrorHandler((err: FastifyError | PlumeError, _request, reply) => {
-    if (err instanceof PlumeError && err.code === 'PLUME_EBUSY') reply.header('retry-after', String(err.details['retryAfterS'] ?? 1));
+    if (err instanceof PlumeError && (err.code === 'PLUME_EBUSY' || err.code === 'PLUME_ESTATE_UNAVAILABLE')) {
+      reply.header('retry-after', String(err.details['retryAfterS'] ?? 1));
+    }
     if (err instanceof PlumeError && err.code === 'PLUME_EAUTH') reply.header('www-authenticate', 'Bearer');
     // Fastify's own errors (a bad URL, an unreadable body) carry their status; they are the client's.
     if (!(err instanceof PlumeError) && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {

@@ -3,17 +3,14 @@
  * workflows and models. A deploy carries the module's bytes as its body and its options in the query
  * string (docs/gateway.md), so no multipart or base64 is involved.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeployOptions } from '../engine/compile.ts';
 import { MAX_MODULE_BYTES } from '../engine/compile.ts';
 import { PlumeError } from '../errors.ts';
 import type { FunctionInfo } from '../runtime.ts';
-import type { WorkflowInfo } from '../workflow/types.ts';
 import { cappedLimit } from './body.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
+import { applyBundle } from './files.ts';
 import { errorBody } from './http-errors.ts';
 import { BUNDLE_TYPE, Headers, parseEnvPairs } from './protocol.ts';
 
@@ -109,41 +106,6 @@ export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     return { removed: name };
   });
   app.get('/system/models', { config: admin }, async () => ctx.plume.models());
-}
-
-/**
- * A workflow spec with the files it names (`plume workflow apply` sends one, as BUNDLE_TYPE): `{ spec, files }`,
- * where `files` maps each relative module or model path of the spec to its bytes in base64. The files are
- * written to a private directory for the apply (which reads them all) and removed after it.
- */
-async function applyBundle(ctx: GatewayContext, text: string): Promise<WorkflowInfo> {
-  let bundle: { spec?: unknown; files?: unknown };
-  try {
-    bundle = JSON.parse(text) as typeof bundle;
-  } catch (err) {
-    throw new PlumeError('PLUME_ESPEC', `workflow bundle is not JSON: ${(err as Error).message}`);
-  }
-  const { spec, files = {} } = bundle;
-  if (typeof spec !== 'string' || typeof files !== 'object' || files === null) {
-    throw new PlumeError('PLUME_ESPEC', 'workflow bundle must be { "spec": string, "files": { path: base64 } }');
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'plume-workflow-'));
-  try {
-    for (const [path, data] of Object.entries(files)) {
-      const target = resolve(dir, path);
-      if (typeof data !== 'string' || isAbsolute(path) || !target.startsWith(dir + sep)) {
-        throw new PlumeError(
-          'PLUME_ESPEC',
-          `workflow bundle: file '${path}' must be a relative path inside the spec's directory, with base64 contents`,
-        );
-      }
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, Buffer.from(data, 'base64'));
-    }
-    return await ctx.plume.applyWorkflow(spec, { baseDir: dir });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 function findWorkflow(ctx: GatewayContext, name: string): object {

@@ -1,11 +1,11 @@
-/** The `plume_v1` import module (docs/abi.md): input, output, log, clock, random, sleep, fail. */
+/** The `plume_v1` import module (docs/abi.md): input, output, log, clock, random, sleep, fail, refuse_input. */
 import { randomFillSync } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Payload, appendOutput } from '../data/payload.ts';
 import { Errno } from './errno.ts';
 import { STATE_IMPORTS, stateImports } from './state-imports.ts';
 import { GuestMemory } from './guest-memory.ts';
-import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from './interface.ts';
+import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from '../engine/host-interface.ts';
 
 const SUSPENDING = new Set<string>(['sleep', 'await', ...STATE_IMPORTS]);
 const decoder = new TextDecoder();
@@ -16,6 +16,11 @@ const futuresOf = (call: CallState): FutureTable => (call.futures ??= new Future
 const originNs = BigInt(Math.round(performance.timeOrigin * 1e6));
 /** Sleep is bounded so a guest cannot park an invocation past any sane timeout by accident. */
 const MAX_SLEEP_MS = 24 * 3600 * 1000;
+/**
+ * `refuse_input`'s reasons (docs/abi.md): a failure that is the caller's, not the function's, so the
+ * gateway answers 400 or 413 instead of 500.
+ */
+const REFUSALS: readonly ('PLUME_EINPUT' | 'PLUME_ETOOBIG')[] = ['PLUME_EINPUT', 'PLUME_ETOOBIG'];
 
 export const plumeV1: HostInterface = {
   module: 'plume_v1',
@@ -82,6 +87,14 @@ export const plumeV1: HostInterface = {
         const [ptr, n] = [buf >>> 0, len >>> 0];
         if (!mem.inBounds(ptr, n)) return Errno.inval;
         instance.call.failMessage = decoder.decode(mem.u8.subarray(ptr, ptr + n));
+        return Errno.ok;
+      },
+      refuse_input(reason: number, buf: number, len: number): number {
+        const [ptr, n] = [buf >>> 0, len >>> 0];
+        const code = REFUSALS[reason >>> 0];
+        if (code === undefined || !mem.inBounds(ptr, n)) return Errno.inval;
+        instance.call.failMessage = decoder.decode(mem.u8.subarray(ptr, ptr + n));
+        instance.call.failCode = code;
         return Errno.ok;
       },
       ...chainedCalls(instance, mem),

@@ -9,7 +9,7 @@ import { copyBytes } from '../data/payload.ts';
 import { models, type Graph } from '../inference/models.ts';
 import { inputMismatch, ortTypeOf, type TensorData } from '../inference/tensor.ts';
 import { GuestMemory } from './guest-memory.ts';
-import type { CallState, HostInterface, InstanceHandle, LogLevel } from './interface.ts';
+import type { CallState, HostInterface, InstanceHandle, LogLevel } from '../engine/host-interface.ts';
 
 /** witx `nn_errno` (u16), numbered as the upstream witx (sdk/c/wasi_nn.h names the revision). */
 export const NnErrno = {

@@ -7,22 +7,11 @@
  * batches form only while every slot is busy, their size capped by an online model and a latency objective.
  */
 import { PlumeError } from '../errors.ts';
+import type { BatchMode, BatchPolicy } from '../engine/definition.ts';
 import { events } from '../events.ts';
 import { adaptiveSize, ArrivalRate, ServiceModel } from './batch-model.ts';
 
-export type BatchMode = 'none' | 'fixed' | 'adaptive';
-
-export interface BatchPolicy {
-  readonly mode: BatchMode;
-  /** Most items in one batch: default 10 (fixed, Ray Serve's max_batch_size) or 32 (adaptive). */
-  readonly maxSize?: number;
-  /** fixed: how long a forming batch waits for more items; default 10 ms (Ray Serve's batch_wait_timeout_s). */
-  readonly maxWaitMs?: number;
-  /** adaptive: the p90 latency objective in ms that caps batch size; default none (capped by maxSize only). */
-  readonly targetP90Ms?: number;
-  /** fixed and adaptive: batches that may run at once; default 1 (the runtime passes its worker count). */
-  readonly capacity?: number;
-}
+export type { BatchMode, BatchPolicy };
 
 export interface BatcherOptions<I, O> {
   /** Names the batches in events (`plume:batch:formed`'s `function`) and errors. */

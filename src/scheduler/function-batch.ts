@@ -5,19 +5,24 @@
  */
 import { decodeList, encodeList } from '../data/list.ts';
 import { PlumeError } from '../errors.ts';
-import type { InvocationResult } from '../executor/executor.ts';
 import { Batcher, type BatchPolicy } from './batcher.ts';
 
-export type FunctionBatcher = Batcher<Uint8Array, InvocationResult>;
+/** What the batcher needs of an invocation's result (the executor's InvocationResult has more). */
+export interface BatchableResult {
+  readonly output: Uint8Array;
+  readonly exitCode?: number;
+}
+
+export type FunctionBatcher<R extends BatchableResult> = Batcher<Uint8Array, R>;
 
 /** `invoke` runs one invocation of the function (the executor); `capacity` defaults to `workers`. */
-export function functionBatcher(
+export function functionBatcher<R extends BatchableResult>(
   name: string,
   policy: BatchPolicy,
   workers: number,
-  invoke: (input: Uint8Array) => Promise<InvocationResult>,
-): FunctionBatcher {
-  return new Batcher<Uint8Array, InvocationResult>({
+  invoke: (input: Uint8Array) => Promise<R>,
+): FunctionBatcher<R> {
+  return new Batcher<Uint8Array, R>({
     name,
     policy: { ...policy, capacity: policy.capacity ?? workers },
     run: async (items) => {

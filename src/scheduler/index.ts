@@ -5,6 +5,10 @@ export { functionBatcher, type FunctionBatcher } from './function-batch.ts';
 export {
   checkNear,
   COLOCATE_SLACK,
+  OVERDUE_FACTOR,
+  OVERDUE_FLOOR_MS,
+  OVERDUE_UNKNOWN_MS,
+  overdueAfterMs,
   placeCall,
   TINY_CALL_US,
   TINY_PACK_LIMIT,

@@ -34,30 +34,61 @@ export const TINY_CALL_US = 50;
 export const TINY_PACK_LIMIT = 16;
 
 /**
+ * A call runs long (is overdue) once it has run OVERDUE_FACTOR times its function's mean warm run time, and
+ * never before OVERDUE_FLOOR_MS. A function with no warm call yet has no usual time: its calls are overdue
+ * after OVERDUE_UNKNOWN_MS, so that cold first calls of a heavy function (a model's first inference) are not
+ * taken for runaways.
+ */
+export const OVERDUE_FLOOR_MS = 10;
+export const OVERDUE_FACTOR = 4;
+export const OVERDUE_UNKNOWN_MS = 250;
+
+/** How long a call of a function with mean run time `meanUs` (undefined: unknown) may run before it is overdue. */
+export function overdueAfterMs(meanUs: number | undefined): number {
+  return meanUs === undefined ? OVERDUE_UNKNOWN_MS : Math.max(OVERDUE_FLOOR_MS, (OVERDUE_FACTOR * meanUs) / 1000);
+}
+
+/** A worker whose running call has run this long is no place for a tiny call, even a tiny function's. */
+export const TINY_JOIN_MS = 1;
+
+export interface PlaceOptions {
+  readonly slack?: number;
+  readonly tiny?: boolean;
+  /**
+   * `avoid[i]`: worker i should get no call while another worker need not be avoided: it holds more memory
+   * than its limit, it runs a call past its function's usual time, it is starting, or it holds the calls of
+   * a function under suspicion (docs/scheduler.md, Runaway calls).
+   */
+  readonly avoid?: readonly boolean[] | undefined;
+  /** `joinable[i]`: worker i runs nothing, or a tiny call that just started: a tiny call may queue behind it. */
+  readonly joinable?: readonly boolean[] | undefined;
+}
+
+/**
  * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the least loaded
  * worker (the lowest index on a tie, so an idle pool behaves the same every time); a `tiny` call instead
- * joins the busiest worker that holds fewer than TINY_PACK_LIMIT calls (it is awake, or about to be).
- * `full[i]`: worker i holds more memory than its limit; it gets no calls (not even hinted ones) while
- * another worker is below its limit.
+ * joins the busiest joinable worker that holds fewer than TINY_PACK_LIMIT calls (it is awake, or about to
+ * be). Avoided workers get no calls (not even hinted ones) while another worker is not avoided; `stuck` in
+ * the decision says that every worker was (the executor may then start a spare one).
  */
-export function placeCall(
-  loads: readonly number[],
-  near?: number,
-  options: { readonly slack?: number; readonly tiny?: boolean; readonly full?: readonly boolean[] | undefined } = {},
-): PlacementDecision {
-  const { slack = COLOCATE_SLACK, tiny = false } = options;
-  // Workers over their memory limit are passed over, unless every worker is.
-  const full = options.full?.includes(false) ? options.full : undefined;
+export function placeCall(loads: readonly number[], near?: number, options: PlaceOptions = {}): PlacementDecision & { stuck: boolean } {
+  const { slack = COLOCATE_SLACK, tiny = false, joinable } = options;
+  const stuck = options.avoid !== undefined && !options.avoid.includes(false);
+  // Avoided workers are passed over, unless every worker is.
+  const avoid = stuck ? undefined : options.avoid;
   let least = -1;
-  for (let i = 0; i < loads.length; i++) if (!full?.[i] && (least < 0 || loads[i]! < loads[least]!)) least = i;
+  for (let i = 0; i < loads.length; i++) if (!avoid?.[i] && (least < 0 || loads[i]! < loads[least]!)) least = i;
   if (near === undefined) {
-    if (!tiny) return { worker: least, placement: 'any' };
-    let busiest = least;
-    for (let i = 0; i < loads.length; i++) if (!full?.[i] && loads[i]! < TINY_PACK_LIMIT && loads[i]! > loads[busiest]!) busiest = i;
-    return { worker: busiest, placement: 'any' };
+    if (!tiny) return { worker: least, placement: 'any', stuck };
+    let busiest = -1;
+    for (let i = 0; i < loads.length; i++) {
+      if (avoid?.[i] || joinable?.[i] === false || loads[i]! >= TINY_PACK_LIMIT) continue;
+      if (busiest < 0 || loads[i]! > loads[busiest]!) busiest = i;
+    }
+    return { worker: busiest < 0 ? least : busiest, placement: 'any', stuck };
   }
-  if (!full?.[near] && loads[near]! - loads[least]! <= slack) return { worker: near, placement: 'colocated' };
-  return { worker: least, placement: 'spread' };
+  if (!avoid?.[near] && loads[near]! - loads[least]! <= slack) return { worker: near, placement: 'colocated', stuck };
+  return { worker: least, placement: 'spread', stuck };
 }
 
 /** Throws a RangeError naming `near` unless it is a worker index. */

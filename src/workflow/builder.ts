@@ -9,7 +9,7 @@
  *     .build();
  */
 import { parseSpec } from './spec.ts';
-import type { FunctionSource, StepRef, StepSpec, WorkflowSpec } from './types.ts';
+import type { FunctionSource, ModelSource, StepRef, StepSpec, WorkflowSpec } from './types.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -31,9 +31,9 @@ export class WorkflowBuilder {
     return this;
   }
 
-  /** An ONNX model to register on apply. */
-  model(name: string, path: string): this {
-    this.#spec.models = { ...this.#spec.models, [name]: path };
+  /** An ONNX model to register on apply: a path relative to `baseDir`, or `{ package: '<npm package>/<path>' }`. */
+  model(name: string, source: ModelSource): this {
+    this.#spec.models = { ...this.#spec.models, [name]: source };
     return this;
   }
 

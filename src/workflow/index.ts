@@ -9,6 +9,7 @@ export {
   INPUT,
   type Condition,
   type FunctionSource,
+  type ModelSource,
   type RetryPolicy,
   type StepRef,
   type StepSpec,

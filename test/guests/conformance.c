@@ -16,6 +16,8 @@
  *   log          log(1 info, "hello from guest"), then outputs "ok"
  *   sleep:N      sleep(N ms), then outputs "slept" (or "errno=<e>" if sleep failed)
  *   fail         fail("custom failure") and returns 1
+ *   refuse:R     refuse_input(R, "refused input") and returns 1; if that answered an errno, outputs
+ *                "errno=<e>" and returns 0 (expect "errno=1" for a reason other than 0 and 1)
  *   return:N     returns N without calling fail
  *   badptr       input_read(0, <linear memory size in bytes>, 16, &nread): outputs its errno (expect "1")
  *   bigout:N     writes N bytes of 'x' in 64 KiB writes, stopping at the first failing write; if a
@@ -116,6 +118,14 @@ PLUME_EXPORT("run") int run(void) {
   } else if (is(in, name_len, "fail")) {
     free(in);
     return plume_fail_str("custom failure");
+  } else if (is(in, name_len, "refuse")) {
+    const char msg[] = "refused input";
+    uint32_t e = plume_refuse_input(parse_u32(arg, arg_len), msg, sizeof msg - 1);
+    free(in);
+    if (e == PLUME_OK) return 1;
+    plume_output_str("errno=");
+    out_u64(e);
+    return 0;
   } else if (is(in, name_len, "return")) {
     int code = (int)parse_u32(arg, arg_len);
     free(in);

@@ -17,6 +17,8 @@
  *   log          log(1 info, "hello from guest"), then outputs "ok"
  *   sleep:N      sleep(N ms), then outputs "slept" (or "errno=<e>" if sleep failed)
  *   fail         fail("custom failure") and returns 1
+ *   refuse:R     refuse_input(R, "refused input") and returns 1; if that answered an errno, outputs
+ *                "errno=<e>" and returns 0 (expect "errno=1" for a reason other than 0 and 1)
  *   return:N     returns N without calling fail
  *   badptr       input_read(0, <linear memory size in bytes>, 16, &nread): outputs its errno (expect "1")
  *   bigout:N     writes N bytes of 'x' in 64 KiB writes, stopping at the first failing write; if a
@@ -99,6 +101,12 @@ export function run(): i32 {
     outputString(e == OK ? 'slept' : 'errno=' + e.toString());
   } else if (is(name, 'fail')) {
     return fail('custom failure');
+  } else if (is(name, 'refuse')) {
+    const msg = String.UTF8.encode('refused input', false);
+    const e = raw.refuse_input(parseU32(arg), changetype<usize>(msg), <u32>msg.byteLength);
+    if (e == OK) return 1;
+    outputString('errno=' + e.toString());
+    return 0;
   } else if (is(name, 'return')) {
     return <i32>parseU32(arg);
   } else if (is(name, 'badptr')) {

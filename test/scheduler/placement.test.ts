@@ -2,43 +2,78 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Plume } from '../../src/index.ts';
-import { COLOCATE_SLACK, placeCall, TINY_PACK_LIMIT } from '../../src/scheduler/index.ts';
+import {
+  COLOCATE_SLACK,
+  OVERDUE_FACTOR,
+  OVERDUE_FLOOR_MS,
+  OVERDUE_UNKNOWN_MS,
+  overdueAfterMs,
+  placeCall,
+  TINY_PACK_LIMIT,
+} from '../../src/scheduler/index.ts';
 import { example, guest, root, text } from '../helpers.ts';
 import { join } from 'node:path';
 
 const bench = (file: string): string => join(root, 'bench', file);
 
+/** The decision without its `stuck` flag (tested on its own below). */
+const place = (...args: Parameters<typeof placeCall>) => {
+  const { worker, placement } = placeCall(...args);
+  return { worker, placement };
+};
+
 describe('placeCall', () => {
   it('should stay on the hinted worker while its load is within the slack of the least loaded', () => {
-    assert.deepEqual(placeCall([0, 0, 0], 2), { worker: 2, placement: 'colocated' });
-    assert.deepEqual(placeCall([5, 3, 5], 0, { slack: 2 }), { worker: 0, placement: 'colocated' });
+    assert.deepEqual(place([0, 0, 0], 2), { worker: 2, placement: 'colocated' });
+    assert.deepEqual(place([5, 3, 5], 0, { slack: 2 }), { worker: 0, placement: 'colocated' });
   });
 
   it('should spread to the least loaded worker once the hinted one is busier than the slack allows', () => {
-    assert.deepEqual(placeCall([6, 3, 4], 0, { slack: 2 }), { worker: 1, placement: 'spread' });
+    assert.deepEqual(place([6, 3, 4], 0, { slack: 2 }), { worker: 1, placement: 'spread' });
   });
 
   it('should pick the least loaded worker (lowest index on a tie) without a hint', () => {
-    assert.deepEqual(placeCall([2, 1, 1]), { worker: 1, placement: 'any' });
+    assert.deepEqual(place([2, 1, 1]), { worker: 1, placement: 'any' });
   });
 
   it('should send a tiny call to the busiest worker below the pack limit, not wake an idle one', () => {
-    assert.deepEqual(placeCall([0, 0], undefined, { tiny: true }), { worker: 0, placement: 'any' });
-    assert.deepEqual(placeCall([0, 3, 1], undefined, { tiny: true }), { worker: 1, placement: 'any' });
-    assert.deepEqual(placeCall([TINY_PACK_LIMIT, 2, 0], undefined, { tiny: true }), { worker: 1, placement: 'any' });
-    assert.deepEqual(placeCall([TINY_PACK_LIMIT, TINY_PACK_LIMIT + 1], undefined, { tiny: true }), { worker: 0, placement: 'any' });
+    assert.deepEqual(place([0, 0], undefined, { tiny: true }), { worker: 0, placement: 'any' });
+    assert.deepEqual(place([0, 3, 1], undefined, { tiny: true }), { worker: 1, placement: 'any' });
+    assert.deepEqual(place([TINY_PACK_LIMIT, 2, 0], undefined, { tiny: true }), { worker: 1, placement: 'any' });
+    assert.deepEqual(place([TINY_PACK_LIMIT, TINY_PACK_LIMIT + 1], undefined, { tiny: true }), { worker: 0, placement: 'any' });
     // A hint still wins: the chain's worker, within the slack.
-    assert.deepEqual(placeCall([3, 0], 1, { tiny: true }), { worker: 1, placement: 'colocated' });
+    assert.deepEqual(place([3, 0], 1, { tiny: true }), { worker: 1, placement: 'colocated' });
   });
 
   it('should give a worker over its memory limit no calls while another has room, hinted ones included', () => {
     const full = [true, false, false];
-    assert.deepEqual(placeCall([0, 2, 1], undefined, { full }), { worker: 2, placement: 'any' });
-    assert.deepEqual(placeCall([0, 2, 1], 0, { full }), { worker: 2, placement: 'spread' });
-    assert.deepEqual(placeCall([0, 2, 1], undefined, { full, tiny: true }), { worker: 1, placement: 'any' });
+    assert.deepEqual(place([0, 2, 1], undefined, { avoid: full }), { worker: 2, placement: 'any' });
+    assert.deepEqual(place([0, 2, 1], 0, { avoid: full }), { worker: 2, placement: 'spread' });
+    assert.deepEqual(place([0, 2, 1], undefined, { avoid: full, tiny: true }), { worker: 1, placement: 'any' });
     // Every worker over its limit: memory no longer decides, load does.
-    assert.deepEqual(placeCall([3, 1], undefined, { full: [true, true] }), { worker: 1, placement: 'any' });
-    assert.deepEqual(placeCall([3, 1], 0, { full: [true, true], slack: 2 }), { worker: 0, placement: 'colocated' });
+    assert.deepEqual(place([3, 1], undefined, { avoid: [true, true] }), { worker: 1, placement: 'any' });
+    assert.deepEqual(place([3, 1], 0, { avoid: [true, true], slack: 2 }), { worker: 0, placement: 'colocated' });
+  });
+
+  it('should never queue a tiny call behind a worker whose running call is not tiny', () => {
+    // Worker 1 is the busiest, but runs a long call: the tiny call joins worker 2, which runs tiny ones.
+    assert.deepEqual(place([0, 3, 1], undefined, { tiny: true, joinable: [true, false, true] }), { worker: 2, placement: 'any' });
+    // No joinable worker: the least loaded one that is not avoided.
+    assert.deepEqual(place([2, 1], undefined, { tiny: true, joinable: [false, false] }), { worker: 1, placement: 'any' });
+  });
+
+  it('should say when every worker is avoided (stuck), and only then', () => {
+    assert.equal(placeCall([1, 1], undefined, { avoid: [true, false] }).stuck, false);
+    assert.equal(placeCall([1, 1], undefined, { avoid: [true, true] }).stuck, true);
+    assert.equal(placeCall([1, 1]).stuck, false);
+  });
+});
+
+describe('overdueAfterMs', () => {
+  it('should give a function its usual time times the factor, never below the floor, and unknown ones more', () => {
+    assert.equal(overdueAfterMs(100_000), 100 * OVERDUE_FACTOR);
+    assert.equal(overdueAfterMs(10), OVERDUE_FLOOR_MS);
+    assert.equal(overdueAfterMs(undefined), OVERDUE_UNKNOWN_MS);
   });
 });
 
@@ -103,20 +138,15 @@ describe('placement through the runtime', () => {
     assert.ok(onZero - (40 - onZero) <= COLOCATE_SLACK + 1, `${onZero} of 40 on worker 0`);
   });
 
-  it('should pack concurrent tiny calls onto one worker, and spread calls that run long', async () => {
-    for (let i = 0; i < 5; i++) await plume.invoke('noop'); // its mean run time (warm calls) is now known
+  // Which worker a tiny call joins depends on how fast the machine runs it (its mean run time), so the
+  // packing rule is tested on placeCall above; here only what holds on any machine.
+  it('should complete concurrent tiny calls, and spread calls that run long over both workers', async () => {
+    for (let i = 0; i < 5; i++) await plume.invoke('noop');
     const tiny = await Promise.all(Array.from({ length: 12 }, () => plume.invokeDetailed('noop')));
-    assert.deepEqual(
-      tiny.map((r) => r.worker),
-      tiny.map(() => 0),
-      'one awake worker takes them all',
-    );
+    for (const r of tiny) assert.equal(r.placement, 'any');
+    // Four calls that each wait 20 ms are in flight together: the least loaded worker takes each in turn.
     const slow = await Promise.all(Array.from({ length: 4 }, () => plume.invokeDetailed('conf', 'sleep:20')));
-    assert.deepEqual(
-      slow.map((r) => r.worker),
-      [0, 1, 0, 1],
-      'the least loaded worker each',
-    );
+    assert.deepEqual(new Set(slow.map((r) => r.worker)), new Set([0, 1]));
   });
 
   it("should say 'any' when no worker was hinted", async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Payload } from '../../src/data/payload.ts';
 import { newCall } from '../../src/engine/instance.ts';
-import { GuestExit, type InstanceHandle, type LogLevel } from '../../src/host/interface.ts';
+import { GuestExit, type InstanceHandle, type LogLevel } from '../../src/engine/host-interface.ts';
 import { WASI_FUNCTIONS, wasiPreview1 } from '../../src/host/wasi/index.ts';
 
 const wabt = await (await import('wabt')).default();

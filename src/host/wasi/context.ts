@@ -2,7 +2,7 @@
  * One instance's WASI state: its descriptor table (a fresh one for every call of a non-stateful function),
  * where stdin stands, and bounds-checked access to guest memory (EFAULT, never a host exception).
  */
-import type { InstanceHandle } from '../interface.ts';
+import type { InstanceHandle } from '../../engine/host-interface.ts';
 import { GuestMemory } from '../guest-memory.ts';
 import { E, FILETYPE, SIZE, fail } from './abi.ts';
 import { DescriptorTable, type Preopen } from './descriptors.ts';

@@ -6,7 +6,7 @@
  * and reactors that also import WASI.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import type { GuestConfig, HostInterface, InstanceHandle } from '../interface.ts';
+import type { GuestConfig, HostInterface, InstanceHandle } from '../../engine/host-interface.ts';
 import { errnoOf } from './abi.ts';
 import { WasiContext } from './context.ts';
 import type { Preopen } from './descriptors.ts';

@@ -1,6 +1,6 @@
 /** args, environ, clocks, random, proc_*, sched_yield and the socket calls (Plume grants no sockets yet). */
 import { randomFillSync } from 'node:crypto';
-import { GuestExit } from '../interface.ts';
+import { GuestExit } from '../../engine/host-interface.ts';
 import { CLOCK, E, R, fail } from './abi.ts';
 import type { WasiContext } from './context.ts';
 
