@@ -33,13 +33,13 @@ const ALL = (1n << 30n) - 1n;
 type Fn = (...args: (number | bigint)[]) => number;
 
 /** One bound instance: its imports, its memory, the log lines it wrote, and a bump allocator. */
-function guest(dir: string, input = '', stateful = false) {
+function guest(dir: string, input = '', stateful = false, kind: 'command' | 'reactor' = 'command') {
   const memory = new WebAssembly.Memory({ initial: 2 });
   const logs: string[] = [];
   const handle = {
     memory,
     config: { name: 'g', env: { A: '1', B: 'two' }, args: ['x', 'yz'], dirs: { '/sandbox': dir } },
-    kind: 'command',
+    kind,
     stateful,
     call: newCall(new Payload([new TextEncoder().encode(input)]), 1 << 20),
     calls: undefined,
@@ -259,6 +259,27 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.deepEqual(seen.sort(), ['.', '..', ...names].sort());
     const file = g.open('a');
     assert.equal(g.imports.fd_readdir!(file, buf, 40, 0n, used), E.NOTDIR);
+  });
+
+  it('should list a host file name that is not UTF-8 as its bytes', () => {
+    const where = mkdtempSync(join(tmpdir(), 'plume-wasi-bytes-'));
+    writeFileSync(Buffer.concat([Buffer.from(`${where}/`), Buffer.from([0xff, 0x61])]), '');
+    const g = guest(where);
+    const buf = g.alloc(256);
+    const used = g.alloc(4);
+    assert.equal(g.imports.fd_readdir!(3, buf, 256, 0n, used), E.OK);
+    const names: number[][] = [];
+    for (let at = 0; at + 24 <= g.view().getUint32(used, true);) {
+      const len = g.view().getUint32(buf + at + 16, true);
+      names.push([...g.u8().subarray(buf + at + 24, buf + at + 24 + len)]);
+      at += 24 + len;
+    }
+    assert.deepEqual(names.sort(), [[0x2e], [0x2e, 0x2e], [0xff, 0x61]].sort());
+  });
+
+  it('should give a reactor an empty stdin (its input comes through plume_v1), a command its input', () => {
+    assert.equal(guest(dir, 'the input', false, 'reactor').read(0, 100), '');
+    assert.equal(guest(dir, 'the input', false, 'command').read(0, 100), 'the input');
   });
 
   it('should describe preopens and renumber and close descriptors', () => {

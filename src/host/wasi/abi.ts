@@ -106,6 +106,8 @@ export function errnoOf(err: unknown): number {
   if (err instanceof WasiErrno) return err.errno;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code in HOST_ERRNO) return HOST_ERRNO[code]!;
+  // Any other host errno (EDQUOT, ESTALE, …) is still an I/O failure the guest should see, not a trap.
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return E.IO;
   // A RangeError from a bad length or offset is the guest's fault, not the host's.
   if (err instanceof RangeError) return E.INVAL;
   throw err;

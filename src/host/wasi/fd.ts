@@ -1,5 +1,6 @@
 /** The `fd_*` imports: reads and writes, offsets, descriptor and file attributes, directory listings. */
 import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { Payload } from '../../data/payload.ts';
 import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail, rightsArg, unknownRights } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
 import type { Descriptor, DirEntry } from './descriptors.ts';
@@ -194,8 +195,11 @@ export function fdImports(ctx: WasiContext): Imports {
   };
 }
 
+/** A command's stdin is its input; a reactor reads its input through plume_v1, and its stdin is empty. */
+export const stdinOf = (ctx: WasiContext): Payload => (ctx.instance.kind === 'command' ? ctx.instance.call.input : Payload.empty);
+
 function readStdin(ctx: WasiContext, vecs: [number, number][]): number {
-  const input = ctx.instance.call.input;
+  const input = stdinOf(ctx);
   let pos = ctx.stdin;
   let total = 0;
   for (const [ptr, len] of vecs) {
@@ -279,7 +283,8 @@ function readdir(ctx: WasiContext, d: Descriptor, buf: number, bufLen: number, c
 
 function list(host: number): DirEntry[] {
   const dir = self(host);
-  const names = ['.', '..', ...readdirSync(dir)];
+  // Names as bytes: a host file name need not be UTF-8, and the guest gets it as it is.
+  const names = [Buffer.from('.'), Buffer.from('..'), ...readdirSync(dir, { encoding: 'buffer' })];
   // Entries are stat'ed for d_ino and d_type through the directory's current host path when that path
   // still names this very directory before and after: an lstat through /proc/self/fd/N/name costs twice
   // as much. Only metadata is read this way, never contents; if the directory moved, /proc it is.
@@ -289,11 +294,13 @@ function list(host: number): DirEntry[] {
     const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
     return st?.ino === own.ino && st.dev === own.dev;
   };
-  const statAll = (prefix: string): DirEntry[] =>
-    names.map((name) => {
-      const st = lstatSync(`${prefix}/${name}`, { bigint: true, throwIfNoEntry: false });
-      return { name: encoder.encode(name), ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
+  const statAll = (prefix: string): DirEntry[] => {
+    const head = Buffer.from(`${prefix}/`);
+    return names.map((name) => {
+      const st = lstatSync(Buffer.concat([head, name]), { bigint: true, throwIfNoEntry: false });
+      return { name: new Uint8Array(name), ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
     });
+  };
   if (path.startsWith('/') && isOwn()) {
     const entries = statAll(path);
     if (isOwn()) return entries;

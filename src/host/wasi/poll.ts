@@ -5,6 +5,7 @@
  */
 import { E, EVENTTYPE, R, SIZE, SUBCLOCK_ABSTIME, WasiErrno, fail } from './abi.ts';
 import type { WasiContext } from './context.ts';
+import { stdinOf } from './fd.ts';
 import { now } from './process.ts';
 
 interface Event {
@@ -68,7 +69,7 @@ function fdEvent(ctx: WasiContext, userdata: bigint, type: number, fd: number): 
   try {
     const d = ctx.table.get(fd, R.POLL_FD_READWRITE);
     let nbytes = 0n;
-    if (type === EVENTTYPE.FD_READ && d.kind === 'stdin') nbytes = BigInt(Math.max(0, ctx.instance.call.input.length - ctx.stdin));
+    if (type === EVENTTYPE.FD_READ && d.kind === 'stdin') nbytes = BigInt(Math.max(0, stdinOf(ctx).length - ctx.stdin));
     if (type === EVENTTYPE.FD_READ && d.kind === 'dir') return { userdata, error: E.BADF, type, nbytes };
     return { userdata, error: E.SUCCESS, type, nbytes };
   } catch (err) {
