@@ -120,7 +120,6 @@ function cleanup(dir: string): void {
 
 /** One case through `plume run <wasm> --dir root::/ --env k=v -- args…`. */
 export function runCase(c: SuiteCase, timeoutMs = 60_000): Promise<CaseResult> {
-  if (c.root) cleanup(c.root);
   const argv = ['--disable-warning=ExperimentalWarning', CLI, 'run', c.wasm, '--timeout', String(timeoutMs)];
   if (c.root) argv.push('--dir', `${c.root}::/`);
   for (const [k, v] of Object.entries(c.env)) argv.push('--env', `${k}=${v}`);
@@ -148,6 +147,9 @@ export function runCase(c: SuiteCase, timeoutMs = 60_000): Promise<CaseResult> {
 
 /** Every case, `parallel` at a time (the machine is small: 2 by default). */
 export async function runSuite(cases: readonly SuiteCase[], parallel = 2): Promise<CaseResult[]> {
+  // Once, before any test runs: tests that share a fixture directory run side by side, each under its own
+  // `*.cleanup` names, and cleaning before each would delete a running neighbour's files.
+  for (const root of new Set(cases.map((c) => c.root))) if (root) cleanup(root);
   const results: CaseResult[] = new Array(cases.length);
   let next = 0;
   const lane = async (): Promise<void> => {
