@@ -5,7 +5,7 @@
  * unpacked at run time into the git-ignored .tmp/, never committed.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -114,7 +114,7 @@ function cleanup(dir: string): void {
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
     if (entry.endsWith('.cleanup')) rmSync(path, { recursive: true, force: true });
-    else if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) cleanup(path);
+    else if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) cleanup(path);
   }
 }
 
