@@ -7,7 +7,9 @@
  *   open-read-close    path_open + fd_read + fd_close of a 100-byte file
  *   readdir-1000       path_open of a directory of 1,000 entries, fd_readdir through it with cookies, close
  * Case names carry the layer: `plume/…` and `node-wasi/…`. No wasmtime figures for these calls are
- * published, so none are printed beside them.
+ * published, so none are printed beside them. Then, on a node with 2 workers, Plume only:
+ *   noop-idle / noop-beside-sleepers   a no-op call's latency alone, and while 1,000 WASI guests
+ *                                      (bench/guests/wasi-sleep.c) sleep in poll_oneoff on the same workers
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { Payload } from '../src/data/payload.ts';
 import { newCall } from '../src/engine/instance.ts';
 import type { InstanceHandle } from '../src/engine/host-interface.ts';
 import { wasiPreview1 } from '../src/host/wasi/index.ts';
+import { Plume } from '../src/runtime.ts';
 import { latency, type CaseResult } from './report.ts';
 
 export interface WasiBenchOptions {
@@ -42,6 +45,8 @@ interface Layer {
 }
 
 const MODULE = new URL('./guests/wasi-ops.wasm', import.meta.url);
+const SLEEP = new URL('./guests/wasi-sleep.wasm', import.meta.url);
+const NOOP = new URL('../examples/noop/noop.wasm', import.meta.url);
 /** Guest addresses past the module's own first page: path strings, then the data buffer. */
 const SCRATCH = 65536;
 const DATA = SCRATCH + 4096;
@@ -59,48 +64,84 @@ export async function wasiBench(opts: WasiBenchOptions = {}): Promise<CaseResult
     const module = new WebAssembly.Module(readFileSync(MODULE));
     const layers = [plumeLayer(module, root), nodeWasiLayer(module, root)];
     const results: CaseResult[] = [];
-    for (const layer of layers) {
-      const path = (s: string, at: number): [number, number] => {
-        const b = new TextEncoder().encode(s);
-        new Uint8Array(layer.memory.buffer).set(b, at);
-        return [at, b.length];
-      };
-      const outFd = openIn(layer, 'out.bin');
-      const small = path('small.txt', SCRATCH + 1024);
-      const many = path('many', SCRATCH + 1088);
-      const data = DATA;
-      for (const [kb, batch] of [
-        [1, 200],
-        [1024, 2],
-      ] as const) {
-        progress(`${layer.name} fd_write ${kb} KiB`);
-        results.push(
-          timed(`${layer.name}/fd_write-file`, { size_kb: kb }, Math.ceil(300 * scale), batch, layer, () =>
-            layer.ops.write_at_start(outFd, data, kb * 1024),
-          ),
-        );
-        results.push(
-          timed(`${layer.name}/fd_write-stdout`, { size_kb: kb }, Math.ceil(300 * scale), batch, layer, () =>
-            layer.ops.write_at_start(1, data, kb * 1024),
-          ),
-        );
-      }
-      progress(`${layer.name} open-read-close`);
-      results.push(
-        timed(`${layer.name}/open-read-close`, {}, Math.ceil(300 * scale), 100, layer, () =>
-          layer.ops.open_read_close(3, ...small, data, 4096),
-        ),
-      );
-      progress(`${layer.name} readdir-1000`);
-      results.push(
-        timed(`${layer.name}/readdir-1000`, { entries: 1002 }, Math.ceil(100 * scale), 1, layer, () =>
-          layer.ops.list_dir(3, ...many, data, 4096),
-        ),
-      );
+    const samples = (n: number): number => Math.ceil(n * scale);
+    // One case at a time for both layers, in an order that alternates between cases, so that neither
+    // layer always runs first on a machine whose load drifts.
+    const cases: { label: string; run: (layer: Layer, at: Addresses) => CaseResult }[] = [];
+    for (const [kb, batch] of [
+      [1, 200],
+      [1024, 2],
+    ] as const) {
+      cases.push({
+        label: `fd_write ${kb} KiB to a file`,
+        run: (l, at) =>
+          timed(`${l.name}/fd_write-file`, { size_kb: kb }, samples(300), batch, l, () => l.ops.write_at_start(at.out, DATA, kb * 1024)),
+      });
+      cases.push({
+        label: `fd_write ${kb} KiB to stdout`,
+        run: (l) =>
+          timed(`${l.name}/fd_write-stdout`, { size_kb: kb }, samples(300), batch, l, () => l.ops.write_at_start(1, DATA, kb * 1024)),
+      });
     }
+    cases.push({
+      label: 'open-read-close',
+      run: (l, at) => timed(`${l.name}/open-read-close`, {}, samples(300), 100, l, () => l.ops.open_read_close(3, ...at.small, DATA, 4096)),
+    });
+    cases.push({
+      label: 'readdir-1000',
+      run: (l, at) =>
+        timed(`${l.name}/readdir-1000`, { entries: 1002 }, samples(100), 1, l, () => l.ops.list_dir(3, ...at.many, DATA, 4096)),
+    });
+    const addresses = new Map(layers.map((l) => [l, addressesIn(l)]));
+    const rows: CaseResult[][] = layers.map(() => []);
+    cases.forEach((c, i) => {
+      progress(c.label);
+      const order = i % 2 === 0 ? [0, 1] : [1, 0];
+      for (const k of order) rows[k]!.push(c.run(layers[k]!, addresses.get(layers[k]!)!));
+    });
+    results.push(...rows.flat());
+    results.push(...(await besideSleepers(opts.quick ? 200 : 1000, Math.ceil(2000 * scale), progress)));
     return results;
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A no-op call's latency on 2 workers, idle and then while `sleepers` WASI guests sleep in poll_oneoff on
+ * the same workers (2 s each, long enough to outlast the measurement). Suspended guests hold no thread, so
+ * the two should be alike (the issue's bound: within 2×).
+ */
+async function besideSleepers(sleepers: number, calls: number, progress: (label: string) => void): Promise<CaseResult[]> {
+  const plume = await Plume.start({ workers: 2 });
+  try {
+    await plume.deploy('noop', readFileSync(NOOP));
+    await plume.deploy('sleep', readFileSync(SLEEP));
+    const noops = async (): Promise<number[]> => {
+      const ms: number[] = [];
+      for (let i = 0; i < calls; i++) {
+        const t = performance.now();
+        await plume.invoke('noop');
+        ms.push(performance.now() - t);
+      }
+      return ms;
+    };
+    progress('noop idle');
+    await noops();
+    const idle = await noops();
+    progress(`noop beside ${sleepers} sleepers`);
+    const asleep = Array.from({ length: sleepers }, () => plume.invoke('sleep', '2000'));
+    // Every sleeper has started (and suspended) once one more call has gone through each worker's queue.
+    await Promise.all([plume.invoke('noop'), plume.invoke('noop')]);
+    const beside = await noops();
+    const woke = await Promise.all(asleep);
+    if (!woke.every((out) => new TextDecoder().decode(out) === 'slept')) throw new Error('bench wasi: a sleeper did not wake');
+    return [
+      { case: 'plume/noop-idle', workers: 2, ...latency(idle) },
+      { case: 'plume/noop-beside-sleepers', workers: 2, sleepers, ...latency(beside) },
+    ];
+  } finally {
+    await plume.close();
   }
 }
 
@@ -119,6 +160,23 @@ function timed(name: string, extra: Record<string, number>, samples: number, bat
 
 function check(name: string, result: number): void {
   if (result < 0) throw new Error(`bench wasi: ${name} failed with WASI errno ${-result}`);
+}
+
+interface Addresses {
+  /** The layer's descriptor for out.bin. */
+  readonly out: number;
+  readonly small: [number, number];
+  readonly many: [number, number];
+}
+
+/** Writes the paths the cases use into the layer's memory and opens the file the writes go to. */
+function addressesIn(layer: Layer): Addresses {
+  const path = (s: string, at: number): [number, number] => {
+    const b = new TextEncoder().encode(s);
+    new Uint8Array(layer.memory.buffer).set(b, at);
+    return [at, b.length];
+  };
+  return { out: openIn(layer, 'out.bin'), small: path('small.txt', SCRATCH + 1024), many: path('many', SCRATCH + 1088) };
 }
 
 /** Opens `name` in the preopen (fd 3) through the layer's own path_open, as a guest would. */
