@@ -283,8 +283,11 @@ function readdir(ctx: WasiContext, d: Descriptor, buf: number, bufLen: number, c
 
 function list(host: number): DirEntry[] {
   const dir = self(host);
-  // Names as bytes: a host file name need not be UTF-8, and the guest gets it as it is.
-  const names = [Buffer.from('.'), Buffer.from('..'), ...readdirSync(dir, { encoding: 'buffer' })];
+  // Names as strings (Buffer paths make each lstat twice as slow), unless one is not UTF-8: Node shows it
+  // with U+FFFD, and then the whole listing goes by bytes so that the guest gets every name as it is.
+  const text = readdirSync(dir);
+  const names: (string | Buffer)[] = text.some((n) => n.includes('\uFFFD')) ? readdirSync(dir, { encoding: 'buffer' }) : text;
+  names.unshift('.', '..');
   // Entries are stat'ed for d_ino and d_type through the directory's current host path when that path
   // still names this very directory before and after: an lstat through /proc/self/fd/N/name costs twice
   // as much. Only metadata is read this way, never contents; if the directory moved, /proc it is.
@@ -297,8 +300,10 @@ function list(host: number): DirEntry[] {
   const statAll = (prefix: string): DirEntry[] => {
     const head = Buffer.from(`${prefix}/`);
     return names.map((name) => {
-      const st = lstatSync(Buffer.concat([head, name]), { bigint: true, throwIfNoEntry: false });
-      return { name: new Uint8Array(name), ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
+      const full = typeof name === 'string' ? `${prefix}/${name}` : Buffer.concat([head, name]);
+      const st = lstatSync(full, { bigint: true, throwIfNoEntry: false });
+      const bytes = typeof name === 'string' ? encoder.encode(name) : new Uint8Array(name);
+      return { name: bytes, ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
     });
   };
   if (path.startsWith('/') && isOwn()) {
