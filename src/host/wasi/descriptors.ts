@@ -116,11 +116,6 @@ export class DescriptorTable {
     for (const d of this.#entries) if (d) release(d);
     this.#entries.length = 0;
   }
-
-  /** Host descriptors the table owns (a FinalizationRegistry closes them if the instance is dropped unseen). */
-  owned(): number[] {
-    return this.#entries.filter((d): d is Descriptor => d?.owned === true).map((d) => d.host);
-  }
 }
 
 function release(d: Descriptor): void {

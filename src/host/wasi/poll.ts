@@ -60,8 +60,19 @@ export function pollOneoff(ctx: WasiContext, inPtr: number, outPtr: number, nsub
       .map((c) => ({ userdata: c.userdata, error: 0, type: EVENTTYPE.CLOCK, nbytes: 0n }));
   };
   if (waitNs <= 0n) return deliver(ctx, outPtr, neventsPtr, due());
-  return new Promise((done) => {
-    setTimeout(() => done(deliver(ctx, outPtr, neventsPtr, due())), Math.ceil(Number(waitNs) / 1e6));
+  return new Promise((done, fail) => {
+    // Settled from a timer: an errno here must reach the guest, not escape as an uncaught exception.
+    setTimeout(
+      () => {
+        try {
+          done(deliver(ctx, outPtr, neventsPtr, due()));
+        } catch (err) {
+          if (err instanceof WasiErrno) done(err.errno);
+          else fail(err as Error);
+        }
+      },
+      Math.ceil(Number(waitNs) / 1e6),
+    );
   });
 }
 
