@@ -69,6 +69,11 @@ describe('WASI through Plume: confinement, descriptors, suspension', () => {
       ['openf rootlink/etc/passwd', E.NOTCAPABLE],
       ['stat rootlink', E.NOTCAPABLE],
       ['lstat rootlink', E.OK],
+      // A trailing slash would make the kernel follow the last symlink: Plume never hands it one.
+      ['lstat rootlink/', E.NOTDIR],
+      ['stat rootlink/', E.NOTCAPABLE],
+      ['open abslink/', E.NOTDIR],
+      ['create newfile/', E.ISDIR],
       ['openf uplink/outside.txt', E.NOTCAPABLE],
       ['openf abslink', E.NOTCAPABLE],
       ['open abslink', E.LOOP],

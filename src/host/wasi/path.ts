@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { DIR_RIGHTS, E, FDFLAGS, FILE_RIGHTS, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, fail, rightsArg } from './abi.ts';
 import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
-import { hostPath, openPathNoFollow, resolve, type Resolved } from './paths.ts';
+import { hostPath, namePath, openPathNoFollow, resolve, type Resolved } from './paths.ts';
 import { setTimes } from './times.ts';
 
 type Imports = Record<string, (...args: never[]) => number>;
@@ -186,13 +186,15 @@ function openResolved(r: Resolved, oflags: number, base: number, fdflags: number
   if (oflags & OFLAGS.CREAT) flags |= constants.O_CREAT;
   if (oflags & OFLAGS.EXCL) flags |= constants.O_EXCL;
   if (oflags & OFLAGS.TRUNC) flags |= constants.O_TRUNC;
-  if (directory) flags |= constants.O_DIRECTORY;
+  if (directory || r.slash) flags |= constants.O_DIRECTORY;
+  // "name/" cannot be created as a file (POSIX: EISDIR), and O_CREAT|O_DIRECTORY is not portable.
+  if (r.slash && (oflags & OFLAGS.CREAT) !== 0) return fail(E.ISDIR);
   // Append is ours to honour (fd_write seeks to the end first), never the host's O_APPEND: a guest may turn
   // it off with fd_fdstat_set_flags, and Node cannot change a host descriptor's flags.
   if (fdflags & FDFLAGS.DSYNC) flags |= constants.O_DSYNC;
   if (fdflags & (FDFLAGS.SYNC | FDFLAGS.RSYNC)) flags |= constants.O_SYNC;
   if (fdflags & FDFLAGS.NONBLOCK) flags |= constants.O_NONBLOCK;
-  const path = hostPath(r);
+  const path = namePath(r);
   const mode = read && write ? constants.O_RDWR : write ? constants.O_WRONLY : constants.O_RDONLY;
   try {
     return openSync(path, flags | mode, 0o666);

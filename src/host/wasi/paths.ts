@@ -6,7 +6,7 @@
  * it. Symlinks are read and expanded here, never by the kernel; `..` pops the stack of opened directories
  * and cannot pop the base; an absolute path or symlink target never leaves it either. The last component
  * is handed to the operation as (parent descriptor, one name), and operations that follow it open it with
- * O_NOFOLLOW first, so a symlink swapped in behind our back is refused (ELOOP), not followed.
+ * O_NOFOLLOW first, so a symlink swapped in behind our back is never followed.
  */
 import { closeSync, constants, lstatSync, openSync, readlinkSync } from 'node:fs';
 import { E, fail } from './abi.ts';
@@ -126,9 +126,16 @@ function split(path: string): string[] {
 }
 
 /**
+ * The host path of the resolved name without its trailing slash: a trailing slash makes the kernel follow
+ * a symlink in the last component, so callers say "must be a directory" with O_DIRECTORY instead.
+ */
+export const namePath = (r: Resolved): string => at(r.dir, r.name);
+
+/**
  * Opens the resolved name itself without following a symlink (O_PATH: no read or write access needed), so
- * that stat and utimes through `self(fd)` reach exactly the inode resolution saw.
+ * that stat and utimes through `self(fd)` reach exactly that inode: a symlink swapped in since resolution
+ * is reached as the symlink itself, never its target.
  */
 export function openPathNoFollow(r: Resolved): number {
-  return openSync(hostPath(r), O_PATH | constants.O_NOFOLLOW);
+  return openSync(namePath(r), O_PATH | constants.O_NOFOLLOW | (r.slash ? constants.O_DIRECTORY : 0));
 }
