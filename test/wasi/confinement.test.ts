@@ -108,6 +108,17 @@ describe('WASI through Plume: confinement, descriptors, suspension', () => {
     assert.ok(!readdirSync(box).includes('hard') && !readdirSync(box).includes('mine'));
   });
 
+  it('should refuse a deploy whose granted directory is missing or not a directory', async () => {
+    await assert.rejects(
+      plume.deploy('nodir', guest('wasi-probe.wasm'), { dirs: { '/': join(top, 'missing') } }),
+      /cannot open host directory .*ENOENT/,
+    );
+    await assert.rejects(
+      plume.deploy('filedir', guest('wasi-probe.wasm'), { dirs: { '/': join(top, 'outside.txt') } }),
+      /cannot open host directory .*ENOTDIR/,
+    );
+  });
+
   it('should keep a directory descriptor confined after the host renames it out of the preopen', async () => {
     mkdirSync(join(box, 'moving'));
     writeFileSync(join(box, 'moving', 'in.txt'), 'in');
