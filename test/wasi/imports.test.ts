@@ -3,6 +3,7 @@
  * through the plugin's bound imports over a real WebAssembly.Memory, with a real preopened directory.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -280,6 +281,16 @@ describe('wasi_snapshot_preview1 imports', () => {
   it('should give a reactor an empty stdin (its input comes through plume_v1), a command its input', () => {
     assert.equal(guest(dir, 'the input', false, 'reactor').read(0, 100), '');
     assert.equal(guest(dir, 'the input', false, 'command').read(0, 100), 'the input');
+  });
+
+  it('should open and read a FIFO without holding the thread (end of file while no writer holds it, no offset)', () => {
+    const where = mkdtempSync(join(tmpdir(), 'plume-wasi-fifo-'));
+    execFileSync('mkfifo', [join(where, 'pipe')]);
+    const g = guest(where);
+    const fd = g.open('pipe', 0, FD_READ);
+    assert.equal(g.read(fd, 10), '');
+    assert.equal(g.imports.fd_seek!(fd, 0n, 0, g.alloc(8)), E.SPIPE);
+    assert.equal(g.imports.fd_close!(fd), E.OK);
   });
 
   it('should describe preopens and renumber and close descriptors', () => {

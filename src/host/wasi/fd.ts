@@ -11,6 +11,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const I64_MAX = (1n << 63n) - 1n;
 
+/** Files with an offset; a FIFO, socket or character device is read and written where it stands. */
+const seekable = (d: Descriptor): boolean => d.filetype === FILETYPE.REGULAR_FILE || d.filetype === FILETYPE.BLOCK_DEVICE;
+
 /** A guest's file offset: EINVAL when negative as an i64; offsets past 2^53 are beyond any file here. */
 function offsetArg(offset: bigint): number {
   if (offset < 0n || offset > I64_MAX) return fail(E.INVAL);
@@ -35,6 +38,7 @@ export function fdImports(ctx: WasiContext): Imports {
     fd_pread(fd: number, iovs: number, iovsLen: number, offset: bigint, nread: number) {
       const d = table().get(fd);
       if (d.kind !== 'file') return d.kind === 'dir' ? fail(E.ISDIR) : fail(E.SPIPE);
+      if (!seekable(d)) return fail(E.SPIPE);
       table().get(fd, R.FD_READ | R.FD_SEEK);
       ctx.setU32(nread, readFile(ctx, d, ctx.iovecs(iovs, iovsLen), offsetArg(offset)));
       return E.SUCCESS;
@@ -55,13 +59,14 @@ export function fdImports(ctx: WasiContext): Imports {
     fd_pwrite(fd: number, iovs: number, iovsLen: number, offset: bigint, nwritten: number) {
       const d = table().get(fd);
       if (d.kind !== 'file') return d.kind === 'dir' ? fail(E.ISDIR) : fail(E.SPIPE);
+      if (!seekable(d)) return fail(E.SPIPE);
       table().get(fd, R.FD_WRITE | R.FD_SEEK);
       ctx.setU32(nwritten, writeFile(ctx, d, ctx.iovecs(iovs, iovsLen), offsetArg(offset)));
       return E.SUCCESS;
     },
     fd_seek(fd: number, offset: bigint, whence: number, newOffset: number) {
       const d = table().get(fd);
-      if (d.kind !== 'file' && d.kind !== 'dir') return fail(E.SPIPE);
+      if ((d.kind !== 'file' && d.kind !== 'dir') || (d.kind === 'file' && !seekable(d))) return fail(E.SPIPE);
       table().get(fd, offset === 0n && whence === WHENCE.CUR ? R.FD_TELL : R.FD_SEEK);
       let base: number;
       if (whence === WHENCE.SET) base = 0;
@@ -76,7 +81,7 @@ export function fdImports(ctx: WasiContext): Imports {
     },
     fd_tell(fd: number, out: number) {
       const d = table().get(fd);
-      if (d.kind !== 'file' && d.kind !== 'dir') return fail(E.SPIPE);
+      if ((d.kind !== 'file' && d.kind !== 'dir') || (d.kind === 'file' && !seekable(d))) return fail(E.SPIPE);
       table().get(fd, R.FD_TELL);
       ctx.setU64(out, BigInt(d.position));
       return E.SUCCESS;
@@ -218,7 +223,7 @@ function readFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], off
   let pos = offset;
   for (const [ptr, len] of vecs) {
     if (len === 0) continue;
-    const n = readSync(d.host, ctx.mem.u8, ptr, len, pos);
+    const n = readSync(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
     total += n;
     pos += n;
     if (n < len) break;
@@ -231,7 +236,7 @@ function writeFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], of
   let pos = offset;
   for (const [ptr, len] of vecs) {
     if (len === 0) continue;
-    const n = writeSync(d.host, ctx.mem.u8, ptr, len, pos);
+    const n = writeSync(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
     total += n;
     pos += n;
     if (n < len) break;

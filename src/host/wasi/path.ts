@@ -193,7 +193,9 @@ function openResolved(r: Resolved, oflags: number, base: number, fdflags: number
   // it off with fd_fdstat_set_flags, and Node cannot change a host descriptor's flags.
   if (fdflags & FDFLAGS.DSYNC) flags |= constants.O_DSYNC;
   if (fdflags & (FDFLAGS.SYNC | FDFLAGS.RSYNC)) flags |= constants.O_SYNC;
-  if (fdflags & FDFLAGS.NONBLOCK) flags |= constants.O_NONBLOCK;
+  // Always non-blocking on the host: opening or reading a FIFO would otherwise hold the worker thread until
+  // some writer appears (regular files and directories ignore the flag). The guest sees EAGAIN instead.
+  flags |= constants.O_NONBLOCK;
   const path = namePath(r);
   const mode = read && write ? constants.O_RDWR : write ? constants.O_WRONLY : constants.O_RDONLY;
   try {
