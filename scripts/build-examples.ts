@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-type Kind = 'reactor' | 'command' | 'bare' | 'as';
+type Kind = 'reactor' | 'command' | 'bare' | 'bare-imported-memory' | 'as';
 const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'examples/hello/hello.ts', out: 'examples/hello/hello.wasm', kind: 'as' },
   { src: 'examples/c-echo/echo.c', out: 'examples/c-echo/echo.wasm', kind: 'reactor' },
@@ -32,8 +32,11 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'bench/guests/transfer.c', out: 'bench/guests/transfer.wasm', kind: 'reactor' },
   { src: 'bench/guests/echo.c', out: 'bench/guests/echo.wasm', kind: 'reactor' },
   { src: 'bench/guests/batch.c', out: 'bench/guests/batch.wasm', kind: 'reactor' },
+  { src: 'bench/guests/wasi-ops.c', out: 'bench/guests/wasi-ops.wasm', kind: 'bare-imported-memory' },
+  { src: 'bench/guests/wasi-sleep.c', out: 'bench/guests/wasi-sleep.wasm', kind: 'command' },
   { src: 'test/guests/wasi-echo.c', out: 'test/guests/wasi-echo.wasm', kind: 'command' },
   { src: 'test/guests/wasi-cat.c', out: 'test/guests/wasi-cat.wasm', kind: 'command' },
+  { src: 'test/guests/wasi-probe.c', out: 'test/guests/wasi-probe.wasm', kind: 'command' },
   { src: 'test/guests/nn-run.c', out: 'test/guests/nn-run.wasm', kind: 'command' },
   { src: 'test/guests/nn-as.ts', out: 'test/guests/nn-as.wasm', kind: 'as' },
   { src: 'test/guests/workflow.c', out: 'test/guests/workflow.wasm', kind: 'reactor' },
@@ -45,6 +48,15 @@ const flags: Record<Kind, string[]> = {
   command: clangBase,
   // no libc, no entry, exactly one 64 KiB page of memory (16 KiB of it stack)
   bare: [...clangBase, '-nostdlib', '-Wl,--no-entry', '-Wl,--initial-memory=65536', '-Wl,-z,stack-size=16384'],
+  // A guest any WASI host can instantiate over a memory it made first (bench/wasi.ts: room for 1 MiB buffers).
+  'bare-imported-memory': [
+    ...clangBase,
+    '-nostdlib',
+    '-Wl,--no-entry',
+    '-Wl,--import-memory',
+    '-Wl,--initial-memory=1245184',
+    '-Wl,-z,stack-size=16384',
+  ],
   as: [],
 };
 

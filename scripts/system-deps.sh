@@ -9,6 +9,8 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v clang >/dev/null || missing+=(clang)
 command -v wasm-ld >/dev/null || missing+=(lld)
+command -v zstd >/dev/null || missing+=(zstd) # unpacks the WASI test suite (test/wasi/testsuite.ts)
+command -v touch >/dev/null || missing+=(coreutils) # nanosecond set_times (src/host/wasi/times.ts)
 [ -e /usr/include/wasm32-wasi/stdio.h ] || [ -e /usr/share/wasi-sysroot/include/stdio.h ] || missing+=(wasi-libc)
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev-wasm32)
 [ ${#missing[@]} -eq 0 ] && exit 0

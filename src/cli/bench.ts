@@ -9,6 +9,7 @@ import { isolation, isolationVerdict } from '../../bench/isolation.ts';
 import { ocrBench, ocrVerdict } from '../../bench/ocr.ts';
 import { report, table, type CaseResult } from '../../bench/report.ts';
 import { transfer } from '../../bench/transfer.ts';
+import { wasiBench } from '../../bench/wasi.ts';
 import { Progress } from './progress.ts';
 
 interface BenchOptions {
@@ -34,6 +35,7 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
     gateway({ quick: opts.quick ?? false, progress: bar, ...(opts.workers === undefined ? {} : { workers: opts.workers }) }),
   isolation: (opts) =>
     isolation({ quick: opts.quick ?? false, progress, ...(opts.workers === undefined ? {} : { workers: opts.workers }) }),
+  wasi: (opts) => wasiBench({ quick: opts.quick ?? false, progress }),
   ocr: (opts) =>
     ocrBench({
       quick: opts.quick ?? false,

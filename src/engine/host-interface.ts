@@ -124,6 +124,8 @@ export interface InstanceHandle {
   readonly memory: WebAssembly.Memory;
   readonly config: GuestConfig;
   readonly kind: 'reactor' | 'command';
+  /** A stateful function keeps its instance, and what its host interfaces hold for it, between calls. */
+  readonly stateful: boolean;
   /** The running invocation; undefined between invocations (init runs with an empty call). */
   readonly call: CallState;
   /** Chained calls; undefined where no executor is attached (snapshots, benchmarks of the bare engine). */
@@ -144,8 +146,10 @@ export interface HostInterface {
   suspends(name: string): boolean;
   /** Import functions for one instance. Suspending ones must already be wrapped in `WebAssembly.Suspending`. */
   bind(instance: InstanceHandle): Record<string, unknown>;
-  /** Called once the instance exists (for plugins that need its exports, such as node:wasi). */
+  /** Called once the instance exists (for plugins that need its exports). */
   attach?(instance: InstanceHandle, exports: WebAssembly.Exports): void;
+  /** Called when an invocation of the instance ended, so per-call state (open descriptors) can be dropped. */
+  end?(instance: InstanceHandle): void;
 }
 
 /** Thrown through the guest's stack when a WASI command calls `proc_exit`; the engine turns it into an exit code. */

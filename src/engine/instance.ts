@@ -65,6 +65,7 @@ export class FunctionInstance implements InstanceHandle {
   readonly memory: WebAssembly.Memory;
   readonly config: GuestConfig;
   readonly kind: 'reactor' | 'command';
+  readonly stateful: boolean;
   call: CallState = IDLE_CALL;
   readonly calls: CallService | undefined;
   readonly state: StateClient | undefined;
@@ -72,6 +73,7 @@ export class FunctionInstance implements InstanceHandle {
   readonly #entry: () => unknown;
   readonly #globals: WebAssembly.Global[];
   readonly #logSink: LogSink;
+  readonly #bound: readonly HostInterface[];
 
   constructor(
     def: FunctionDefinition,
@@ -86,7 +88,9 @@ export class FunctionInstance implements InstanceHandle {
     this.memory = memory;
     this.config = def.config;
     this.kind = def.kind;
+    this.stateful = def.stateful;
     this.#logSink = logSink;
+    this.#bound = hosts.filter((host) => def.importModules.includes(host.module));
     const imports: WebAssembly.Imports = {};
     for (const host of hosts) {
       if (def.importModules.includes(host.module)) imports[host.module] = host.bind(this) as WebAssembly.ModuleImports;
@@ -121,7 +125,12 @@ export class FunctionInstance implements InstanceHandle {
       throw guestError(this, err, 'init');
     } finally {
       this.call = IDLE_CALL;
+      this.#endCall();
     }
+  }
+
+  #endCall(): void {
+    for (const host of this.#bound) host.end?.(this);
   }
 
   /** `freshEnd`: where the data segments of a fresh instantiation end (see Snapshot.freshEnd). */
@@ -178,6 +187,7 @@ export class FunctionInstance implements InstanceHandle {
 
   #settle(call: CallState, status: unknown, err: unknown): InvocationResult {
     this.call = IDLE_CALL;
+    this.#endCall();
     call.futures?.releaseAll();
     let exitCode: number | undefined;
     if (call.overflowed) throw outputError(this, call);

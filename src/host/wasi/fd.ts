@@ -1,0 +1,319 @@
+/** The `fd_*` imports: reads and writes, offsets, descriptor and file attributes, directory listings. */
+import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { Payload } from '../../data/payload.ts';
+import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail, rightsArg, unknownRights } from './abi.ts';
+import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
+import type { Descriptor, DirEntry } from './descriptors.ts';
+import { self } from './paths.ts';
+import { setTimes } from './times.ts';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const I64_MAX = (1n << 63n) - 1n;
+
+/** Files with an offset; a FIFO, socket or character device is read and written where it stands. */
+const seekable = (d: Descriptor): boolean => d.filetype === FILETYPE.REGULAR_FILE || d.filetype === FILETYPE.BLOCK_DEVICE;
+
+/** A guest's file offset: EINVAL when negative as an i64; offsets past 2^53 are beyond any file here. */
+function offsetArg(offset: bigint): number {
+  if (offset < 0n || offset > I64_MAX) return fail(E.INVAL);
+  return Number(offset);
+}
+
+type Imports = Record<string, (...args: never[]) => number>;
+
+export function fdImports(ctx: WasiContext): Imports {
+  const table = (): WasiContext['table'] => ctx.table;
+  return {
+    fd_read(fd: number, iovs: number, iovsLen: number, nread: number) {
+      const d = table().get(fd, R.FD_READ);
+      const vecs = ctx.iovecs(iovs, iovsLen);
+      let n: number;
+      if (d.kind === 'stdin') n = readStdin(ctx, vecs);
+      else if (d.kind === 'file') d.position += n = readFile(ctx, d, vecs, d.position);
+      else return fail(E.BADF);
+      ctx.setU32(nread, n);
+      return E.SUCCESS;
+    },
+    fd_pread(fd: number, iovs: number, iovsLen: number, offset: bigint, nread: number) {
+      const d = table().get(fd);
+      if (d.kind !== 'file') return d.kind === 'dir' ? fail(E.ISDIR) : fail(E.SPIPE);
+      if (!seekable(d)) return fail(E.SPIPE);
+      table().get(fd, R.FD_READ | R.FD_SEEK);
+      ctx.setU32(nread, readFile(ctx, d, ctx.iovecs(iovs, iovsLen), offsetArg(offset)));
+      return E.SUCCESS;
+    },
+    fd_write(fd: number, iovs: number, iovsLen: number, nwritten: number) {
+      const d = table().get(fd, R.FD_WRITE);
+      const vecs = ctx.iovecs(iovs, iovsLen);
+      let n: number;
+      if (d.kind === 'stdout' || d.kind === 'stderr') n = writeStream(ctx, d.kind, vecs);
+      else if (d.kind === 'file') {
+        const pos = (d.fdflags & FDFLAGS.APPEND) !== 0 ? fstatSync(d.host).size : d.position;
+        n = writeFile(ctx, d, vecs, pos);
+        d.position = pos + n;
+      } else return fail(E.BADF);
+      ctx.setU32(nwritten, n);
+      return E.SUCCESS;
+    },
+    fd_pwrite(fd: number, iovs: number, iovsLen: number, offset: bigint, nwritten: number) {
+      const d = table().get(fd);
+      if (d.kind !== 'file') return d.kind === 'dir' ? fail(E.ISDIR) : fail(E.SPIPE);
+      if (!seekable(d)) return fail(E.SPIPE);
+      table().get(fd, R.FD_WRITE | R.FD_SEEK);
+      ctx.setU32(nwritten, writeFile(ctx, d, ctx.iovecs(iovs, iovsLen), offsetArg(offset)));
+      return E.SUCCESS;
+    },
+    fd_seek(fd: number, offset: bigint, whence: number, newOffset: number) {
+      const d = table().get(fd);
+      if ((d.kind !== 'file' && d.kind !== 'dir') || (d.kind === 'file' && !seekable(d))) return fail(E.SPIPE);
+      table().get(fd, offset === 0n && whence === WHENCE.CUR ? R.FD_TELL : R.FD_SEEK);
+      let base: number;
+      if (whence === WHENCE.SET) base = 0;
+      else if (whence === WHENCE.CUR) base = d.position;
+      else if (whence === WHENCE.END) base = fstatSync(d.host).size;
+      else return fail(E.INVAL);
+      const pos = base + Number(offset);
+      if (pos < 0 || pos > Number.MAX_SAFE_INTEGER) return fail(E.INVAL);
+      d.position = pos;
+      ctx.setU64(newOffset, BigInt(pos));
+      return E.SUCCESS;
+    },
+    fd_tell(fd: number, out: number) {
+      const d = table().get(fd);
+      if ((d.kind !== 'file' && d.kind !== 'dir') || (d.kind === 'file' && !seekable(d))) return fail(E.SPIPE);
+      table().get(fd, R.FD_TELL);
+      ctx.setU64(out, BigInt(d.position));
+      return E.SUCCESS;
+    },
+    fd_fdstat_get(fd: number, ptr: number) {
+      const d = table().get(fd);
+      const view = ctx.out(ptr, SIZE.FDSTAT);
+      const p = ptr >>> 0;
+      view.setUint8(p, d.filetype);
+      view.setUint8(p + 1, 0);
+      view.setUint16(p + 2, d.fdflags, true);
+      view.setUint32(p + 4, 0, true);
+      view.setBigUint64(p + 8, BigInt(d.rightsBase), true);
+      view.setBigUint64(p + 16, BigInt(d.rightsInheriting), true);
+      return E.SUCCESS;
+    },
+    fd_fdstat_set_flags(fd: number, flags: number) {
+      const d = table().get(fd, R.FD_FDSTAT_SET_FLAGS);
+      if ((flags & ~0x1f) !== 0) return fail(E.INVAL);
+      // Node cannot change a host descriptor's flags (no fcntl): append and nonblock are ours to honour;
+      // the sync flags would need the host's O_SYNC, which only open can set.
+      if ((flags & (FDFLAGS.DSYNC | FDFLAGS.RSYNC | FDFLAGS.SYNC)) !== (d.fdflags & (FDFLAGS.DSYNC | FDFLAGS.RSYNC | FDFLAGS.SYNC))) {
+        return fail(E.NOTSUP);
+      }
+      d.fdflags = flags;
+      return E.SUCCESS;
+    },
+    fd_fdstat_set_rights(fd: number, baseArg: bigint, inheritingArg: bigint) {
+      const d = table().get(fd);
+      const base = rightsArg(baseArg);
+      const inheriting = rightsArg(inheritingArg);
+      // Rights only ever shrink: a descriptor cannot grant itself what it was not given.
+      if (unknownRights(baseArg) || unknownRights(inheritingArg)) return fail(E.NOTCAPABLE);
+      if ((base & ~d.rightsBase) !== 0 || (inheriting & ~d.rightsInheriting) !== 0) return fail(E.NOTCAPABLE);
+      d.rightsBase = base;
+      d.rightsInheriting = inheriting;
+      return E.SUCCESS;
+    },
+    fd_filestat_get(fd: number, ptr: number) {
+      const d = table().get(fd, R.FD_FILESTAT_GET);
+      if (d.host < 0) writeFilestat(ctx, ptr, undefined, d.filetype);
+      else writeFilestat(ctx, ptr, fstatSync(d.host, { bigint: true }));
+      return E.SUCCESS;
+    },
+    fd_filestat_set_size(fd: number, size: bigint) {
+      const d = table().get(fd, R.FD_FILESTAT_SET_SIZE);
+      if (d.kind !== 'file') return fail(E.BADF);
+      if (size > I64_MAX) return fail(E.INVAL);
+      ftruncateSync(d.host, Number(size));
+      return E.SUCCESS;
+    },
+    fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, flags: number) {
+      const d = table().get(fd, R.FD_FILESTAT_SET_TIMES);
+      if (d.host < 0) return fail(E.BADF);
+      setTimes({ fd: d.host }, atim, mtim, flags);
+      return E.SUCCESS;
+    },
+    fd_advise(fd: number, offset: bigint, len: bigint, advice: number) {
+      const d = table().get(fd, R.FD_ADVISE);
+      if (advice > 5 || offset < 0n || len < 0n) return fail(E.INVAL);
+      // Advice is a hint; Node offers no posix_fadvise, and ignoring a hint is always correct.
+      if (d.kind === 'dir') return fail(E.BADF);
+      return E.SUCCESS;
+    },
+    fd_allocate(fd: number, offset: bigint, len: bigint) {
+      const d = table().get(fd, R.FD_ALLOCATE);
+      if (d.kind !== 'file') return fail(E.BADF);
+      if (offset < 0n || len <= 0n || offset + len > I64_MAX) return fail(E.INVAL);
+      // Without posix_fallocate, extending the size is what a guest can observe of an allocation.
+      if (fstatSync(d.host, { bigint: true }).size < offset + len) ftruncateSync(d.host, Number(offset + len));
+      return E.SUCCESS;
+    },
+    fd_datasync(fd: number) {
+      const d = table().get(fd, R.FD_DATASYNC);
+      if (d.host < 0) return fail(E.INVAL);
+      fdatasyncSync(d.host);
+      return E.SUCCESS;
+    },
+    fd_sync(fd: number) {
+      const d = table().get(fd, R.FD_SYNC);
+      if (d.host < 0) return fail(E.INVAL);
+      fsyncSync(d.host);
+      return E.SUCCESS;
+    },
+    fd_readdir(fd: number, buf: number, bufLen: number, cookie: bigint, bufused: number) {
+      const d = table().get(fd);
+      if (d.kind !== 'dir') return fail(E.NOTDIR);
+      table().get(fd, R.FD_READDIR);
+      ctx.setU32(bufused, readdir(ctx, d, buf, bufLen, cookie));
+      return E.SUCCESS;
+    },
+    fd_renumber(from: number, to: number) {
+      table().renumber(from, to);
+      return E.SUCCESS;
+    },
+    fd_close(fd: number) {
+      table().close(fd);
+      return E.SUCCESS;
+    },
+    fd_prestat_get(fd: number, ptr: number) {
+      const d = table().get(fd);
+      if (d.preopen === undefined) return fail(E.BADF);
+      const view = ctx.out(ptr, 8);
+      view.setUint32(ptr >>> 0, 0, true);
+      view.setUint32((ptr >>> 0) + 4, encoder.encode(d.preopen).length, true);
+      return E.SUCCESS;
+    },
+    fd_prestat_dir_name(fd: number, path: number, pathLen: number) {
+      const d = table().get(fd);
+      if (d.preopen === undefined) return fail(E.BADF);
+      const name = encoder.encode(d.preopen);
+      if (pathLen >>> 0 < name.length) return fail(E.NAMETOOLONG);
+      ctx.bytes(path, name.length).set(name);
+      return E.SUCCESS;
+    },
+  };
+}
+
+/** A command's stdin is its input; a reactor reads its input through plume_v1, and its stdin is empty. */
+export const stdinOf = (ctx: WasiContext): Payload => (ctx.instance.kind === 'command' ? ctx.instance.call.input : Payload.empty);
+
+function readStdin(ctx: WasiContext, vecs: [number, number][]): number {
+  const input = stdinOf(ctx);
+  let pos = ctx.stdin;
+  let total = 0;
+  for (const [ptr, len] of vecs) {
+    if (pos >= input.length) break;
+    const n = input.read(pos, ctx.mem.u8, ptr, len);
+    pos += n;
+    total += n;
+  }
+  ctx.stdin = pos;
+  ctx.instance.call.inputCopied += total;
+  return total;
+}
+
+function readFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number {
+  let total = 0;
+  let pos = offset;
+  for (const [ptr, len] of vecs) {
+    if (len === 0) continue;
+    const n = readSync(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
+    total += n;
+    pos += n;
+    if (n < len) break;
+  }
+  return total;
+}
+
+function writeFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number {
+  let total = 0;
+  let pos = offset;
+  for (const [ptr, len] of vecs) {
+    if (len === 0) continue;
+    const n = writeSync(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
+    total += n;
+    pos += n;
+    if (n < len) break;
+  }
+  return total;
+}
+
+/** stdout is the call's output for a command, the log for a reactor (whose output is `output_write`); stderr is the log. */
+function writeStream(ctx: WasiContext, kind: 'stdout' | 'stderr', vecs: [number, number][]): number {
+  const { instance } = ctx;
+  const call = instance.call;
+  let total = 0;
+  for (const [, len] of vecs) total += len;
+  if (kind === 'stdout' && instance.kind === 'command') {
+    if (call.outputBytes + total > call.maxOutputBytes) {
+      call.overflowed = true;
+      return fail(E.FBIG);
+    }
+    for (const [ptr, len] of vecs) if (len > 0) call.output.push(ctx.mem.u8.slice(ptr, ptr + len));
+    call.outputBytes += total;
+    return total;
+  }
+  for (const [ptr, len] of vecs) ctx.logText(kind, decoder.decode(ctx.mem.u8.subarray(ptr, ptr + len), { stream: true }));
+  return total;
+}
+
+/** Fills `buf` with dirents from `cookie` on (the last one may be cut short: the guest then retries larger). */
+function readdir(ctx: WasiContext, d: Descriptor, buf: number, bufLen: number, cookie: bigint): number {
+  if (cookie === 0n || !d.listing) d.listing = list(d.host);
+  const out = ctx.bytes(buf, bufLen);
+  const entry = new Uint8Array(SIZE.DIRENT);
+  const view = new DataView(entry.buffer);
+  let used = 0;
+  for (let i = Number(cookie); i < d.listing.length && used < out.length; i++) {
+    const e = d.listing[i]!;
+    view.setBigUint64(0, BigInt(i + 1), true);
+    view.setBigUint64(8, e.ino, true);
+    view.setUint32(16, e.name.length, true);
+    view.setUint8(20, e.type);
+    const head = Math.min(SIZE.DIRENT, out.length - used);
+    out.set(entry.subarray(0, head), used);
+    used += head;
+    const tail = Math.min(e.name.length, out.length - used);
+    out.set(e.name.subarray(0, tail), used);
+    used += tail;
+  }
+  return used;
+}
+
+function list(host: number): DirEntry[] {
+  const dir = self(host);
+  // Names as strings (Buffer paths make each lstat twice as slow), unless one is not UTF-8: Node shows it
+  // with U+FFFD, and then the whole listing goes by bytes so that the guest gets every name as it is.
+  const text = readdirSync(dir);
+  const names: (string | Buffer)[] = text.some((n) => n.includes('\uFFFD')) ? readdirSync(dir, { encoding: 'buffer' }) : text;
+  names.unshift('.', '..');
+  // Entries are stat'ed for d_ino and d_type through the directory's current host path when that path
+  // still names this very directory before and after: an lstat through /proc/self/fd/N/name costs twice
+  // as much. Only metadata is read this way, never contents; if the directory moved, /proc it is.
+  const own = fstatSync(host, { bigint: true });
+  const path = readlinkSync(dir, 'utf8');
+  const isOwn = (): boolean => {
+    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    return st?.ino === own.ino && st.dev === own.dev;
+  };
+  const statAll = (prefix: string): DirEntry[] => {
+    const head = Buffer.from(`${prefix}/`);
+    return names.map((name) => {
+      const full = typeof name === 'string' ? `${prefix}/${name}` : Buffer.concat([head, name]);
+      const st = lstatSync(full, { bigint: true, throwIfNoEntry: false });
+      const bytes = typeof name === 'string' ? encoder.encode(name) : new Uint8Array(name);
+      return { name: bytes, ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
+    });
+  };
+  if (path.startsWith('/') && isOwn()) {
+    const entries = statAll(path);
+    if (isOwn()) return entries;
+  }
+  return statAll(dir);
+}
