@@ -19,6 +19,7 @@ import { errorBody, statusOf } from './http-errors.ts';
 import { invokeRoutes } from './invoke-routes.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { systemRoutes } from './system-routes.ts';
+import { uiRoutes } from './ui-routes.ts';
 
 export interface GatewayOptions {
   /** Default 127.0.0.1: a node is reachable from other hosts only when asked to be. */
@@ -85,6 +86,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   invokeRoutes(app, ctx);
   systemRoutes(app, ctx);
   fileRoutes(app, ctx);
+  uiRoutes(app, ctx, metrics, { node: options.node, peers: options.peers });
   app.get('/healthz', { config: { guard: 'none' } satisfies RouteConfig }, async () => ({
     status: 'ok',
     functions: plume.list().length,
