@@ -35,7 +35,8 @@ const LOGIN_BODY = { bytes: 4096, owner: 'the login form' };
 const PAGE_HEADERS = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: under it a browser sends `Origin: null` on the login form's POST, which sameOrigin refuses.
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
 };
 
@@ -108,6 +109,7 @@ export function uiRoutes(app: FastifyInstance, ctx: GatewayContext, metrics: Gat
           .send();
       });
       ui.get('/style.css', cfg('public'), async (_request, reply) => send(reply, assets.files.get('style.css')));
+      ui.get('/favicon.svg', cfg('public'), async (_request, reply) => send(reply, assets.files.get('favicon.svg')));
       ui.get<{ Params: { '*': string } }>('/app/*', cfg('api'), async (request, reply) =>
         send(reply, assets.files.get(`app/${request.params['*']}`)),
       );
