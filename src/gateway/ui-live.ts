@@ -102,30 +102,41 @@ export class LiveFeed {
   #flush(): void {
     const now = Date.now();
     if (this.#pending.length === 0 && this.#dropped === 0) {
-      if (now - this.#lastWrite >= KEEPALIVE_MS) this.#broadcast(': keep-alive\n\n', 0);
+      // Nothing new: still tell a client that has caught up what it missed, else keep the stream alive.
+      if (this.#owed()) this.#broadcast('[]', 0);
+      else if (now - this.#lastWrite >= KEEPALIVE_MS) this.#broadcast(null, 0);
       return;
     }
     const batch = this.#pending;
     const dropped = this.#dropped;
     this.#pending = [];
     this.#dropped = 0;
-    const body = JSON.stringify(batch.map(compact));
-    this.#broadcast(body, batch.length, dropped);
+    this.#broadcast(JSON.stringify(batch.map(compact)), batch.length, dropped);
   }
 
-  /** Send one frame (or a comment) to every client with room; one without room misses it, counted. */
-  #broadcast(body: string, count: number, dropped = 0): void {
+  #owed(): boolean {
+    for (const client of this.#clients.values()) if (client.dropped > 0) return true;
+    return false;
+  }
+
+  /**
+   * Send one frame of `count` events (`body`, their JSON; null for a keep-alive comment) to every client with
+   * room; a client without room misses it, and the next frame it gets says how many events it missed.
+   */
+  #broadcast(body: string | null, count: number, dropped = 0): void {
     this.#lastWrite = Date.now();
     for (const [res, client] of this.#clients) {
       if (res.writableLength > this.#maxClientBytes) {
         client.dropped += count + dropped;
         continue;
       }
-      if (count === 0 && dropped === 0) {
-        res.write(body);
+      if (body === null) {
+        res.write(': keep-alive\n\n');
         continue;
       }
-      res.write(`event: batch\ndata: {"dropped":${client.dropped + dropped},"events":${body}}\n\n`);
+      const missed = client.dropped + dropped;
+      if (count === 0 && missed === 0) continue;
+      res.write(`event: batch\ndata: {"dropped":${missed},"events":${body}}\n\n`);
       client.dropped = 0;
     }
   }

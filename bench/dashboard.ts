@@ -1,0 +1,82 @@
+/**
+ * Does an open dashboard slow the gateway? `node bench/dashboard.ts [--json] [--rounds N]`: closed-loop
+ * clients (bench/gateway-load.ts, in a child process) call a noop function through the gateway as fast as
+ * they can, in rounds that alternate between no dashboard and one dashboard's live trace stream open
+ * (bench/dashboard-reader.ts, another child process, as a browser would be). Same node, same run; the
+ * reader also counts what the stream carried, so the output says whether it kept up.
+ */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { startGateway } from '../src/gateway/index.ts';
+import { Plume } from '../src/runtime.ts';
+import { loadGenerator, run } from './gateway.ts';
+import { latency, round } from './report.ts';
+
+const file = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const rounds = Number(args[args.indexOf('--rounds') + 1]) || 3;
+const CLIENTS = 8;
+const TOKEN = 'bench-dashboard';
+
+const plume = await Plume.start();
+const node = await startGateway(plume, { port: 0, adminToken: TOKEN });
+await plume.deploy('noop', file('../examples/noop/noop.wasm'));
+const loader = loadGenerator();
+const url = `${node.url}/function/noop`;
+const job = { url, bodyBytes: 0, clients: CLIENTS, warmupMs: 500, durationMs: 2500 };
+const cells = { without: { samples: [] as number[], ms: 0 }, with: { samples: [] as number[], ms: 0 } };
+const stream = { events: 0, dropped: 0, frames: 0, openMs: 0 };
+try {
+  await run(loader, { ...job, durationMs: 0, warmupMs: 1000 });
+  for (let r = 0; r < rounds; r++) {
+    // Alternate which goes first, so neither always follows the other's leftovers.
+    for (const mode of r % 2 ? (['with', 'without'] as const) : (['without', 'with'] as const)) {
+      const reader =
+        mode === 'with'
+          ? fork(file('./dashboard-reader.ts'), [node.url, TOKEN], { execArgv: ['--disable-warning=ExperimentalWarning'] })
+          : undefined;
+      if (reader) await once(reader, 'message');
+      const result = await run(loader, job);
+      if (result.errors) throw new Error(`${result.errors} wrong answers: ${result.firstError}`);
+      cells[mode].samples.push(...result.samples);
+      cells[mode].ms += result.elapsedMs;
+      if (reader) {
+        // Let the last frame out (the feed flushes every 250 ms), then ask what arrived.
+        await new Promise((done) => setTimeout(done, 400));
+        reader.send('stop');
+        const [counts] = (await once(reader, 'message')) as [{ events: number; dropped: number; frames: number; openMs: number }];
+        stream.events += counts.events;
+        stream.dropped += counts.dropped;
+        stream.frames += counts.frames;
+        stream.openMs += counts.openMs;
+      }
+    }
+  }
+} finally {
+  loader.kill();
+  await node.close();
+  await plume.close();
+}
+const results = (['without', 'with'] as const).map((mode) => ({
+  case: mode === 'with' ? 'dashboard open (live stream)' : 'no dashboard',
+  clients: CLIENTS,
+  throughput_rps: round((cells[mode].samples.length / cells[mode].ms) * 1000),
+  ...latency(cells[mode].samples),
+}));
+const ratio = results[1]!.throughput_rps / results[0]!.throughput_rps;
+const summary = {
+  scenario: 'dashboard',
+  results,
+  stream: { ...stream, events_per_s: round((stream.events + stream.dropped) / (stream.openMs / 1000)) },
+  throughput_with_over_without: round(ratio),
+};
+if (json) console.log(JSON.stringify(summary, null, 2));
+else {
+  for (const r of results)
+    console.log(`${r.case.padEnd(30)} ${String(r.throughput_rps).padStart(8)} calls/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  (n=${r.n})`);
+  console.log(
+    `live stream: ${stream.events} events in ${stream.frames} frames, ${stream.dropped} dropped (${summary.stream.events_per_s} events/s over the time it was open); throughput with/without: ${(ratio * 100).toFixed(1)}% (target ≥ 95%)`,
+  );
+}
