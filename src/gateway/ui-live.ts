@@ -1,8 +1,8 @@
 /**
  * The dashboard's live trace stream (`GET /ui/api/live`, Server-Sent Events). It listens to the runtime's
  * diagnostics_channel events only while a dashboard is open, and does as little per event as it can: one
- * timestamp and one push onto a bounded array. A timer turns what gathered into one JSON frame, serialized
- * once for every client. A slow client is never waited for: while its socket holds more than
+ * timestamp and one push onto a bounded array (past its bound, one increment). A timer turns what gathered
+ * into one JSON frame, serialized once for every client. A slow client is never waited for: while its socket holds more than
  * `maxClientBytes` unsent, its frames are dropped and counted, and it is told how many it missed.
  */
 import type { ServerResponse } from 'node:http';
@@ -11,7 +11,12 @@ import { events, type InvocationEvent, type WorkflowEvent } from '../events.ts';
 export interface LiveFeedOptions {
   /** How often gathered events go out; default 250 ms (four frames a second, smooth enough for a waterfall). */
   readonly flushMs?: number;
-  /** Events kept between two frames; past it they are counted as dropped. Default 4096 (1,000/s fits 4× over). */
+  /**
+   * Invocation events one frame carries; past it they are only counted (the page shows how many it did not
+   * get). Default 256: 1,024 a second at the default flushMs, more rows than anyone reads, and a ceiling on
+   * the stream's work however busy the node is. Workflow runs have their own allowance (64 a frame), so a
+   * flood of calls never hides them.
+   */
   readonly maxPending?: number;
   /** Unsent bytes a client may hold before its frames are dropped; default 1 MiB. */
   readonly maxClientBytes?: number;
@@ -19,6 +24,7 @@ export interface LiveFeedOptions {
 
 /** A workflow's steps and edges beyond these are left out of its live row (a huge map step stays cheap). */
 const MAX_STEPS = 64;
+const MAX_RUNS_PER_FRAME = 64;
 const MAX_EDGES = 128;
 /** A comment line this often keeps proxies and the browser from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
@@ -35,15 +41,28 @@ export class LiveFeed {
   readonly #maxClientBytes: number;
   readonly #clients = new Map<ServerResponse, Client>();
   #pending: Pending[] = [];
+  #runs = 0;
   #dropped = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastWrite = 0;
-  readonly #onInvocation = (message: unknown): void => this.#push({ at: Date.now(), invocation: message as InvocationEvent });
-  readonly #onWorkflow = (message: unknown): void => this.#push({ at: Date.now(), workflow: message as WorkflowEvent });
+  // Over its allowance an event costs one increment: no timestamp, no push.
+  readonly #onInvocation = (message: unknown): void => {
+    if (this.#pending.length - this.#runs < this.#maxPending)
+      this.#pending.push({ at: Date.now(), invocation: message as InvocationEvent });
+    else this.#dropped++;
+  };
+  readonly #onWorkflow = (message: unknown): void => {
+    if (this.#runs >= MAX_RUNS_PER_FRAME) {
+      this.#dropped++;
+      return;
+    }
+    this.#runs++;
+    this.#pending.push({ at: Date.now(), workflow: message as WorkflowEvent });
+  };
 
   constructor(options: LiveFeedOptions = {}) {
     this.#flushMs = options.flushMs ?? 250;
-    this.#maxPending = options.maxPending ?? 4096;
+    this.#maxPending = options.maxPending ?? 256;
     this.#maxClientBytes = options.maxClientBytes ?? 1024 * 1024;
   }
 
@@ -73,11 +92,6 @@ export class LiveFeed {
     this.#stop();
   }
 
-  #push(event: Pending): void {
-    if (this.#pending.length < this.#maxPending) this.#pending.push(event);
-    else this.#dropped++;
-  }
-
   #start(): void {
     events.invocation.subscribe(this.#onInvocation);
     events.workflow.subscribe(this.#onWorkflow);
@@ -92,6 +106,7 @@ export class LiveFeed {
     events.invocation.unsubscribe(this.#onInvocation);
     events.workflow.unsubscribe(this.#onWorkflow);
     this.#pending = [];
+    this.#runs = 0;
     this.#dropped = 0;
   }
 
@@ -110,6 +125,7 @@ export class LiveFeed {
     const batch = this.#pending;
     const dropped = this.#dropped;
     this.#pending = [];
+    this.#runs = 0;
     this.#dropped = 0;
     this.#broadcast(JSON.stringify(batch.map(compact)), batch.length, dropped);
   }

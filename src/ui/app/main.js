@@ -53,7 +53,12 @@ function App() {
 }
 
 loadSession().then(
-  () => render(html`<${App} />`, document.getElementById('app')),
+  () => {
+    // Preact renders beside what the container holds: take the loading note out first.
+    const root = document.getElementById('app');
+    root.replaceChildren();
+    render(html`<${App} />`, root);
+  },
   (err) => {
     const p = document.createElement('p');
     p.className = 'error pad';

@@ -4,8 +4,8 @@ import { fmt, html } from '../api.js';
 
 const BOX_W = 168;
 const BOX_H = 46;
-const COL_GAP = 120;
-const ROW_GAP = 26;
+const COL_GAP = 170;
+const ROW_GAP = 40;
 const PAD = 16;
 
 /** Depth of each node: $input 0, a step one past its deepest source, $output past every step it reads. */
@@ -57,7 +57,8 @@ export function Dag({ workflow }) {
         const x2 = b.x;
         const y2 = b.y + BOX_H / 2;
         const mx = (x1 + x2) / 2;
-        const label = hops(e.from, e.to).map((h) => `${h.mode} · ${fmt.bytes(h.bytesMoved)} moved · ${fmt.bytes(h.bytesCopied)} copied`);
+        // Two short lines per hop (mode; bytes) fit between the columns.
+        const label = hops(e.from, e.to).flatMap((h) => [h.mode, `${fmt.bytes(h.bytesMoved)} moved · ${fmt.bytes(h.bytesCopied)} copied`]);
         return html`<g class=${`edge ${e.kind}`} data-edge=${`${e.from}->${e.to}`}>
           <path d=${`M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`} marker-end="url(#arrow)" />
           ${label.map((t, i) => html`<text x=${mx} y=${(y1 + y2) / 2 - 6 - i * 13} text-anchor="middle" class="edge-label">${t}</text>`)}

@@ -37,7 +37,15 @@ export function Traces() {
     <section>
       <h2>
         Live traces <span class=${`tag ${status === 'live' ? 'good' : ''}`} data-stream=${status}>${status}</span>
-        ${dropped ? html`<span class="tag bad">${dropped} events dropped</span>` : ''}
+        ${
+          dropped
+            ? html`<span
+                class="tag"
+                title="The stream carries at most about 1,000 calls a second, and skips frames while the page falls behind"
+                >${dropped} events not shown</span
+              >`
+            : ''
+        }
       </h2>
       <div class="toolbar">
         ${['all', 'workflows', 'calls'].map(
