@@ -64,6 +64,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const state = opts.redis === undefined ? 'in-memory state' : `state in ${opts.redis}`;
   const auth = adminToken ? 'admin token required for /system' : 'no admin token: /system is open';
   process.stderr.write(`plume: node up at ${gateway.url} (${plume.workers} workers, ${state}, ${auth}); Ctrl-C stops it\n`);
+  if (adminToken) process.stderr.write(`plume: dashboard at ${gateway.url}/ui (log in with the admin token)\n`);
 
   for (const p of links?.peers ?? []) {
     process.stderr.write(`plume: linked to peer ${p.node} at ${p.url} over ${p.mode} (${p.functions.length} functions)\n`);
