@@ -61,7 +61,7 @@ export function Dag({ workflow }) {
         const label = hops(e.from, e.to).flatMap((h) => [h.mode, `${fmt.bytes(h.bytesMoved)} moved · ${fmt.bytes(h.bytesCopied)} copied`]);
         return html`<g class=${`edge ${e.kind}`} data-edge=${`${e.from}->${e.to}`}>
           <path d=${`M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`} marker-end="url(#arrow)" />
-          ${label.map((t, i) => html`<text x=${mx} y=${(y1 + y2) / 2 - 6 - i * 13} text-anchor="middle" class="edge-label">${t}</text>`)}
+          ${label.map((t, i) => html`<text x=${mx} y=${(y1 + y2) / 2 - 6 - (label.length - 1 - i) * 12} text-anchor="middle" class="edge-label">${t}</text>`)}
         </g>`;
       })}
       ${[...at].map(([id, p]) => {
