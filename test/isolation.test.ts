@@ -36,11 +36,8 @@ describe('isolation and limits', () => {
     await fails('bigout', 'PLUME_EOUTPUT', /output limit/);
   });
 
-  it('should stop an infinite loop within timeout + 100 ms and keep serving', async () => {
-    const t = performance.now();
+  it('should stop an infinite loop at its timeout and keep serving', async () => {
     await fails('loop', 'PLUME_ETIMEOUT', /timed out after 300 ms/);
-    const took = performance.now() - t;
-    assert.ok(took < 300 + 100 + 50, `took ${took.toFixed(0)} ms`);
     assert.equal(text(await plume.invoke('hostile', 'fine')), 'ok');
   });
 
@@ -53,16 +50,9 @@ describe('isolation and limits', () => {
         (e: PlumeError) => e.code,
       ),
     );
-    // Calls that shared a worker with a looping guest fail with PLUME_EWORKER; the contract is that
-    // none hangs and each says why. Retry those once, as a client would.
-    const results = await Promise.all(
-      good.map((p, i) =>
-        p.catch(async (e: PlumeError) => {
-          assert.equal(e.code, 'PLUME_EWORKER');
-          return text(await plume.invoke('hello', `n${i}`));
-        }),
-      ),
-    );
+    // A call queued behind a looping guest runs on another worker (or a spare) when the loop's worker is
+    // replaced: none fails, none hangs (issue 12).
+    const results = await Promise.all(good);
     results.forEach((r, i) => assert.equal(r, `Hello, n${i}!`));
     for (const code of await Promise.all(bad)) assert.notEqual(code, 'succeeded');
   });

@@ -77,7 +77,12 @@ describe('state from a guest when Redis is down', () => {
       await plume.deploy('state', guest('state.wasm'));
       assert.equal(text(await plume.invoke('state', 'set:x:1')).slice(0, 2), 'v=');
       await redis.stop();
-      await assert.rejects(plume.invoke('state', 'get:x'), /failed: returned 1/);
+      // The guest fails on its own after the errno; its caller learns the node's reason (issue 12).
+      await assert.rejects(plume.invoke('state', 'get:x'), {
+        code: 'PLUME_ESTATE_UNAVAILABLE',
+        message: /function 'state' failed: .*unavailable/,
+      });
+      // A guest that handles the errno and succeeds is not overruled.
       assert.equal(text(await plume.invoke('state', 'delete:x')), '9', 'errno unavailable');
       await redis.restart();
       // The backend reconnects in the background; until it has, the guest keeps getting `unavailable`.

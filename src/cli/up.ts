@@ -3,6 +3,7 @@
  * until SIGINT or SIGTERM, then finish what was accepted and exit. The URL goes to stdout (scripts read
  * it); the rest to stderr.
  */
+import diagnostics_channel from 'node:diagnostics_channel';
 import { dirname, resolve } from 'node:path';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
 import { startGateway } from '../gateway/index.ts';
@@ -66,6 +67,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   process.stderr.write(`plume: node up at ${gateway.url} (${plume.workers} workers, ${state}, ${auth}); Ctrl-C stops it\n`);
   if (adminToken) process.stderr.write(`plume: dashboard at ${gateway.url}/ui (log in with the admin token)\n`);
 
+  logStateOutages();
   for (const p of links?.peers ?? []) {
     process.stderr.write(`plume: linked to peer ${p.node} at ${p.url} over ${p.mode} (${p.functions.length} functions)\n`);
   }
@@ -123,4 +125,21 @@ async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): P
   }
   plume.link(links);
   return links;
+}
+
+/** One line when the global state tier goes away and one when it is back (the backend reports transitions only). */
+function logStateOutages(): void {
+  let down = false;
+  diagnostics_channel.subscribe('plume:state:connection', (message: unknown) => {
+    const { url, event, error } = message as { url: string; event: 'ready' | 'error'; error?: Error };
+    if (event === 'error') {
+      down = true;
+      process.stderr.write(
+        `plume: the state tier at ${url} is unavailable (${error?.message ?? 'unknown'}); calls that need it get 503 until it is back\n`,
+      );
+    } else if (down) {
+      down = false;
+      process.stderr.write(`plume: the state tier at ${url} is back\n`);
+    }
+  });
 }

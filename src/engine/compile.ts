@@ -170,11 +170,23 @@ export function takeSnapshot(def: FunctionDefinition, hosts: readonly HostInterf
   return inst.capture(freshEnd);
 }
 
+/**
+ * The largest value each limit may take: a 32-bit module addresses at most 4 GiB, and a timeout past
+ * setTimeout's longest delay (~24.8 days) would fire at once instead of never; a limit above its ceiling is
+ * refused rather than silently capped.
+ */
+const LIMIT_CEILINGS: Partial<Record<keyof Limits, [max: number, why: string]>> = {
+  memoryMb: [(MAX_PAGES_32 * PAGE_BYTES) / (1024 * 1024), 'the 4 GiB a 32-bit module can address'],
+  timeoutMs: [2 ** 31 - 1, 'the longest timer Node can set'],
+};
+
 function checkLimits(limits: Limits): Limits {
-  for (const [key, value] of Object.entries(limits)) {
+  for (const [key, value] of Object.entries(limits) as [keyof Limits, number][]) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
       throw new RangeError(`limits.${key} must be a positive number, got ${String(value)}`);
     }
+    const ceiling = LIMIT_CEILINGS[key];
+    if (ceiling && value > ceiling[0]) throw new RangeError(`limits.${key} must be at most ${ceiling[0]} (${ceiling[1]}), got ${value}`);
   }
   return limits;
 }

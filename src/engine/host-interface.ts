@@ -1,3 +1,4 @@
+import type { PlumeError } from '../errors.ts';
 import type { Payload } from '../data/payload.ts';
 import type { LockLease } from '../state/backend.ts';
 import type { StateOp, StateOps } from '../state/service.ts';
@@ -18,6 +19,11 @@ export interface CallState {
   failMessage: string | undefined;
   /** Set by `plume_v1.refuse_input`: the failure is the input's fault, reported with this code. */
   failCode?: 'PLUME_EINPUT' | 'PLUME_ETOOBIG';
+  /**
+   * Set by a host call that failed for a reason that is not the guest's (the global state tier could not be
+   * reached): if the call then fails, this is the error its caller gets, not the guest's own message.
+   */
+  hostFailure?: PlumeError;
   /** Set when a WASI command calls `proc_exit`. */
   exitCode: number | undefined;
   /** Set when a write was refused for passing `maxOutputBytes`: the invocation fails even if the guest goes on. */

@@ -182,10 +182,11 @@ export class FunctionInstance implements InstanceHandle {
     let exitCode: number | undefined;
     if (call.overflowed) throw outputError(this, call);
     if (err instanceof GuestExit) exitCode = err.exitCode;
-    else if (err !== undefined) throw guestError(this, err, 'run', call);
+    else if (err !== undefined) throw call.hostFailure ?? guestError(this, err, 'run', call);
     const output = new Payload(call.output, call.outputBytes);
     if (this.kind === 'command') return { output, inputCopied: call.inputCopied, exitCode: exitCode ?? 0 };
     if (status !== 0) {
+      if (call.hostFailure) throw call.hostFailure;
       if (call.failCode) {
         throw new PlumeError(call.failCode, `function '${this.def.name}' refused its input: ${call.failMessage ?? ''}`, {
           function: this.def.name,

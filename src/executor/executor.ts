@@ -5,7 +5,6 @@
  * runaway calls, spares), settlement.ts (results and run times), control.ts (requests and replies).
  */
 import { availableParallelism } from 'node:os';
-import type { Transferable } from 'node:worker_threads';
 import { PlumeError, type SerializedError } from '../errors.ts';
 import { concurrencyOf, type FunctionDefinition, type Snapshot } from '../engine/definition.ts';
 import type { Hop, LogLevel } from '../engine/host-interface.ts';
@@ -15,8 +14,9 @@ import { checkNear, overdueAfterMs, type Placement } from '../scheduler/placemen
 import { ControlChannel } from './control.ts';
 import { DEFAULT_RING_BYTES, RecordType } from './layout.ts';
 import type { ExecutorOptions, InvokeOptions, PoolStats } from './options.ts';
+import { ModelRegistry } from './model-registry.ts';
 import { Placer } from './placer.ts';
-import { wholeBuffer, type FromWorker, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
+import { handOver, wholeBuffer, type FromWorker, type ToWorker, type WorkerInit, type WorkerPoolStats } from './protocol.ts';
 import { RunTimes, settle, type InvocationResult } from './settlement.ts';
 import { WATCHDOG_GRACE_MS, Watchdog } from './watchdog.ts';
 import { WorkerSlot, type Pending } from './worker-slot.ts';
@@ -26,7 +26,8 @@ export type { ExecutorOptions, InvokeOptions, PoolStats } from './options.ts';
 
 /** How long stats() waits for a worker's counts (a scrape must not hang on a busy worker). */
 const STATS_WAIT_MS = 250;
-const MODEL_WAIT_MS = 60_000;
+const REGISTER_WAIT_MS = 2000;
+const QUIESCE_WAIT_MS = 10_000;
 const decoder = new TextDecoder();
 
 type WorkerBoot = Omit<WorkerInit, 'requests' | 'results' | 'started'>;
@@ -42,7 +43,10 @@ export class Executor {
   readonly #running = new Map<number, number>();
   readonly #queued = new Map<number, (() => void)[]>();
   /** Models registered for wasi-nn, by name: every worker has them, a replacement worker too. */
-  readonly #models = new Map<string, Uint8Array>();
+  readonly #models = new ModelRegistry(
+    () => this.#live(),
+    (slot, make, timeoutMs, timedOut) => this.#control.ask(slot, make, timeoutMs, timedOut),
+  );
   /** Functions other nodes serve (name → input limit): every worker knows them, a replacement worker too. */
   #remoteFunctions: readonly (readonly [string, number])[] = [];
   /**
@@ -78,7 +82,7 @@ export class Executor {
       overdueAfterMs: (def) => overdueAfterMs(this.#runTimes.meanUs(def.id)),
       timedOut: (slot, callId, call) => this.#timedOut(slot, callId, call),
       recycle: (slot) => this.#replace(slot, new PlumeError('PLUME_EWORKER', `worker ${slot.index} was recycled`)),
-      retire: (slot) => void slot.stop(),
+      retire: (slot) => void this.#stopWorker(slot),
     });
   }
 
@@ -112,7 +116,22 @@ export class Executor {
     if (reply.error) throw PlumeError.from(reply.error);
     const full: FunctionDefinition = { ...def, snapshot: reply.snapshot as Snapshot };
     this.#defs.set(full.id, full);
-    for (const s of this.#live()) s.post({ type: 'register', def: full });
+    // Every worker has the version before deploy returns: a guest's chained call by name to it, arriving
+    // through a ring, could otherwise overtake the 'register' message and find nothing (issue 12). A worker
+    // stuck in a long synchronous call answers late: after REGISTER_WAIT_MS it is not waited for.
+    await Promise.all(
+      this.#live().map((s) =>
+        this.#control.ask(
+          s,
+          (requestId) => ({ type: 'register', requestId, def: full }),
+          REGISTER_WAIT_MS,
+          (requestId) => ({
+            type: 'registered',
+            requestId,
+          }),
+        ),
+      ),
+    );
     return full;
   }
 
@@ -143,41 +162,16 @@ export class Executor {
     for (const s of this.#live()) s.post({ type: 'trim', id, keep });
   }
 
-  /**
-   * Register a model on every worker, each creating its session; resolves once all have (so a call placed
-   * right after finds it anywhere). If a worker cannot load it, every worker goes back to the model the name
-   * had before (or to no model), and this rejects with ONNX Runtime's message.
-   */
-  async addModel(name: string, bytes: Uint8Array): Promise<ModelMeta> {
-    const add = (model: Uint8Array): Promise<{ meta?: ModelMeta; error?: string }[]> =>
-      Promise.all(this.#live().map((slot) => this.#askModel(slot, (requestId) => ({ type: 'model-add', requestId, name, bytes: model }))));
-    const replies = await add(bytes);
-    const failed = replies.find((r) => r.error !== undefined);
-    if (failed) {
-      // Leave every worker as it was: with the model this name had before, or without the name.
-      const previous = this.#models.get(name);
-      await (previous ? add(previous) : this.removeModel(name));
-      throw new PlumeError('PLUME_EMODEL', `model '${name}' cannot be loaded: ${failed.error}`, { model: name });
-    }
-    this.#models.set(name, bytes);
-    return replies[0]!.meta!;
+  /** Register a model on every worker (model-registry.ts); resolves once all have its session. */
+  addModel(name: string, bytes: Uint8Array): Promise<ModelMeta> {
+    if (this.#closed) return Promise.reject(new PlumeError('PLUME_ECLOSED', 'the runtime is closed'));
+    return this.#models.add(name, bytes);
   }
 
   /** Resolves once every worker has forgotten the model (a call placed after that cannot find it). */
-  async removeModel(name: string): Promise<void> {
-    this.#models.delete(name);
-    await Promise.all(this.#live().map((slot) => this.#askModel(slot, (requestId) => ({ type: 'model-remove', requestId, name }))));
-  }
-
-  async #askModel(slot: WorkerSlot, make: (requestId: number) => ToWorker): Promise<{ meta?: ModelMeta; error?: string }> {
-    if (this.#closed) throw new PlumeError('PLUME_ECLOSED', 'the runtime is closed');
-    // A worker replaced meanwhile never answers; creating a session takes a second at most.
-    const reply = await this.#control.ask(slot, make, MODEL_WAIT_MS, (requestId) => ({
-      type: 'model-done',
-      requestId,
-      error: `worker ${slot.index} did not answer within ${MODEL_WAIT_MS} ms`,
-    }));
-    return reply.type === 'model-done' ? reply : { error: 'unexpected reply' };
+  removeModel(name: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new PlumeError('PLUME_ECLOSED', 'the runtime is closed'));
+    return this.#models.remove(name);
   }
 
   /**
@@ -265,8 +259,29 @@ export class Executor {
     for (const slot of this.#slots) {
       for (const p of slot.pending.values()) p.reject(closed);
       slot.pending.clear();
-      await slot.stop();
     }
+    // Held until every worker has exited: an unreferenced worker's exit would not keep the process alive,
+    // and a caller awaiting close() (the CLI's top-level await) would be left unsettled.
+    this.#hold();
+    try {
+      await Promise.all(this.#live().map((slot) => this.#stopWorker(slot)));
+    } finally {
+      this.#unhold();
+    }
+  }
+
+  /** Stop a worker once it creates no model session (terminating one mid-creation aborts the whole process). */
+  async #stopWorker(slot: WorkerSlot): Promise<void> {
+    await this.#control.ask(
+      slot,
+      (requestId) => ({ type: 'quiesce', requestId }),
+      QUIESCE_WAIT_MS,
+      (requestId) => ({
+        type: 'quiesced',
+        requestId,
+      }),
+    );
+    await slot.stop();
   }
 
   /** Place a call (new, or one whose worker was replaced before it started) and hand it to the worker. */
@@ -318,7 +333,6 @@ export class Executor {
     if (this.#slots.length >= this.#base + this.#maxSpares) return undefined;
     const slot = this.#newSlot(this.#slots.length, true);
     this.#slots.push(slot);
-    for (const def of this.#defs.values()) slot.post({ type: 'register', def });
     return slot;
   }
 
@@ -352,16 +366,16 @@ export class Executor {
   #bootData(): WorkerBoot {
     return {
       inferenceThreads: this.#inferenceThreads,
-      models: [...this.#models].map(([name, bytes]) => ({ name, bytes })),
+      models: this.#models.list(),
       remoteFunctions: this.#remoteFunctions,
+      defs: [...this.#defs.values()],
     };
   }
 
-  /** Start a slot's worker afresh with every registered version. */
+  /** Start a slot's worker afresh (with every registered version: they travel in its init). */
   #boot(slot: WorkerSlot): void {
     slot.start();
     if (this.#outstanding === 0) slot.worker.unref();
-    for (const def of this.#defs.values()) slot.post({ type: 'register', def });
   }
 
   #onRecord(slot: WorkerSlot, type: number, id: number, arg: number, payload: Uint8Array, flags: number): void {
@@ -417,6 +431,8 @@ export class Executor {
       }
       case 'snapshot':
       case 'prewarmed':
+      case 'registered':
+      case 'quiesced':
       case 'stats':
       case 'model-done':
         this.#control.reply(msg);
@@ -457,34 +473,16 @@ export class Executor {
   }
 
   /**
-   * Terminate a worker and start a fresh one with every registered version. Of the calls it held, those that
+   * Terminate a worker and start a fresh one (with every registered version). Of the calls it held, those that
    * had started fail with `reason`; the others run again, placed anew (on another worker when there is one).
    */
   #replace(slot: WorkerSlot, reason: PlumeError): void {
     if (this.#closed) return;
     const held = slot.restart();
     if (this.#outstanding === 0) slot.worker.unref();
-    for (const def of this.#defs.values()) slot.post({ type: 'register', def });
     for (const { call, started } of held) {
       if (started || call.input === undefined) call.reject(reason);
       else this.#dispatch(call);
     }
   }
-}
-
-/**
- * An input too big for the ring goes by postMessage. A caller that keeps its buffer gets it copied once into
- * a SharedArrayBuffer, shared with the worker (postMessage would otherwise clone it, a second full copy:
- * ~150 ms at 100 MB), which the executor keeps (`keep`) to run the call again if its worker is replaced
- * before it started. A caller that gives it up (`transfer`) pays no copy: a SharedArrayBuffer is shared as
- * it is (a pooled receive buffer, docs/dataplane.md), an ArrayBuffer the view covers whole is transferred
- * (and cannot run again).
- */
-function handOver(input: Uint8Array, transfer: boolean): { input: Uint8Array; transfer: Transferable[]; keep: Uint8Array | undefined } {
-  if (transfer && input.buffer instanceof SharedArrayBuffer) return { input, transfer: [], keep: input };
-  const whole = transfer ? wholeBuffer(input) : undefined;
-  if (whole) return { input, transfer: [whole], keep: undefined };
-  const owned = new Uint8Array(new SharedArrayBuffer(input.length));
-  owned.set(input);
-  return { input: owned, transfer: [], keep: owned };
 }

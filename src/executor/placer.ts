@@ -66,10 +66,12 @@ export class Placer {
       const running = callId === 0 ? undefined : slot.pending.get(callId);
       const ran = running ? now - slot.runningSince : 0;
       const mean = running && this.#runTimes.meanUs(running.def.id);
-      const blocked = slot.stopped || !slot.isReady || slot.retiring || (running !== undefined && ran > overdueAfterMs(mean));
+      const overdue = running !== undefined && ran > overdueAfterMs(mean);
       const jailed = this.#suspects.size > 0 && this.#isJail(i);
-      this.#avoid[i] = blocked || jailed || (limited && slot.memoryBytes > this.#memoryLimit);
-      if (blocked || jailed) hung++;
+      this.#avoid[i] =
+        slot.stopped || !slot.isReady || slot.retiring || overdue || jailed || (limited && slot.memoryBytes > this.#memoryLimit);
+      // A worker that is starting will serve soon (as soon as a spare would): it does not call for one.
+      if (slot.stopped || slot.retiring || overdue || jailed) hung++;
       this.#joinable[i] = running === undefined || (ran < TINY_JOIN_MS && (mean ?? Infinity) < TINY_CALL_US);
     }
     this.#loads.length = this.#avoid.length = this.#joinable.length = slots.length;

@@ -1,4 +1,5 @@
 /** Messages over postMessage between the executor (main thread) and its workers. Hot-path traffic uses the rings. */
+import type { Transferable } from 'node:worker_threads';
 import type { SerializedError } from '../errors.ts';
 import type { FunctionDefinition, Snapshot } from '../engine/definition.ts';
 import type { Hop } from '../engine/host-interface.ts';
@@ -9,6 +10,26 @@ import type { StateOp, StateOps } from '../state/service.ts';
 export function wholeBuffer(view: Uint8Array): ArrayBuffer | undefined {
   const buffer = view.buffer;
   return buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === buffer.byteLength ? buffer : undefined;
+}
+
+/**
+ * An input too big for the ring goes by postMessage. A caller that keeps its buffer gets it copied once into
+ * a SharedArrayBuffer, shared with the worker (postMessage would otherwise clone it, a second full copy:
+ * ~150 ms at 100 MB), which the executor keeps (`keep`) to run the call again if its worker is replaced
+ * before it started. A caller that gives it up (`transfer`) pays no copy: a SharedArrayBuffer is shared as
+ * it is (a pooled receive buffer, docs/dataplane.md), an ArrayBuffer the view covers whole is transferred
+ * (and cannot run again).
+ */
+export function handOver(
+  input: Uint8Array,
+  transfer: boolean,
+): { input: Uint8Array; transfer: Transferable[]; keep: Uint8Array | undefined } {
+  if (transfer && input.buffer instanceof SharedArrayBuffer) return { input, transfer: [], keep: input };
+  const whole = transfer ? wholeBuffer(input) : undefined;
+  if (whole) return { input, transfer: [whole], keep: undefined };
+  const owned = new Uint8Array(new SharedArrayBuffer(input.length));
+  owned.set(input);
+  return { input: owned, transfer: [], keep: owned };
 }
 
 export interface WorkerInit {
@@ -24,6 +45,8 @@ export interface WorkerInit {
   readonly models: readonly { readonly name: string; readonly bytes: Uint8Array }[];
   /** Functions that other nodes serve (name → their input limit), so far. */
   readonly remoteFunctions: readonly (readonly [string, number])[];
+  /** Every version registered so far: a fresh worker has them all before it takes its first call. */
+  readonly defs: readonly FunctionDefinition[];
 }
 
 /** How a chained call that ran on another node went: the transport's hop, for the caller's trace. */
@@ -44,12 +67,15 @@ export interface WorkerPoolStats {
 }
 
 export type ToWorker =
-  | { readonly type: 'register'; readonly def: FunctionDefinition }
+  /** Answered by 'registered' when `requestId` is set. */
+  | { readonly type: 'register'; readonly def: FunctionDefinition; readonly requestId?: number }
   | { readonly type: 'unregister'; readonly id: number }
   | { readonly type: 'snapshot'; readonly requestId: number; readonly def: FunctionDefinition }
   | { readonly type: 'prewarm'; readonly requestId: number; readonly id: number; readonly count: number; readonly exercise: boolean }
   | { readonly type: 'trim'; readonly id: number; readonly keep: number }
   | { readonly type: 'stats'; readonly requestId: number }
+  /** Answered by 'quiesced' once no model session is being created: the worker may then be terminated. */
+  | { readonly type: 'quiesce'; readonly requestId: number }
   /** Register a model for wasi-nn `load_by_name`; answered by 'model-done' once its session exists. */
   | { readonly type: 'model-add'; readonly requestId: number; readonly name: string; readonly bytes: Uint8Array }
   | { readonly type: 'model-remove'; readonly requestId: number; readonly name: string }
@@ -65,6 +91,8 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly tid?: number }
   | { readonly type: 'snapshot'; readonly requestId: number; readonly snapshot?: Snapshot; readonly error?: SerializedError }
   | { readonly type: 'prewarmed'; readonly requestId: number; readonly idle: number }
+  | { readonly type: 'registered'; readonly requestId: number }
+  | { readonly type: 'quiesced'; readonly requestId: number }
   | { readonly type: 'stats'; readonly requestId: number; readonly stats: readonly WorkerPoolStats[] }
   | { readonly type: 'model-done'; readonly requestId: number; readonly meta?: ModelMeta; readonly error?: string }
   | { readonly type: 'log'; readonly fn: string; readonly level: number; readonly message: string }

@@ -8,6 +8,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type Transferable } from 'node:worker_threads';
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
+import type { FunctionDefinition } from '../engine/definition.ts';
 import { takeSnapshot } from '../engine/compile.ts';
 import { InstancePool, inputError } from '../engine/instance-pool.ts';
 import type { FunctionInstance, InvocationResult, LogSink } from '../engine/instance.ts';
@@ -261,19 +262,23 @@ function sendError(callId: number, err: unknown, flags = 0): void {
   else post({ type: 'result', callId, error, flags });
 }
 
+function register(def: FunctionDefinition): void {
+  const pool = new InstancePool(def, hostInterfaces, memories, logSink, services);
+  pools.set(def.id, pool);
+  // A stateful function has one instance, on its home worker only: it is made by its first call.
+  if (!def.stateful) pool.prewarm(def.minWarm);
+  if ((latest.get(def.name) ?? 0) < def.id) latest.set(def.name, def.id);
+  const waiting = parked.get(def.id) ?? [];
+  parked.delete(def.id);
+  for (const [callId, input] of waiting) invoke(callId, def.id, input);
+}
+
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
-    case 'register': {
-      const pool = new InstancePool(msg.def, hostInterfaces, memories, logSink, services);
-      pools.set(msg.def.id, pool);
-      // A stateful function has one instance, on its home worker only: it is made by its first call.
-      if (!msg.def.stateful) pool.prewarm(msg.def.minWarm);
-      if ((latest.get(msg.def.name) ?? 0) < msg.def.id) latest.set(msg.def.name, msg.def.id);
-      const waiting = parked.get(msg.def.id) ?? [];
-      parked.delete(msg.def.id);
-      for (const [callId, input] of waiting) invoke(callId, msg.def.id, input);
+    case 'register':
+      register(msg.def);
+      if (msg.requestId !== undefined) post({ type: 'registered', requestId: msg.requestId });
       break;
-    }
     case 'unregister': {
       const name = pools.get(msg.id)?.def.name;
       if (name !== undefined && latest.get(name) === msg.id) latest.delete(name);
@@ -312,6 +317,9 @@ port.on('message', (msg: ToWorker) => {
         (meta) => post({ type: 'model-done', requestId: msg.requestId, meta }),
         (err: unknown) => post({ type: 'model-done', requestId: msg.requestId, error: String((err as Error)?.message ?? err) }),
       );
+      break;
+    case 'quiesce':
+      void models.settled().then(() => post({ type: 'quiesced', requestId: msg.requestId }));
       break;
     case 'model-remove':
       models.unregister(msg.name);
@@ -383,6 +391,7 @@ function publishMemory(): void {
   since[WORKER_MEMORY_F64] = getHeapStatistics().external_memory;
 }
 
+for (const def of init.defs) register(def);
 post({ type: 'ready', ...threadId() });
 
 /** This thread's id (Linux: /proc/thread-self names it), for the executor's priority changes; none elsewhere. */

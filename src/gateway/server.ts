@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { NodeInfo, PeerLinks } from '../cluster/links.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type InvocationEvent } from '../events.ts';
@@ -83,7 +83,13 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   };
   const metrics = new GatewayMetrics({ stats: () => plume.stats() });
 
-  const app = Fastify({ logger: false, clientErrorHandler });
+  const app = Fastify({
+    logger: false,
+    clientErrorHandler,
+    // A URL the router cannot decode ('/function/%zz') never reaches the error handler: same shape here.
+    frameworkErrors: (err, _request, reply) =>
+      void (reply as FastifyReply).code(400).send(errorBody(new PlumeError('PLUME_EINPUT', err.message))),
+  });
   configure(app, ctx);
   invokeRoutes(app, ctx);
   systemRoutes(app, ctx);
@@ -147,7 +153,9 @@ function configure(app: FastifyInstance, ctx: GatewayContext): void {
   });
 
   app.setErrorHandler((err: FastifyError | PlumeError, _request, reply) => {
-    if (err instanceof PlumeError && err.code === 'PLUME_EBUSY') reply.header('retry-after', String(err.details['retryAfterS'] ?? 1));
+    if (err instanceof PlumeError && (err.code === 'PLUME_EBUSY' || err.code === 'PLUME_ESTATE_UNAVAILABLE')) {
+      reply.header('retry-after', String(err.details['retryAfterS'] ?? 1));
+    }
     if (err instanceof PlumeError && err.code === 'PLUME_EAUTH') reply.header('www-authenticate', 'Bearer');
     // Fastify's own errors (a bad URL, an unreadable body) carry their status; they are the client's.
     if (!(err instanceof PlumeError) && 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500) {

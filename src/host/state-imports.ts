@@ -2,6 +2,7 @@
  * The state imports of `plume_v1` (docs/abi.md, docs/state.md). Every one suspends the guest (JSPI) while
  * the node's StateService answers; keys and values are `(ptr, len)` byte ranges.
  */
+import { PlumeError } from '../errors.ts';
 import { Errno } from './errno.ts';
 import type { GuestMemory } from './guest-memory.ts';
 import type { InstanceHandle } from '../engine/host-interface.ts';
@@ -24,6 +25,11 @@ export const STATE_IMPORTS = [
   'state_read',
   'state_write',
 ] as const;
+
+function stateUnavailable(instance: InstanceHandle, err: PlumeError): PlumeError {
+  const name = instance.config.name;
+  return new PlumeError('PLUME_ESTATE_UNAVAILABLE', `function '${name}' failed: ${err.message}`, { function: name, retryAfterS: 1 });
+}
 
 /** How a state failure reaches the guest: the closed errno set, never an exception. */
 function errnoOf(err: unknown): number {
@@ -56,6 +62,9 @@ export function stateImports(instance: InstanceHandle, mem: GuestMemory): Record
     try {
       return then(await instance.state.call(op, args));
     } catch (err) {
+      // The guest sees an errno and may fail with a message of its own; its caller learns the real cause.
+      if ((err as PlumeError).code === 'PLUME_ESTATE_UNAVAILABLE')
+        instance.call.hostFailure ??= stateUnavailable(instance, err as PlumeError);
       return errnoOf(err);
     }
   };

@@ -81,6 +81,11 @@ export class ModelRegistry {
     return meta;
   }
 
+  /** Resolves once no session is being created (terminating a thread mid-creation aborts the process). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#entries.values()].map((e) => e.loading));
+  }
+
   unregister(name: string): void {
     const key = this.#names.get(name);
     this.#names.delete(name);

@@ -40,7 +40,7 @@ export interface RedisBackendOptions {
   timeoutMs?: number;
 }
 
-/** `{ url, event: 'ready' | 'error', error? }` whenever the connection comes up or fails. */
+/** `{ url, event: 'ready' | 'error', error? }` when the connection comes up, and when it first fails after being up (or never came up). */
 const connectionChannel = diagnostics_channel.channel('plume:state:connection');
 
 type Client = Redis & ScriptCommands;
@@ -54,6 +54,8 @@ export class RedisBackend implements StateBackend {
   #subscribed: Promise<unknown> | undefined;
   #firstConnect: Promise<void> | undefined;
   #lastError: Error | undefined;
+  /** Whether the last transition was up (true) or down (false); undefined before the first. */
+  #connected: boolean | undefined;
   #signals = new ReleaseSignals();
   #closed = false;
   #prefix: string;
@@ -214,13 +216,26 @@ export class RedisBackend implements StateBackend {
     return `not connected (${this.#client.status}${last})`;
   }
 
-  /** Without an 'error' listener ioredis prints every failed reconnect; the last one goes into our messages. */
+  /**
+   * Without an 'error' listener ioredis prints every failed reconnect; the last one goes into our messages.
+   * The channel hears transitions only — the first failure of an outage ('error') and the connection that
+   * ends it ('ready') — so a node logs an outage once, not once per reconnect attempt or per call.
+   */
   #watch(client: Redis): void {
     client.on('error', (error: Error) => {
       this.#lastError = error;
+      if (this.#connected === false) return;
+      this.#connected = false;
       if (connectionChannel.hasSubscribers) connectionChannel.publish({ url: this.url, event: 'error', error });
     });
+    client.on('close', () => {
+      if (this.#connected !== true || this.#closed) return;
+      this.#connected = false;
+      if (connectionChannel.hasSubscribers)
+        connectionChannel.publish({ url: this.url, event: 'error', error: new Error('connection closed') });
+    });
     client.on('ready', () => {
+      this.#connected = true;
       if (connectionChannel.hasSubscribers) connectionChannel.publish({ url: this.url, event: 'ready' });
     });
   }

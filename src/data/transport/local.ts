@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedFilesAvailable } from './shared-files.ts';
-import { SocketTransportClient, SocketTransportServer, type SocketAddressing } from './socket.ts';
+import { SocketTransportClient } from './socket-client.ts';
+import { SocketTransportServer } from './socket-server.ts';
+import type { SocketAddressing } from './socket.ts';
 import type { ClientOptions, RequestHandler, ServerOptions, TransportClient, TransportServer } from './transport.ts';
 
 export const localAddressing: SocketAddressing = {

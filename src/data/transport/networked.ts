@@ -3,7 +3,9 @@
  * for IPv6); port 0 asks the OS for a free one, and `listen()` reports the port it got.
  */
 import type { AddressInfo } from 'node:net';
-import { SocketTransportClient, SocketTransportServer, type SocketAddressing } from './socket.ts';
+import { SocketTransportClient } from './socket-client.ts';
+import { SocketTransportServer } from './socket-server.ts';
+import type { SocketAddressing } from './socket.ts';
 import type { ClientOptions, RequestHandler, ServerOptions, TransportClient, TransportServer } from './transport.ts';
 
 export function parseHostPort(address: string): { host: string; port: number } {

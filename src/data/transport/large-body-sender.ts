@@ -1,0 +1,224 @@
+/**
+ * The client's half of large request bodies (socket.ts): instead of the body, a request carries where the
+ * server finds it, either a token to pull it by from this client's pull server, or (same host) the
+ * shared-memory file it is being written into.
+ */
+import { randomBytes } from 'node:crypto';
+import { PlumeError } from '../../errors.ts';
+import { copyBytes } from '../payload.ts';
+import { PayloadStore } from '../store.ts';
+import type { FramedConnection } from './connection.ts';
+import { FrameFlag, FrameType, HEADER_BYTES, PULL_TOKEN_BYTES, encodePullRef } from './frame.ts';
+import { SharedFiles, writeAt, type SharedFile } from './shared-files.ts';
+import { SocketTransportServer } from './socket-server.ts';
+import { EMPTY, pullBytes, type SocketAddressing } from './socket.ts';
+import type { PendingRequests, TransferListener, TransportLogger } from './transport.ts';
+
+/** Where every client of this process keeps the copies of bodies it sends (see #sendByPull and stage). */
+const SEND_BUFFERS = new PayloadStore(); // the defaults: 1 GiB at most, 256 MiB of spares
+/** Every `local` client's shared-memory files for large bodies. */
+const SHARED_FILES = new SharedFiles();
+/** A shared body's reference carries no token. */
+const NO_TOKEN = new Uint8Array(PULL_TOKEN_BYTES);
+/** A body is staged into its file in chunks of this size, each written while the next is copied. */
+const STAGE_CHUNK = 4 * 1024 * 1024;
+
+/** A body this client holds for its server to pull. */
+interface Exported {
+  readonly body: Uint8Array;
+  pulled: boolean;
+}
+
+export interface LargeBodySenderOptions {
+  readonly maxPayload: number;
+  /** For the pull server. */
+  readonly logger: TransportLogger | undefined;
+  /** The client's requests in flight, which large ones join. */
+  readonly pending: PendingRequests;
+  /** Tells the server that the client gave up on request `id`. */
+  readonly cancel: (connection: FramedConnection, id: number) => void;
+  /** Hears each body sent: the bytes it moved and the bytes copied in user space. */
+  readonly report: (method: string, id: number, bytesMoved: number, bytesCopied: number, listener: TransferListener | undefined) => void;
+}
+
+export class LargeBodySender {
+  readonly #addressing: SocketAddressing;
+  readonly #maxPayload: number;
+  readonly #logger: TransportLogger | undefined;
+  readonly #pending: PendingRequests;
+  readonly #cancel: LargeBodySenderOptions['cancel'];
+  readonly #report: LargeBodySenderOptions['report'];
+  /** Bodies waiting to be pulled, by token (hex). */
+  readonly #exports = new Map<string, Exported>();
+  #puller: Promise<{ server: SocketTransportServer; address: string }> | undefined;
+
+  constructor(addressing: SocketAddressing, options: LargeBodySenderOptions) {
+    this.#addressing = addressing;
+    this.#maxPayload = options.maxPayload;
+    this.#logger = options.logger;
+    this.#pending = options.pending;
+    this.#cancel = options.cancel;
+    this.#report = options.report;
+  }
+
+  /** Sends a request whose body is not in its frame: through a shared-memory file where it can, else by pull. */
+  send(
+    connection: FramedConnection,
+    method: string,
+    prefix: Uint8Array,
+    body: Uint8Array,
+    timeoutMs: number,
+    listener: TransferListener | undefined,
+  ): Promise<Uint8Array> {
+    const shared = this.#addressing.sharedFiles && SHARED_FILES.fits(body.length);
+    return (shared ? this.#sendByFile : this.#sendByPull).call(this, connection, method, prefix, body, timeoutMs, listener);
+  }
+
+  /** Closes the pull server, if it was started. */
+  async close(): Promise<void> {
+    const puller = this.#puller;
+    this.#puller = undefined;
+    await puller?.then(({ server }) => server.close()).catch(() => {});
+  }
+
+  /** Sends a pull reference instead of the body, and holds the body until the request settles. */
+  async #sendByPull(
+    connection: FramedConnection,
+    method: string,
+    prefix: Uint8Array,
+    body: Uint8Array,
+    timeoutMs: number,
+    listener: TransferListener | undefined,
+  ): Promise<Uint8Array> {
+    const address = await this.#pullAddress(connection);
+    // The body is served from a copy in a reused send buffer: on our machines the kernel takes ~6× longer
+    // to send pages that were just allocated than pages it has sent before (100 MB over a Unix socket,
+    // plain node:net: ~90 ms fresh, ~14 ms reused; a memcpy of fresh pages costs ~10 ms), so one copy
+    // here makes a large hop ~3× faster (docs/dataplane.md, Pulled bodies). Waits while the buffers are
+    // all in use (backpressure, like the receiving store).
+    const lease = await SEND_BUFFERS.acquire(body.length);
+    const warm = lease.bytes;
+    const token = randomBytes(PULL_TOKEN_BYTES);
+    const key = token.toString('hex');
+    const exported: Exported = { body: warm, pulled: false };
+    this.#exports.set(key, exported);
+    const ref = encodePullRef({ length: body.length, token, address });
+    const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
+    connection.send(FrameType.Request, id, EMPTY, { prefix: [prefix, ref], flags: FrameFlag.Pull });
+    // While the reference travels: the pull is answered on this thread, so never before the copy is done.
+    copyBytes(body, warm, 0);
+    try {
+      const answer = await promise;
+      lease.release(); // answered: the server has every byte, so the buffer can serve the next body
+      return answer;
+    } catch (error) {
+      lease.forget(); // the socket may still be writing it: the collector takes it
+      throw error;
+    } finally {
+      this.#exports.delete(key);
+      const requestBytes = HEADER_BYTES + prefix.length + ref.length;
+      if (exported.pulled) this.#report(method, id, pullBytes(requestBytes, body.length), body.length, listener);
+    }
+  }
+
+  /**
+   * Same host: sends where the body will lie, then writes it into a shared-memory file, telling the server
+   * after each chunk how much is there, so that it reads while the rest is written. The file is reused once
+   * the server has answered (it has read every byte), never after a failure.
+   */
+  async #sendByFile(
+    connection: FramedConnection,
+    method: string,
+    prefix: Uint8Array,
+    body: Uint8Array,
+    timeoutMs: number,
+    listener: TransferListener | undefined,
+  ): Promise<Uint8Array> {
+    const file = SHARED_FILES.acquire(body.length);
+    const ref = encodePullRef({ length: body.length, token: NO_TOKEN, address: file.path });
+    const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
+    connection.send(FrameType.Request, id, EMPTY, { prefix: [prefix, ref], flags: FrameFlag.Shared });
+    const staged = stage(body, file, (written) => connection.send(FrameType.Progress, id, progress(written))).catch((error: unknown) => {
+      const reason = `its body cannot be written to shared memory: ${(error as Error).message}`;
+      if (this.#pending.reject(id, new PlumeError('PLUME_EPEER', `request '${method}' failed: ${reason}`))) this.#cancel(connection, id);
+    });
+    try {
+      const answer = await promise;
+      await staged; // done already: the server has read every byte
+      SHARED_FILES.release(file);
+      // The body moved through the file; the one user-space copy was staging it (see stage).
+      this.#report(method, id, HEADER_BYTES + prefix.length + ref.length + body.length, body.length, listener);
+      return answer;
+    } catch (error) {
+      await staged; // no write may be left in flight when the descriptor closes (its number would be reused)
+      SHARED_FILES.forget(file); // the server may still be reading it
+      throw error;
+    }
+  }
+
+  /** The address of this client's pull server, started on first use and closed with the client. */
+  async #pullAddress(connection: FramedConnection): Promise<string> {
+    this.#puller ??= (async () => {
+      const server = new SocketTransportServer(this.#addressing, async ({ body }) => this.#exported(body), {
+        maxPayload: this.#maxPayload,
+        ...(this.#logger ? { logger: this.#logger } : {}),
+      });
+      const address = await server.listen(this.#addressing.pullAddress(connection.socket));
+      return { server, address };
+    })();
+    try {
+      return (await this.#puller).address;
+    } catch (error) {
+      this.#puller = undefined;
+      throw new PlumeError('PLUME_EPEER', `cannot start the pull server for large bodies: ${(error as Error).message}`);
+    }
+  }
+
+  /** The pull server's handler: each body may be pulled once, while its request is pending. */
+  #exported(token: Uint8Array): Uint8Array {
+    const key = Buffer.from(token.buffer, token.byteOffset, token.length).toString('hex');
+    const exported = this.#exports.get(key);
+    if (!exported || exported.pulled) throw new PlumeError('PLUME_EINPUT', 'no body to pull by that token: its request has settled');
+    exported.pulled = true;
+    return exported.body;
+  }
+}
+
+/**
+ * Copies `body` into the file through a reused send buffer, a chunk at a time, each chunk written (on the
+ * thread pool) while the next is copied; `onWritten` hears how many bytes from the start are in the file.
+ * The kernel writes pages it has written before ~6× faster than fresh ones such as a function's new output
+ * (see #sendByPull), so the copy pays for itself.
+ */
+async function stage(body: Uint8Array, file: SharedFile, onWritten: (bytes: number) => void): Promise<void> {
+  const lease = await SEND_BUFFERS.acquire(body.length);
+  const ends: number[] = [];
+  const finished: boolean[] = [];
+  let announced = 0;
+  const writes: Promise<void>[] = [];
+  for (let at = 0; at < body.length; at += STAGE_CHUNK) {
+    const end = Math.min(body.length, at + STAGE_CHUNK);
+    const chunk = ends.push(end) - 1;
+    copyBytes(body.subarray(at, end), lease.bytes, at);
+    writes.push(
+      writeAt(file.fd, lease.bytes.subarray(at, end), at).then(() => {
+        // Writes may finish out of order: announce only what is contiguous from the start.
+        finished[chunk] = true;
+        const before = announced;
+        while (finished[announced]) announced++;
+        if (announced > before) onWritten(ends[announced - 1]!);
+      }),
+    );
+  }
+  const outcomes = await Promise.allSettled(writes);
+  lease.release();
+  const failed = outcomes.find((o) => o.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  file.size = Math.max(file.size, body.length);
+}
+
+function progress(bytes: number): Uint8Array {
+  const frame = Buffer.allocUnsafe(4);
+  frame.writeUInt32BE(bytes, 0);
+  return frame;
+}
