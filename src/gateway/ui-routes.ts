@@ -168,10 +168,12 @@ export function uiRoutes(app: FastifyInstance, ctx: GatewayContext, metrics: Gat
         };
         return reply.headers(PAGE_HEADERS).send({ ms, contentType: 'application/octet-stream', ...shown(done.output), trace });
       });
-      // Any other path under /ui/api: auth first (the hook), then 404, so probing finds nothing without a session.
-      ui.all('/api/*', api, async (request) => {
+      // Any other path under /ui: auth first (the hook), then 404, so probing finds nothing without a session.
+      const unknown = async (request: FastifyRequest): Promise<never> => {
         throw new PlumeError('PLUME_ENOROUTE', `no route ${request.method} ${request.url.split('?')[0]}`);
-      });
+      };
+      ui.all('/api/*', api, unknown);
+      ui.all('/*', api, unknown);
     },
     { prefix: '/ui' },
   );

@@ -35,6 +35,8 @@ const GUARDED: [string, string][] = [
   ['POST', '/ui/api/invoke/function/echo'],
   ['POST', '/ui/api/invoke/workflow/both-ways'],
   ['GET', '/ui/api/no-such-route'],
+  ['GET', '/ui/no-such-page'],
+  ['PUT', '/ui/app/main.js'],
   ['DELETE', '/ui/api/functions'],
   ['GET', '/ui/app/main.js'],
   ['GET', '/ui/app/views/traces.js'],

@@ -19,7 +19,8 @@ export function Traces() {
   useEffect(() => {
     const source = new EventSource('/ui/api/live');
     source.onopen = () => setStatus('live');
-    source.onerror = () => setStatus('reconnecting');
+    // The browser retries a dropped stream by itself; a refused one (401: the session ended) it closes.
+    source.onerror = () => setStatus(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
     source.addEventListener('batch', (e) => {
       const frame = JSON.parse(e.data);
       if (frame.dropped) setDropped((d) => d + frame.dropped);
