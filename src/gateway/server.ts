@@ -42,7 +42,7 @@ export interface GatewayOptions {
   /** The peers this node links to, listed at `GET /system/peers`. */
   readonly peers?: PeerLinks;
   /** The dashboard's sessions and live stream (docs/ui.md); defaults suit a node. */
-  readonly ui?: Pick<UiOptions, 'sessions' | 'live'>;
+  readonly ui?: Pick<UiOptions, 'sessions' | 'login' | 'live'>;
 }
 
 export interface Gateway {

@@ -15,11 +15,12 @@ import type { GatewayMetrics } from './metrics.ts';
 import { uiAssets, type Asset } from './ui-assets.ts';
 import { UiData, type UiDataOptions } from './ui-data.ts';
 import { LiveFeed, type LiveFeedOptions } from './ui-live.ts';
-import { noDashboard, sessionCookie, UiSessions, type UiSessionsOptions } from './ui-sessions.ts';
+import { LoginThrottle, noDashboard, sessionCookie, UiSessions, type LoginThrottleOptions, type UiSessionsOptions } from './ui-sessions.ts';
 import { FunctionStatsReader } from './ui-stats.ts';
 
 export interface UiOptions extends UiDataOptions {
   readonly sessions?: UiSessionsOptions;
+  readonly login?: LoginThrottleOptions;
   readonly live?: LiveFeedOptions;
 }
 
@@ -43,6 +44,7 @@ const PAGE_HEADERS = {
 export function uiRoutes(app: FastifyInstance, ctx: GatewayContext, metrics: GatewayMetrics, options: UiOptions = {}): void {
   const assets = uiAssets();
   const sessions = new UiSessions(ctx.tokens, options.sessions);
+  const throttle = new LoginThrottle(options.login);
   const live = new LiveFeed(options.live);
   const data = new UiData(ctx, new FunctionStatsReader(metrics.registry), options);
   app.addHook('preClose', (done) => {
@@ -93,7 +95,11 @@ export function uiRoutes(app: FastifyInstance, ctx: GatewayContext, metrics: Gat
         if (!sameOrigin(request.headers)) throw crossOrigin();
         const body = request.body as Uint8Array | undefined;
         const token = new URLSearchParams(body ? Buffer.from(body).toString('utf8') : '').get('token') ?? '';
+        const address = request.socket.remoteAddress ?? '';
+        throttle.check(address);
         const login = token ? sessions.login(token) : undefined;
+        if (!login) throttle.failed(address);
+        else throttle.succeeded(address);
         if (!login) {
           const page = assets.files.get('login.html')!;
           const refused = page.body
@@ -131,7 +137,9 @@ export function uiRoutes(app: FastifyInstance, ctx: GatewayContext, metrics: Gat
       ui.get('/api/workflows', api, async (_request, reply) => reply.headers(PAGE_HEADERS).send(data.workflows()));
       ui.get<NameParams & { Querystring: { tail?: string } }>('/api/functions/:name/logs', api, async (request, reply) => {
         const logs = ctx.plume.logs(request.params.name);
-        const tail = Math.min(Number(request.query.tail ?? 200) || 200, 1000);
+        const tail = request.query.tail === undefined ? 200 : Number(request.query.tail);
+        if (!/^\d+$/.test(request.query.tail ?? '200') || tail < 1 || tail > 1000)
+          throw new RangeError(`query 'tail' must be an integer from 1 to 1000, got '${request.query.tail}'`);
         return reply.headers(PAGE_HEADERS).send({ logs: logs.slice(Math.max(0, logs.length - tail)) });
       });
       ui.get('/api/live', api, (_request, reply) => {

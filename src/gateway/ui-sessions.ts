@@ -95,6 +95,61 @@ export class UiSessions {
   }
 }
 
+export interface LoginThrottleOptions {
+  /** Wrong tokens one client address may try per window before it must wait; default 10. */
+  readonly failures?: number;
+  /** The window, and the wait; default one minute. */
+  readonly windowMs?: number;
+}
+
+/** Addresses tracked at once: a flood of spoofed-looking clients cannot grow the node's memory. */
+const MAX_TRACKED = 4096;
+
+/**
+ * Slows guessing of the admin token at the login form: after `failures` wrong tokens from one address
+ * within a window, that address is refused (429) until the window ends, the right token included, so a
+ * guesser learns nothing while locked out. A right token clears its address's count.
+ */
+export class LoginThrottle {
+  readonly #failures: number;
+  readonly #windowMs: number;
+  readonly #seen = new Map<string, { count: number; since: number }>();
+
+  constructor(options: LoginThrottleOptions = {}) {
+    this.#failures = options.failures ?? 10;
+    this.#windowMs = options.windowMs ?? 60_000;
+  }
+
+  /** Throws PLUME_EBUSY (429, with Retry-After) while `address` is locked out. */
+  check(address: string): void {
+    const entry = this.#seen.get(address);
+    if (!entry) return;
+    const left = entry.since + this.#windowMs - Date.now();
+    if (left <= 0) {
+      this.#seen.delete(address);
+      return;
+    }
+    if (entry.count >= this.#failures) {
+      const retryAfterS = Math.ceil(left / 1000);
+      throw new PlumeError('PLUME_EBUSY', `too many wrong tokens from this address: try again in ${retryAfterS} s`, { retryAfterS });
+    }
+  }
+
+  failed(address: string): void {
+    const entry = this.#seen.get(address);
+    if (entry) {
+      entry.count++;
+      return;
+    }
+    if (this.#seen.size >= MAX_TRACKED) this.#seen.delete(this.#seen.keys().next().value!);
+    this.#seen.set(address, { count: 1, since: Date.now() });
+  }
+
+  succeeded(address: string): void {
+    this.#seen.delete(address);
+  }
+}
+
 export function noDashboard(): PlumeError {
   return new PlumeError('PLUME_EFORBIDDEN', 'the dashboard is off: this node has no admin token (start it with plume up --admin-token T)');
 }

@@ -143,6 +143,11 @@ describe('the dashboard over HTTP', () => {
       );
       const { logs } = await get('/ui/api/functions/echo/logs?tail=1');
       assert.equal(logs.length, 1);
+      for (const tail of ['abc', '0', '-1', '1001', '1.5', '']) {
+        const bad = await fetch(`${node.url}/ui/api/functions/echo/logs?tail=${tail}`, { headers: { cookie } });
+        assert.equal(bad.status, 400, tail);
+        assert.equal((await errorOf(bad)).code, 'PLUME_EINPUT');
+      }
       assert.equal((await fetch(`${node.url}/ui/api/functions/nope/logs`, { headers: { cookie } })).status, 404);
     });
 
@@ -282,6 +287,22 @@ describe('the live stream under load', () => {
     const ended = new Promise<void>((done) => res.on('end', done).resume());
     await node.close();
     await ended;
+  });
+
+  it('should lock an address out of the login form after too many wrong tokens, the right one included', async () => {
+    const node = await startNode({ adminToken: TOKEN, ui: { login: { failures: 3, windowMs: 300 } } });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${node.url}/ui/login`, form('wrong'))).status, 403);
+      const locked = await fetch(`${node.url}/ui/login`, form(TOKEN));
+      assert.equal(locked.status, 429);
+      assert.equal(locked.headers.get('retry-after'), '1');
+      assert.equal(locked.headers.get('set-cookie'), null);
+      assert.equal((await errorOf(locked)).code, 'PLUME_EBUSY');
+      await new Promise((done) => setTimeout(done, 350));
+      assert.equal((await fetch(`${node.url}/ui/login`, form(TOKEN))).status, 303);
+    } finally {
+      await node.close();
+    }
   });
 
   it('should serve no dashboard on a node without an admin token', async () => {
