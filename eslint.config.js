@@ -50,6 +50,31 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's front end runs in the browser, as plain ES modules (docs/ui.md).
+    files: ['src/ui/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'fetch',
+          'EventSource',
+          'performance',
+          'atob',
+          'Blob',
+          'TextEncoder',
+          'TextDecoder',
+          'addEventListener',
+          'removeEventListener',
+          'setTimeout',
+          'clearTimeout',
+          'console',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['src/**/*.ts'],
     plugins: { 'import-x': importX },
     settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js'] })] },

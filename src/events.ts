@@ -32,6 +32,28 @@ export interface WorkflowEvent {
   readonly workflow: string;
   readonly code: string;
   readonly ms: number;
+  /** The run's trace (src/workflow/trace.ts), by reference: publishing it copies nothing. */
+  readonly trace?: WorkflowEventTrace;
+}
+
+/** What a workflow trace holds for those who draw it (the dashboard's live view); WorkflowTrace fits it. */
+export interface WorkflowEventTrace {
+  readonly steps: readonly {
+    readonly id: string;
+    readonly function: string;
+    readonly status: string;
+    readonly startMs: number;
+    readonly endMs: number;
+    readonly node: string;
+    readonly attempts: number;
+  }[];
+  readonly edges: readonly {
+    readonly from: string;
+    readonly to: string;
+    readonly mode: string;
+    readonly bytesMoved: number;
+    readonly bytesCopied: number;
+  }[];
 }
 
 export const events = {

@@ -375,6 +375,11 @@ export class Plume {
     return this.#workflows.list();
   }
 
+  /** An applied workflow's spec, as checked (PLUME_ENOWORKFLOW if none has that name). */
+  workflowSpec(name: string): WorkflowSpec {
+    return this.#workflows.spec(name);
+  }
+
   removeWorkflow(name: string): void {
     this.#workflows.remove(name);
   }

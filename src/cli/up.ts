@@ -65,6 +65,11 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   const state = opts.redis === undefined ? 'in-memory state' : `state in ${opts.redis}`;
   const auth = adminToken ? 'admin token required for /system' : 'no admin token: /system is open';
   process.stderr.write(`plume: node up at ${gateway.url} (${plume.workers} workers, ${state}, ${auth}); Ctrl-C stops it\n`);
+  process.stderr.write(
+    adminToken
+      ? `plume: dashboard at ${gateway.url}/ui (log in with the admin token)\n`
+      : 'plume: dashboard off (/ui needs an admin token: --admin-token or PLUME_ADMIN_TOKEN)\n',
+  );
 
   logStateOutages();
   for (const p of links?.peers ?? []) {

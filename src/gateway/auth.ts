@@ -28,6 +28,16 @@ export class Tokens {
     else this.#invoke.set(`${kind}:${name}`, digest(token));
   }
 
+  /** Whether the node has an admin token (the dashboard refuses to serve without one). */
+  get hasAdmin(): boolean {
+    return this.#admin !== undefined;
+  }
+
+  /** Is `token` the admin token? Compared as digests in constant time, like every other check. */
+  isAdmin(token: string): boolean {
+    return this.#admin !== undefined && timingSafeEqual(this.#admin, digest(token));
+  }
+
   isProtected(kind: 'function' | 'workflow', name: string): boolean {
     return this.#invoke.has(`${kind}:${name}`);
   }

@@ -92,7 +92,7 @@ function doorOf(ctx: GatewayContext, name: string, info: FunctionInfo): Function
 }
 
 /** Take a place at the function's door (`door` when the caller has it), or throw PLUME_EBUSY (429), counted as a refused invocation. */
-function admitFunction(ctx: GatewayContext, name: string, door = doorOf(ctx, name, ctx.plume.describe(name))): void {
+export function admitFunction(ctx: GatewayContext, name: string, door = doorOf(ctx, name, ctx.plume.describe(name))): void {
   const { concurrency, queue } = door;
   try {
     ctx.admission.admit(name, concurrency, queue);
@@ -103,7 +103,7 @@ function admitFunction(ctx: GatewayContext, name: string, door = doorOf(ctx, nam
 }
 
 /** Run `work` holding a place at the door `key`, released when it settles. */
-async function run<T>(ctx: GatewayContext, key: string, work: () => Promise<T>): Promise<T> {
+export async function run<T>(ctx: GatewayContext, key: string, work: () => Promise<T>): Promise<T> {
   const started = performance.now();
   try {
     return await work();

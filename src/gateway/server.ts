@@ -19,6 +19,7 @@ import { errorBody, statusOf } from './http-errors.ts';
 import { invokeRoutes } from './invoke-routes.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { systemRoutes } from './system-routes.ts';
+import { uiRoutes, type UiOptions } from './ui-routes.ts';
 
 export interface GatewayOptions {
   /** Default 127.0.0.1: a node is reachable from other hosts only when asked to be. */
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   readonly node?: NodeInfo;
   /** The peers this node links to, listed at `GET /system/peers`. */
   readonly peers?: PeerLinks;
+  /** The dashboard's sessions and live stream (docs/ui.md); defaults suit a node. */
+  readonly ui?: Pick<UiOptions, 'sessions' | 'login' | 'live'>;
 }
 
 export interface Gateway {
@@ -91,6 +94,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   invokeRoutes(app, ctx);
   systemRoutes(app, ctx);
   fileRoutes(app, ctx);
+  uiRoutes(app, ctx, metrics, { ...options.ui, node: options.node, peers: options.peers });
   app.get('/healthz', { config: { guard: 'none' } satisfies RouteConfig }, async () => ({
     status: 'ok',
     functions: plume.list().length,

@@ -98,7 +98,7 @@ export class WorkflowRegistry {
     const bytes = typeof input === 'string' ? encoder.encode(input) : input;
     const started = performance.now();
     const publish = (code: string, trace: WorkflowTrace | undefined): void => {
-      const event: WorkflowEvent = { workflow: name, code, ms: performance.now() - started };
+      const event: WorkflowEvent = { workflow: name, code, ms: performance.now() - started, ...(trace ? { trace } : {}) };
       if (events.workflow.hasSubscribers) events.workflow.publish(event);
       if (trace && events.transfer.hasSubscribers) publishTransfers(trace);
     };
@@ -115,6 +115,11 @@ export class WorkflowRegistry {
 
   list(): WorkflowInfo[] {
     return [...this.#workflows.values()].map((w) => w.info);
+  }
+
+  /** The checked spec of an applied workflow (the dashboard draws its DAG from it). */
+  spec(name: string): WorkflowSpec {
+    return this.#lookup(name).spec;
   }
 
   /** Forget a workflow; the functions it deployed stay deployed (other workflows may call them). */

@@ -453,6 +453,11 @@ describe('workflow runs', () => {
           ],
         );
         assert.ok(seen.every((e) => e.ms >= 0));
+        // The trace rides along by reference (the dashboard's live view draws it).
+        assert.deepEqual(
+          seen.map((e) => e.trace?.steps.map((s) => [s.id, s.status])),
+          [[['a', 'skipped']], [['a', 'failed']]],
+        );
       } finally {
         unsubscribe('plume:workflow:run', listener);
       }
