@@ -14,11 +14,12 @@ export function wholeBuffer(view: Uint8Array): ArrayBuffer | undefined {
 
 /**
  * An input too big for the ring goes by postMessage. A caller that keeps its buffer gets it copied once into
- * a SharedArrayBuffer, shared with the worker (postMessage would otherwise clone it, a second full copy:
- * ~150 ms at 100 MB), which the executor keeps (`keep`) to run the call again if its worker is replaced
- * before it started. A caller that gives it up (`transfer`) pays no copy: a SharedArrayBuffer is shared as
- * it is (a pooled receive buffer, docs/dataplane.md), an ArrayBuffer the view covers whole is transferred
- * (and cannot run again).
+ * one we own, which is transferred (postMessage would otherwise clone it, a second full copy: ~150 ms at
+ * 100 MB); the executor keeps the caller's view (`keep`) to run the call again if its worker is replaced
+ * before it started, as it does for inputs that went through the ring. (A copy into a SharedArrayBuffer
+ * instead, kept for that, cost the gateway's 1 MiB echo ~25% of its throughput.) A caller that gives it up
+ * (`transfer`) pays no copy: a SharedArrayBuffer is shared as it is (a pooled receive buffer,
+ * docs/dataplane.md), an ArrayBuffer the view covers whole is transferred (and cannot run again).
  */
 export function handOver(
   input: Uint8Array,
@@ -27,9 +28,8 @@ export function handOver(
   if (transfer && input.buffer instanceof SharedArrayBuffer) return { input, transfer: [], keep: input };
   const whole = transfer ? wholeBuffer(input) : undefined;
   if (whole) return { input, transfer: [whole], keep: undefined };
-  const owned = new Uint8Array(new SharedArrayBuffer(input.length));
-  owned.set(input);
-  return { input: owned, transfer: [], keep: owned };
+  const owned = input.slice();
+  return { input: owned, transfer: [owned.buffer], keep: input };
 }
 
 export interface WorkerInit {
