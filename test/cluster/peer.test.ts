@@ -63,8 +63,11 @@ for (const mode of ['local', 'networked'] as const) {
       const { output, call } = await client.invokeDetailed('conformance', input);
       assert.equal(output.length, bytes.length);
       // The peer pulls the input from one copy in a reused send buffer, and the answer is read in place:
-      // this end copies the input once and at most a first read's worth of the answer.
-      assert.ok(call.bytesCopied >= input.length && call.bytesCopied <= input.length + 64 * 1024, `copied ${call.bytesCopied} bytes`);
+      // this end copies the input once and only what arrived before the answer's buffer was placed — a
+      // read or two, as the kernel happens to split the stream (64 KiB + 7.6 KB once under load), never a
+      // second copy of the 20 MB.
+      const early = 256 * 1024;
+      assert.ok(call.bytesCopied >= input.length && call.bytesCopied <= input.length + early, `copied ${call.bytesCopied} bytes`);
       assert.ok(Buffer.from(output.buffer, output.byteOffset, output.length).equals(bytes), 'the echo differs from the input');
     });
 
