@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
+import { pngChunk as chunk } from './support/png.ts';
 import sharp, { type Sharp } from 'sharp';
 import { encodeList } from '../src/data/list.ts';
 import { Plume } from '../src/index.ts';
@@ -61,15 +62,6 @@ function assertHolds(box: readonly number[], inked: readonly number[], slack: nu
 }
 
 // ---- a PNG encoder for what sharp does not write: low-bit gray, every row filter, colour keys, split IDAT ----
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), 8 + data.length);
-  return out;
-}
 
 function paeth(a: number, b: number, c: number): number {
   const p = a + b - c;

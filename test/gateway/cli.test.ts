@@ -9,30 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { root } from '../helpers.ts';
+import { CLI, runCli, type Run } from '../support/cli.ts';
 import { startNode, type TestNode } from './support.ts';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const CLI = ['--disable-warning=ExperimentalWarning', join(root, 'src/cli/main.ts')];
-
-/** Runs the CLI in a child process without blocking this one (the node under test lives here). */
-async function plume(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, [...CLI, ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [status] = (await once(child, 'close')) as [number | null];
-  return { status, stdout, stderr };
-}
+const plume = runCli;
 
 /** The error line of a failed command: exactly one line on stderr. */
 function oneLineError(r: Run): string {

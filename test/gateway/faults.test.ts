@@ -3,46 +3,24 @@
  * malformed URL, an impossible memory limit, and a runaway guest beside well-behaved calls.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { benchGuest, example, guest, root } from '../helpers.ts';
+import { benchGuest, example, guest } from '../helpers.ts';
+import { startUp, type UpNode } from '../support/cli.ts';
 import { eventually, startRedis, type RedisServer } from '../support/redis.ts';
 import { errorOf, rawRequest, startNode, type TestNode } from './support.ts';
 
-const CLI = ['--disable-warning=ExperimentalWarning', join(root, 'src/cli/main.ts')];
-
-/** `plume up` in a child process, with its stderr collected; resolves with its URL. */
-async function up(args: string[]): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
-  const child = spawn(process.execPath, [...CLI, 'up', '--port', '0', '--workers', '1', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [first] = (await once(child.stdout!.setEncoding('utf8'), 'data')) as [string];
-  return { url: first.trim(), child, stderr: () => stderr };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const closed = once(child, 'close');
-  child.kill('SIGTERM');
-  await closed;
-}
-
 describe('a node whose Redis goes away', () => {
   let redis: RedisServer;
-  let node: Awaited<ReturnType<typeof up>>;
+  let node: UpNode;
   before(async () => {
     redis = await startRedis();
-    node = await up(['--redis', redis.url]);
+    node = await startUp(['--workers', '1', '--redis', redis.url]);
     const deployed = await fetch(`${node.url}/system/functions/state`, { method: 'POST', body: readFileSync(guest('state.wasm')) });
     assert.equal(deployed.status, 201, await deployed.text());
   });
   after(async () => {
-    await stop(node.child);
+    await node.stop();
     await redis.stop();
   });
   const set = (value: string): Promise<Response> => fetch(`${node.url}/function/state`, { method: 'POST', body: `set:k:${value}` });

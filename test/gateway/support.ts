@@ -2,6 +2,7 @@
 import { connect } from 'node:net';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.ts';
 import { Plume } from '../../src/runtime.ts';
+import { example } from '../helpers.ts';
 
 export interface TestNode {
   readonly plume: Plume;
@@ -22,6 +23,20 @@ export async function startNode(options: GatewayOptions = {}): Promise<TestNode>
       await plume.close();
     },
   };
+}
+
+/** The dashboard tests' workflow: `both-ways` joins its input in upper case with its input reversed. */
+export async function deployBothWays(plume: Plume): Promise<void> {
+  const text = example('workflows/text.wasm');
+  for (const fn of ['upper', 'reverse', 'join']) await plume.deploy(fn, text, { entry: fn });
+  await plume.applyWorkflow({
+    name: 'both-ways',
+    steps: [
+      { id: 'loud', function: 'upper' },
+      { id: 'back', function: 'reverse' },
+      { id: 'both', function: 'join', input: ['loud', 'back'] },
+    ],
+  });
 }
 
 /** The error body every refusal carries. */

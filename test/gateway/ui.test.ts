@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { events, type InvocationEvent } from '../../src/events.ts';
-import { example, guest } from '../helpers.ts';
-import { errorOf, startNode, type TestNode } from './support.ts';
+import { guest } from '../helpers.ts';
+import { deployBothWays, errorOf, startNode, type TestNode } from './support.ts';
 
 const TOKEN = 'ui-test-token';
 const form = (token: string): RequestInit => ({
@@ -48,16 +48,7 @@ describe('the dashboard over HTTP', () => {
   before(async () => {
     node = await startNode({ adminToken: TOKEN, ui: { sessions: { max: 4 } } });
     await node.plume.deploy('echo', guest('wasi-echo.wasm'), { env: { GREETING: '<script>alert(1)</script>' } });
-    const text = example('workflows/text.wasm');
-    for (const fn of ['upper', 'reverse', 'join']) await node.plume.deploy(fn, text, { entry: fn });
-    await node.plume.applyWorkflow({
-      name: 'both-ways',
-      steps: [
-        { id: 'loud', function: 'upper' },
-        { id: 'back', function: 'reverse' },
-        { id: 'both', function: 'join', input: ['loud', 'back'] },
-      ],
-    });
+    await deployBothWays(node.plume);
   });
   after(() => node.close());
 

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { example, guest } from '../helpers.ts';
-import { startNode, type TestNode } from '../gateway/support.ts';
+import { guest } from '../helpers.ts';
+import { deployBothWays, startNode, type TestNode } from '../gateway/support.ts';
 
 const CHROMIUM = process.env['PLUME_CHROMIUM'] ?? '/usr/bin/chromium';
 const SHOTS = process.env['PLUME_UI_SCREENSHOTS'];
@@ -28,16 +28,7 @@ describe('the dashboard in Chromium', { skip }, () => {
     node = await startNode({ adminToken: TOKEN });
     // The greeting lands in the function's log: HTML in a log line.
     await node.plume.deploy('echo', guest('wasi-echo.wasm'), { env: { GREETING: HTML } });
-    const text = example('workflows/text.wasm');
-    for (const fn of ['upper', 'reverse', 'join']) await node.plume.deploy(fn, text, { entry: fn });
-    await node.plume.applyWorkflow({
-      name: 'both-ways',
-      steps: [
-        { id: 'loud', function: 'upper' },
-        { id: 'back', function: 'reverse' },
-        { id: 'both', function: 'join', input: ['loud', 'back'] },
-      ],
-    });
+    await deployBothWays(node.plume);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1360, height: 820 } });
     // Any script error, CSP violation or dialog (an injected alert) fails the run at the end.
