@@ -272,7 +272,7 @@ export class Executor {
 
   /** Stop a worker once it creates no model session (terminating one mid-creation aborts the whole process). */
   async #stopWorker(slot: WorkerSlot): Promise<void> {
-    await this.#control.ask(
+    const quiesced = this.#control.ask(
       slot,
       (requestId) => ({ type: 'quiesce', requestId }),
       QUIESCE_WAIT_MS,
@@ -281,7 +281,9 @@ export class Executor {
         requestId,
       }),
     );
-    await slot.stop();
+    const worker = slot.beginStop();
+    await quiesced;
+    await worker.terminate();
   }
 
   /** Place a call (new, or one whose worker was replaced before it started) and hand it to the worker. */

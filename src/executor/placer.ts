@@ -67,7 +67,8 @@ export class Placer {
       const ran = running ? now - slot.runningSince : 0;
       const mean = running && this.#runTimes.meanUs(running.def.id);
       const overdue = running !== undefined && ran > overdueAfterMs(mean);
-      const jailed = this.#suspects.size > 0 && this.#isJail(i);
+      // A suspect's worker is avoided while it holds calls (the suspect's, as others avoid it); idle, it serves anyone.
+      const jailed = this.#suspects.size > 0 && slot.pending.size > 0 && this.#isJail(i);
       this.#avoid[i] =
         slot.stopped || !slot.isReady || slot.retiring || overdue || jailed || (limited && slot.memoryBytes > this.#memoryLimit);
       // A worker that is starting will serve soon (as soon as a spare would): it does not call for one.

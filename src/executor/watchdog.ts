@@ -59,6 +59,7 @@ export class Watchdog {
     const now = performance.now();
     let keep = false;
     for (const slot of [...watched.slots]) {
+      if (slot.stopped) continue;
       keep ||= slot.pending.size > 0 || slot.spare;
       if (slot.pending.size > 0) slot.lastBusy = now;
       const callId = slot.runningCall;

@@ -204,9 +204,17 @@ export class WorkerSlot {
 
   /** Terminate the worker without starting another (the executor closes, or a spare retires). */
   async stop(): Promise<void> {
+    await this.beginStop().terminate();
+  }
+
+  /**
+   * Take no more calls and stop collecting (placement and the watchdog pass over a stopped slot); returns the
+   * worker to terminate once it may be (a spare started again meanwhile has a new one, which this leaves be).
+   */
+  beginStop(): Worker {
     this.#stopped = true;
     this.results.interrupt();
-    await this.worker.terminate();
+    return this.worker;
   }
 
   /** Terminate the worker and start a fresh one; returns the calls the old one held, which the caller settles. */
