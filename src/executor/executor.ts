@@ -291,12 +291,14 @@ export class Executor {
     const { slot, placement } = this.#place(call.def, call.near);
     const callId = this.#nextCall++ >>> 0 || this.#nextCall++;
     const input = call.input!;
+    call.placement = placement;
     if (slot.requests.write(RecordType.invoke, callId, call.def.id, input)) {
-      slot.pending.set(callId, { ...call, placement });
+      slot.pending.set(callId, call);
       slot.wake();
     } else {
       const sent = handOver(input, call.transfer);
-      slot.pending.set(callId, { ...call, placement, input: sent.keep });
+      call.input = sent.keep;
+      slot.pending.set(callId, call);
       slot.post({ type: 'invoke', callId, id: call.def.id, input: sent.input }, sent.transfer);
     }
     this.#watchdog.arm();

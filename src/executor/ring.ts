@@ -44,19 +44,18 @@ export class Ring {
   }
 
   /**
-   * Producer side: whether records with these payload lengths, written in this order now, all fit. Only the
-   * producer adds records, so what fits now still fits when it writes them (the consumer only frees space):
-   * a worker checks a call's trace and result together and sends both by one channel.
+   * Producer side: whether a record of `len` payload bytes, then one of `then` bytes if given, written now,
+   * both fit. Only the producer adds records, so what fits now still fits when it writes them (the consumer
+   * only frees space): a worker checks a call's trace and result together and sends both by one channel.
    */
-  fits(lengths: readonly number[]): boolean {
+  fits(len: number, then?: number): boolean {
     const head = Atomics.load(this.control, HEAD) >>> 0;
-    let tail = Atomics.load(this.control, TAIL) >>> 0;
-    for (const len of lengths) {
-      const needed = this.#needed(tail, len);
-      if (needed < 0 || ((tail - head) >>> 0) + needed > this.#data.length) return false;
-      tail = (tail + needed) >>> 0;
-    }
-    return true;
+    const tail = Atomics.load(this.control, TAIL) >>> 0;
+    const first = this.#needed(tail, len);
+    if (first < 0 || ((tail - head) >>> 0) + first > this.#data.length) return false;
+    if (then === undefined) return true;
+    const second = this.#needed((tail + first) >>> 0, then);
+    return second >= 0 && ((tail - head) >>> 0) + first + second <= this.#data.length;
   }
 
   /** Bytes a record of `len` payload bytes takes at `tail`, the padding to the end included; -1 if it can never fit. */

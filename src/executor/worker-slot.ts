@@ -23,13 +23,14 @@ const demotion = { allowed: true };
 /** A call in flight on a worker. */
 export interface Pending {
   readonly def: FunctionDefinition;
-  readonly placement: Placement;
+  /** Set when the call is placed (again, if its worker was replaced before it started). */
+  placement: Placement;
   readonly queuedMs: number;
   /**
    * The input, kept to run the call on another worker if this one is replaced before the call started;
    * undefined when it was transferred away (such a call fails instead).
    */
-  readonly input: Uint8Array | undefined;
+  input: Uint8Array | undefined;
   readonly near: number | undefined;
   readonly transfer: boolean;
   trace?: Hop[];
@@ -200,11 +201,6 @@ export class WorkerSlot {
       if (!demoted) demotion.allowed = false;
       return false;
     }
-  }
-
-  /** Terminate the worker without starting another (the executor closes, or a spare retires). */
-  async stop(): Promise<void> {
-    await this.beginStop().terminate();
   }
 
   /**

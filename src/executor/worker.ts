@@ -233,7 +233,7 @@ function invoke(callId: number, id: number, input: Uint8Array): void {
  */
 function sendResult(callId: number, result: InvocationResult, flags: number): void {
   const trace = result.trace?.length ? encoder.encode(JSON.stringify(result.trace)) : undefined;
-  if (results.fits(trace ? [trace.length, result.output.length] : [result.output.length])) {
+  if (trace ? results.fits(trace.length, result.output.length) : results.fits(result.output.length)) {
     if (trace) results.write(RecordType.trace, callId, 0, trace);
     results.write(RecordType.ok, callId, result.exitCode ?? 0, result.output.chunks, flags);
     results.wake();

@@ -218,12 +218,19 @@ function readStdin(ctx: WasiContext, vecs: [number, number][]): number {
   return total;
 }
 
-function readFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number {
+/** Reads (readSync) or writes (writeSync) the iovecs at `offset` (unpositioned where the file cannot seek); stops at a short transfer. */
+function transferFile(
+  io: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null) => number,
+  ctx: WasiContext,
+  d: Descriptor,
+  vecs: [number, number][],
+  offset: number,
+): number {
   let total = 0;
   let pos = offset;
   for (const [ptr, len] of vecs) {
     if (len === 0) continue;
-    const n = readSync(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
+    const n = io(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
     total += n;
     pos += n;
     if (n < len) break;
@@ -231,18 +238,10 @@ function readFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], off
   return total;
 }
 
-function writeFile(ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number {
-  let total = 0;
-  let pos = offset;
-  for (const [ptr, len] of vecs) {
-    if (len === 0) continue;
-    const n = writeSync(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
-    total += n;
-    pos += n;
-    if (n < len) break;
-  }
-  return total;
-}
+const readFile = (ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number =>
+  transferFile(readSync, ctx, d, vecs, offset);
+const writeFile = (ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number =>
+  transferFile(writeSync, ctx, d, vecs, offset);
 
 /** stdout is the call's output for a command, the log for a reactor (whose output is `output_write`); stderr is the log. */
 function writeStream(ctx: WasiContext, kind: 'stdout' | 'stderr', vecs: [number, number][]): number {
