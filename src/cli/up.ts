@@ -6,7 +6,7 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import { dirname, resolve } from 'node:path';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
-import { startGateway } from '../gateway/index.ts';
+import { startGateway, type AsyncCallOptions } from '../gateway/index.ts';
 import { PlumeError } from '../errors.ts';
 import { readFileOr } from '../read-file.ts';
 import { Plume } from '../runtime.ts';
@@ -27,6 +27,16 @@ export interface UpOptions {
   hostId?: string;
   /** Workflow specs applied before the node listens (repeatable): it answers only once they are served. */
   apply?: string[];
+  /** CIDRs, addresses or hosts that callbacks may reach though not public (repeatable). */
+  callbackAllow?: string[];
+  /** HMAC key of callback signatures; default $PLUME_CALLBACK_SECRET, else the cluster secret. */
+  callbackSecret?: string;
+  callbackAttempts?: number;
+  callbackBackoffMs?: number;
+  /** With --redis: a claimed async call not renewed for this long runs on another node. */
+  asyncVisibilityMs?: number;
+  asyncResultBytes?: number;
+  asyncTotalBytes?: number;
 }
 
 export async function upCommand(opts: UpOptions): Promise<void> {
@@ -51,6 +61,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ...(links ? { peers: links } : {}),
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
+      async: asyncOptions(opts),
     });
   } catch (err) {
     await links?.close();
@@ -129,6 +140,32 @@ async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): P
   }
   plume.link(links);
   return links;
+}
+
+/** Durable async calls in Redis when the node has one; callbacks' policy, signing and retries. */
+function asyncOptions(opts: UpOptions): AsyncCallOptions {
+  const secret =
+    opts.callbackSecret ??
+    process.env['PLUME_CALLBACK_SECRET'] ??
+    (opts as { clusterSecret?: string }).clusterSecret ??
+    process.env['PLUME_CLUSTER_SECRET'];
+  const onConnection = (up: boolean, error?: Error): void =>
+    void process.stderr.write(
+      up ? 'plume: the async queue in Redis is reachable\n' : `plume: the async queue in Redis is unavailable (${error?.message ?? 'unknown'}); async calls get 503 until it is back\n`,
+    );
+  return {
+    ...(opts.redis === undefined
+      ? {}
+      : { redis: { url: opts.redis, onConnection, ...(opts.asyncVisibilityMs ? { visibilityMs: opts.asyncVisibilityMs } : {}) } }),
+    ...(opts.asyncResultBytes ? { maxResultBytes: opts.asyncResultBytes } : {}),
+    ...(opts.asyncTotalBytes ? { maxTotalBytes: opts.asyncTotalBytes } : {}),
+    callbacks: {
+      allow: opts.callbackAllow ?? [],
+      ...(secret ? { secret } : {}),
+      ...(opts.callbackAttempts ? { attempts: opts.callbackAttempts } : {}),
+      ...(opts.callbackBackoffMs === undefined ? {} : { backoffMs: opts.callbackBackoffMs }),
+    },
+  };
 }
 
 /** One line when the global state tier goes away and one when it is back (the backend reports transitions only). */

@@ -18,6 +18,7 @@ const EWMA = 0.1;
 
 export class Admission {
   readonly #doors = new Map<string, Door>();
+  #total = 0;
 
   /** Admit a call at the door `name` or throw PLUME_EBUSY (with `retryAfterS` in its details); `label` names it in the message. */
   admit(name: string, concurrency: number, queue: number, label?: string): void {
@@ -33,12 +34,14 @@ export class Admission {
       );
     }
     door.outstanding++;
+    this.#total++;
   }
 
   release(name: string, ms: number): void {
     const door = this.#doors.get(name);
     if (!door) return;
     door.outstanding--;
+    this.#total--;
     door.meanMs = door.meanMs === 0 ? ms : door.meanMs + EWMA * (ms - door.meanMs);
     if (door.outstanding === 0 && this.#doors.size > 1024) this.#doors.delete(name);
   }
@@ -46,6 +49,11 @@ export class Admission {
   /** Calls of `name` admitted and not yet finished (running or queued). */
   outstanding(name: string): number {
     return this.#doors.get(name)?.outstanding ?? 0;
+  }
+
+  /** Calls admitted at every door and not yet finished. */
+  total(): number {
+    return this.#total;
   }
 
   /** Would `admit` refuse a call at the door `name` now? */

@@ -1,123 +1,155 @@
 /**
- * Asynchronous calls (`POST /async-function/:name`): their results wait here to be fetched
- * (`GET /async-function/:name/:callId`) and, when the caller gave an `X-Callback-Url`, are POSTed there.
- * Finished results are kept for `ttlMs` and at most `maxResults` of them, oldest dropped first, so a
- * client that never collects cannot grow the node's memory without bound. Pending calls are never
- * dropped: admission already bounds how many there are.
+ * Asynchronous calls (`POST /async-function/:name`) over an async queue (src/cluster/async-queue.ts): in
+ * memory on one node, or durable in Redis (`plume up --redis`), where any node runs a call and GET works
+ * on any node. This facade checks a callback URL before anything is accepted, runs the jobs the queue
+ * hands it, stores their outcome, and delivers the callback (at least once; dead-lettered after its last
+ * attempt). Results are bounded by age, count and bytes (docs/gateway.md, "Async calls and callbacks").
  */
 import { randomUUID } from 'node:crypto';
+import { MemoryAsyncQueue, type AsyncBounds, type AsyncJob, type AsyncQueue, type CallOutcome, type CallRecord, type DeadLetter } from '../cluster/async-queue.ts';
+import { RedisAsyncQueue } from '../cluster/async-queue-redis.ts';
 import { PlumeError } from '../errors.ts';
-import { errorBody, statusOf, type ErrorBody } from './http-errors.ts';
+import { CallbackSender, type CallbackOptions } from './callbacks.ts';
+import { errorBody, statusOf } from './http-errors.ts';
 import { Headers } from './protocol.ts';
 
-export interface AsyncCall {
-  readonly id: string;
-  readonly function: string;
-  state: 'pending' | 'done' | 'failed';
-  /** The status the synchronous call would have answered (200, or the error's status). */
-  status: number;
-  output: Uint8Array | undefined;
-  error: ErrorBody | undefined;
-  readonly callbackUrl: URL | undefined;
-}
-
-export interface AsyncCallOptions {
-  /** How long a finished result stays retrievable; default 10 minutes. */
-  readonly ttlMs?: number;
-  /** Finished results kept at most; default 1000. */
-  readonly maxResults?: number;
-  /** Time allowed for the callback receiver to answer; default 10 s. */
+export interface AsyncCallOptions extends AsyncBounds {
+  /** Time allowed for the callback receiver to answer one attempt; default 10 s. */
   readonly callbackTimeoutMs?: number;
+  /** Callback policy, signing and retries (callbacks.ts). */
+  readonly callbacks?: CallbackOptions;
+  /** Keep the queue in Redis (durable, shared by every node on it) instead of in memory. */
+  readonly redis?: {
+    readonly url: string;
+    readonly visibilityMs?: number;
+    readonly maxBacklog?: number;
+    readonly onConnection?: (up: boolean, error?: Error) => void;
+  };
+  /** This node's name as a consumer of the queue; default `node-<pid>`. */
+  readonly node?: string;
+  /** Durable calls this node runs at once at most (fewer while sync calls fill its doors); default 2 per worker. */
+  readonly concurrency?: number;
+  /** Largest input an async call may carry (it is stored until run); default 16 MiB, and never above the function's own limit. */
+  readonly maxInputBytes?: number;
 }
 
-/** `X-Callback-Url` must be an absolute http(s) URL; anything else is refused before the call is accepted. */
-export function parseCallbackUrl(header: string | string[] | undefined): URL | undefined {
-  if (header === undefined) return undefined;
-  const value = Array.isArray(header) ? header.join(',') : header;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new PlumeError('PLUME_EHEADER', `X-Callback-Url must be an absolute http(s) URL, got '${value}'`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new PlumeError('PLUME_EHEADER', `X-Callback-Url must use http or https, got '${url.protocol}'`);
-  }
-  return url;
+/** Runs a job's function; `admitted` says the route already took its place at the door (memory queue). */
+export type AsyncExecutor = (job: AsyncJob, admitted: boolean) => Promise<Uint8Array>;
+
+export interface AsyncServeOptions {
+  readonly execute: AsyncExecutor;
+  /** Calls in flight at this node's doors (sync and async): a busy node takes fewer durable calls. */
+  readonly busy: () => number;
+  readonly workers: number;
+  readonly track: (work: Promise<unknown>) => void;
 }
 
 export class AsyncCalls {
-  readonly #calls = new Map<string, AsyncCall>();
-  /** Ids of finished calls, oldest first (a Map keeps insertion order). */
-  readonly #finished = new Map<string, number>();
-  readonly #ttlMs: number;
-  readonly #maxResults: number;
-  readonly #callbackTimeoutMs: number;
+  readonly #queue: AsyncQueue;
+  readonly #sender: CallbackSender;
+  readonly #node: string;
+  readonly #options: AsyncCallOptions;
+  readonly maxInputBytes: number;
+  #running = 0;
 
   constructor(options: AsyncCallOptions = {}) {
-    this.#ttlMs = options.ttlMs ?? 10 * 60_000;
-    this.#maxResults = options.maxResults ?? 1000;
-    this.#callbackTimeoutMs = options.callbackTimeoutMs ?? 10_000;
+    this.#options = options;
+    this.#node = options.node ?? `node-${process.pid}`;
+    this.maxInputBytes = options.maxInputBytes ?? 16 * 1024 * 1024;
+    this.#queue = options.redis
+      ? new RedisAsyncQueue({ ...options, ...options.redis, node: this.#node })
+      : new MemoryAsyncQueue(options);
+    this.#sender = new CallbackSender({ ...(options.callbackTimeoutMs ? { timeoutMs: options.callbackTimeoutMs } : {}), ...options.callbacks });
   }
 
-  start(fn: string, callbackUrl: URL | undefined): AsyncCall {
-    const call: AsyncCall = {
-      id: randomUUID(),
-      function: fn,
-      state: 'pending',
-      status: 202,
-      output: undefined,
-      error: undefined,
-      callbackUrl,
-    };
-    this.#calls.set(call.id, call);
-    return call;
+  /** Whether accepted calls survive this node (Redis). */
+  get durable(): boolean {
+    return this.#queue.durable;
   }
 
-  /** Record the outcome, then deliver it to the callback URL if there is one (resolves when delivered or failed). */
-  async settle(call: AsyncCall, outcome: { output: Uint8Array } | { error: unknown }): Promise<void> {
-    if ('output' in outcome) Object.assign(call, { state: 'done', status: 200, output: outcome.output });
-    else Object.assign(call, { state: 'failed', status: statusOf(outcome.error), error: errorBody(outcome.error) });
-    this.#finished.set(call.id, Date.now());
-    this.#evict();
-    await this.#deliver(call);
+  /** `X-Callback-Url`, checked against the callback policy (400 before anything is accepted). */
+  async checkCallback(header: string | string[] | undefined): Promise<string | undefined> {
+    if (header === undefined) return undefined;
+    const value = Array.isArray(header) ? header.join(',') : header;
+    return (await this.#sender.policy.check(value)).url.href;
   }
 
-  /** The call, if it is known and its result has not expired. */
-  get(id: string): AsyncCall | undefined {
-    this.#evict();
-    return this.#calls.get(id);
-  }
-
-  #evict(): void {
-    const expired = Date.now() - this.#ttlMs;
-    for (const [id, at] of this.#finished) {
-      if (at > expired && this.#finished.size <= this.#maxResults) break;
-      this.#finished.delete(id);
-      this.#calls.delete(id);
+  /** Store the call (in Redis before the 202 when durable); its id. */
+  async accept(fn: string, input: Uint8Array, callbackUrl: string | undefined): Promise<string> {
+    if (input.length > this.maxInputBytes) {
+      throw new PlumeError('PLUME_ETOOBIG', `an async call's input may be at most ${this.maxInputBytes} bytes, got ${input.length}`);
     }
+    const job: AsyncJob = { id: randomUUID(), function: fn, input, callbackUrl, acceptedAt: Date.now() };
+    await this.#queue.accept(job);
+    return job.id;
   }
 
-  /** POST the outcome to the call's X-Callback-Url, if it gave one. */
-  async #deliver(call: AsyncCall): Promise<void> {
-    const url = call.callbackUrl;
-    if (!url) return;
-    const body = (call.output ?? new TextEncoder().encode(JSON.stringify(call.error))) as Uint8Array<ArrayBuffer>;
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': call.output ? 'application/octet-stream' : 'application/json',
-          [Headers.callId]: call.id,
-          [Headers.functionName]: call.function,
-          [Headers.functionStatus]: String(call.status),
-        },
-        body,
-        signal: AbortSignal.timeout(this.#callbackTimeoutMs),
+  get(id: string): Promise<CallRecord | undefined> {
+    return this.#queue.get(id);
+  }
+
+  failed(limit?: number): Promise<DeadLetter[]> {
+    return this.#queue.failed(limit);
+  }
+
+  recent(limit?: number): Promise<CallRecord[]> {
+    return this.#queue.recent(limit);
+  }
+
+  /** Start running the calls the queue hands this node. */
+  serve(options: AsyncServeOptions): void {
+    const limit = this.#options.concurrency ?? 2 * options.workers;
+    const handler = (job: AsyncJob): Promise<void> => {
+      this.#running++;
+      const work = this.#handle(job, options.execute).finally(() => this.#running--);
+      options.track(work.catch(() => {}));
+      return work;
+    };
+    this.#queue.consume(handler, () => Math.max(0, limit - Math.max(this.#running, options.busy())));
+  }
+
+  /** Stop taking calls; resolves when the ones this node runs are settled. */
+  close(): Promise<void> {
+    return this.#queue.close();
+  }
+
+  async #handle(job: AsyncJob, execute: AsyncExecutor): Promise<void> {
+    let record = await this.#queue.begin(job, this.#node);
+    if (!record) {
+      let outcome: CallOutcome;
+      try {
+        outcome = { status: 200, output: await execute(job, !this.durable) };
+      } catch (err) {
+        outcome = { status: statusOf(err), error: errorBody(err).error };
+      }
+      record = await this.#queue.finish(job, this.#node, outcome);
+    }
+    if (job.callbackUrl) await this.#callback(job, job.callbackUrl, record);
+  }
+
+  async #callback(job: AsyncJob, url: string, record: CallRecord): Promise<void> {
+    const body = record.output ?? new TextEncoder().encode(JSON.stringify({ error: record.error }));
+    const result = await this.#sender.deliver({
+      callId: job.id,
+      url,
+      body,
+      headers: {
+        'content-type': record.output ? 'application/octet-stream' : 'application/json',
+        [Headers.callId]: job.id,
+        [Headers.functionName]: job.function,
+        [Headers.functionStatus]: String(record.status),
+      },
+    });
+    if (!result.ok) {
+      await this.#queue.deadLetter({
+        id: job.id,
+        function: job.function,
+        callbackUrl: url,
+        status: record.status,
+        attempts: result.attempts,
+        lastError: result.lastError,
+        at: Date.now(),
       });
-      await res.arrayBuffer();
-    } catch {
-      // Delivery is best effort: the result stays retrievable with GET until it expires.
     }
   }
 }

@@ -1,11 +1,10 @@
 /**
  * Invocation routes: `POST /function/:name` (sync), `POST /async-function/:name` (202 + X-Call-Id, optional
- * X-Callback-Url), `GET /async-function/:name/:callId` (the result), `POST /workflow/:name` (a workflow run).
+ * X-Callback-Url; async-calls.ts), `GET /async-function/:name/:callId` (the result), `POST /workflow/:name` (a workflow run).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PlumeError } from '../errors.ts';
 import type { FunctionInfo } from '../runtime.ts';
-import { parseCallbackUrl } from './async-calls.ts';
 import { cappedLimit, type BodyLimit } from './body.ts';
 import { concurrencyOf } from '../engine/definition.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
@@ -26,31 +25,36 @@ export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
 
   app.post<NameParams>('/async-function/:name', { config: fn }, async (request, reply) => {
     const { name } = request.params;
-    const callbackUrl = parseCallbackUrl(request.headers[Headers.callbackUrl]);
+    const callbackUrl = await ctx.calls.checkCallback(request.headers[Headers.callbackUrl]);
     const input = body(request);
-    admitFunction(ctx, name);
-    const call = ctx.calls.start(name, callbackUrl);
-    ctx.track(
-      run(ctx, name, () => ctx.plume.invoke(name, input)).then(
-        (output) => ctx.calls.settle(call, { output }),
-        (error: unknown) => ctx.calls.settle(call, { error }),
-      ),
-    );
+    // In memory the call runs here, so it takes its place at this node's door now (429 when full); a
+    // durable call is admitted by whichever node runs it, and the queue's backlog bound refuses here.
+    if (!ctx.calls.durable) admitFunction(ctx, name);
+    let id: string;
+    try {
+      id = await ctx.calls.accept(name, input, callbackUrl);
+    } catch (err) {
+      if (!ctx.calls.durable) ctx.admission.release(name, 0);
+      throw err;
+    }
     return reply
       .code(202)
-      .header(Headers.callId, call.id)
-      .send({ callId: call.id, status: 'pending', result: `/async-function/${name}/${call.id}` });
+      .header(Headers.callId, id)
+      .send({ callId: id, status: 'pending', result: `/async-function/${name}/${id}` });
   });
 
   app.get<{ Params: { name: string; callId: string } }>('/async-function/:name/:callId', { config: fn }, async (request, reply) => {
     const { name, callId } = request.params;
-    const call = ctx.calls.get(callId);
+    const call = await ctx.calls.get(callId);
     if (!call || call.function !== name) {
       throw new PlumeError('PLUME_ENOCALL', `no asynchronous call '${callId}' of function '${name}' (unknown, or its result expired)`);
     }
-    reply.header(Headers.callId, call.id).header(Headers.callStatus, call.state);
-    if (call.state === 'pending') return reply.code(202).send({ callId: call.id, status: 'pending' });
-    if (call.error) return reply.code(call.status).send(call.error);
+    const finished = call.state === 'done' || call.state === 'failed';
+    reply.header(Headers.callId, call.id).header(Headers.callStatus, finished ? call.state : 'pending');
+    reply.header(Headers.callRuns, String(call.runs));
+    if (!finished) return reply.code(202).send({ callId: call.id, status: 'pending' });
+    if (call.node) reply.header(Headers.callNode, call.node);
+    if (call.error) return reply.code(call.status).send({ error: call.error });
     return reply.header('content-type', ctx.settings.get(name)?.contentType ?? OCTETS).send(bytes(call.output!));
   });
 
@@ -68,6 +72,33 @@ export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
       return reply.send({ output: bytes(done.output).toString('base64'), trace: done.trace });
     },
   );
+}
+
+/**
+ * Run the durable async calls the queue hands this node. Such a call was admitted nowhere yet: it waits
+ * here (holding its place in the queue) until the function's door has room.
+ */
+export function serveAsync(ctx: GatewayContext): void {
+  ctx.calls.serve({
+    workers: ctx.plume.workers,
+    busy: () => ctx.admission.total(),
+    track: (work) => ctx.track(work),
+    execute: async (job, admitted) => {
+      if (!admitted) await admitWhenRoom(ctx, job.function);
+      return run(ctx, job.function, () => ctx.plume.invoke(job.function, job.input));
+    },
+  });
+}
+
+async function admitWhenRoom(ctx: GatewayContext, name: string): Promise<void> {
+  for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
+    const door = doorOf(ctx, name, ctx.plume.describe(name));
+    if (!ctx.admission.full(name, door.concurrency, door.queue)) {
+      ctx.admission.admit(name, door.concurrency, door.queue);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
 }
 
 /** A function's body limit: its own maxInputBytes, capped by the gateway's; an unknown function is 404 before any byte is read. */

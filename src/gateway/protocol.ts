@@ -10,6 +10,12 @@ export const Headers = {
   callbackUrl: 'x-callback-url',
   /** State of an asynchronous call: pending, done or failed. */
   callStatus: 'x-call-status',
+  /** On a finished async result: how many times the call was started (above 1: it ran again after its node was lost). */
+  callRuns: 'x-call-runs',
+  /** On a finished async result: the node that ran it. */
+  callNode: 'x-call-node',
+  /** On a callback: HMAC-SHA256 signature `t=<unix s>,v1=<hex>` (docs/gateway.md). */
+  signature: 'x-plume-signature',
   /** On a callback: the status the synchronous call would have answered. */
   functionStatus: 'x-function-status',
   functionName: 'x-function-name',

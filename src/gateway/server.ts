@@ -16,7 +16,7 @@ import { readBody } from './body.ts';
 import { FileStore, fileRoutes } from './files.ts';
 import type { FunctionSettings, GatewayContext, GatewayRuntime, RouteConfig } from './context.ts';
 import { errorBody, statusOf } from './http-errors.ts';
-import { invokeRoutes } from './invoke-routes.ts';
+import { invokeRoutes, serveAsync } from './invoke-routes.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { systemRoutes } from './system-routes.ts';
 import { uiRoutes, type UiOptions } from './ui-routes.ts';
@@ -65,7 +65,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     plume,
     tokens: new Tokens(options.adminToken),
     admission,
-    calls: new AsyncCalls(options.async),
+    calls: new AsyncCalls({ ...(options.node ? { node: options.node.node } : {}), ...options.async }),
     settings: new Map<string, FunctionSettings>(),
     files: new FileStore(options.fileStoreBytes),
     queue,
@@ -92,6 +92,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   });
   configure(app, ctx);
   invokeRoutes(app, ctx);
+  serveAsync(ctx);
   systemRoutes(app, ctx);
   fileRoutes(app, ctx);
   uiRoutes(app, ctx, metrics, { ...options.ui, node: options.node, peers: options.peers });
@@ -112,6 +113,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   try {
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
   } catch (err) {
+    await ctx.calls.close();
     metrics.close();
     throw err;
   }
@@ -124,6 +126,8 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
       // keepAliveTimeoutBuffer, which spares a client racing the close): no per-request hook needed.
       app.server.keepAliveTimeout = 1;
       await app.close();
+      // Stop taking queued async calls; the ones this node runs finish (result and callback) first.
+      await ctx.calls.close();
       while (background.size) await Promise.allSettled([...background]);
       metrics.close();
     },

@@ -38,6 +38,15 @@ export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     outstanding: ctx.admission.outstanding(info.name),
   });
 
+  // Async calls (plume async ls): recent calls without their bytes, and the dead letters of callbacks.
+  app.get<{ Querystring: { limit?: string } }>('/system/async', { config: admin }, async (request) => ({
+    durable: ctx.calls.durable,
+    calls: await ctx.calls.recent(listLimit(request.query.limit)),
+  }));
+  app.get<{ Querystring: { limit?: string } }>('/system/async/failed', { config: admin }, async (request) => ({
+    failed: await ctx.calls.failed(listLimit(request.query.limit)),
+  }));
+
   app.get('/system/functions', { config: admin }, async () => ctx.plume.list().map(describe));
   app.get<NameParams>('/system/functions/:name', { config: admin }, async (request) => describe(ctx.plume.describe(request.params.name)));
 
@@ -155,5 +164,13 @@ function positive(option: string, value: string): number {
 function count(option: string, value: string, min = 0): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min) throw new RangeError(`query '${option}' must be an integer ≥ ${min}, got '${value}'`);
+  return n;
+}
+
+/** `?limit=` of a listing: 1-1000, default 100. */
+function listLimit(value: string | undefined): number {
+  if (value === undefined) return 100;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new PlumeError('PLUME_EINPUT', `limit must be an integer from 1 to 1000, got '${value}'`);
   return n;
 }

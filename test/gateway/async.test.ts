@@ -50,7 +50,7 @@ describe('gateway asynchronous calls', () => {
   let node: TestNode;
   let hook: Awaited<ReturnType<typeof receiver>>;
   before(async () => {
-    node = await startNode({ async: { maxResults: 3 } });
+    node = await startNode({ async: { maxResults: 3, callbacks: { allow: ['127.0.0.1'], attempts: 1 } } });
     hook = await receiver();
     await fetch(`${node.url}/system/functions/echo`, { method: 'PUT', body: readFileSync(example('c-echo/echo.wasm')) });
     await fetch(`${node.url}/system/functions/conf`, { method: 'PUT', body: readFileSync(guest('conformance-c.wasm')) });
