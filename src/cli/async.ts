@@ -20,7 +20,15 @@ export async function asyncLsCommand(opts: AsyncLsOptions): Promise<void> {
     if (opts.json) return print(JSON.stringify(failed));
     const rows = [
       ['CALL', 'FUNCTION', 'STATUS', 'ATTEMPTS', 'AT', 'CALLBACK', 'LAST ERROR'],
-      ...failed.map((d) => [d.id, d.function, String(d.status), String(d.attempts), new Date(d.at).toISOString(), d.callbackUrl, d.lastError]),
+      ...failed.map((d) => [
+        d.id,
+        d.function,
+        String(d.status),
+        String(d.attempts),
+        new Date(d.at).toISOString(),
+        d.callbackUrl,
+        d.lastError,
+      ]),
     ];
     return print(failed.length ? table(rows, []).join('\n') : 'no dead letters');
   }

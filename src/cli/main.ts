@@ -56,10 +56,17 @@ program
   .option('--host-id <id>', 'nodes with the same host id link over a Unix socket, others over TCP (default: the hostname)')
   .option('--apply <spec.yaml>', 'apply a workflow spec before serving (repeatable)', collect, [])
   .option('--callback-allow <cidr|host>', 'let async callbacks reach this non-public CIDR, address or host (repeatable)', collect, [])
-  .option('--callback-secret <secret>', 'HMAC key of X-Plume-Signature on callbacks (or $PLUME_CALLBACK_SECRET; default the cluster secret)')
+  .option(
+    '--callback-secret <secret>',
+    'HMAC key of X-Plume-Signature on callbacks (or $PLUME_CALLBACK_SECRET; default the cluster secret)',
+  )
   .option('--callback-attempts <n>', 'attempts per callback before it is dead-lettered (default 6)', positiveInteger)
   .option('--callback-backoff-ms <ms>', 'delay before the second callback attempt, doubled each time (default 2000)', nonNegativeInteger)
-  .option('--async-visibility-ms <ms>', 'with --redis: a claimed async call not renewed this long runs elsewhere (default 30000)', positiveInteger)
+  .option(
+    '--async-visibility-ms <ms>',
+    'with --redis: a claimed async call not renewed this long runs elsewhere (default 30000)',
+    positiveInteger,
+  )
   .option('--async-result-bytes <n>', 'largest async result kept; a larger one is kept as a 413 error (default 1 MiB)', positiveInteger)
   .option('--async-total-bytes <n>', 'bytes of async results kept in all, oldest dropped first (default 64 MiB)', positiveInteger)
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));

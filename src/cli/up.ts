@@ -151,7 +151,9 @@ function asyncOptions(opts: UpOptions): AsyncCallOptions {
     process.env['PLUME_CLUSTER_SECRET'];
   const onConnection = (up: boolean, error?: Error): void =>
     void process.stderr.write(
-      up ? 'plume: the async queue in Redis is reachable\n' : `plume: the async queue in Redis is unavailable (${error?.message ?? 'unknown'}); async calls get 503 until it is back\n`,
+      up
+        ? 'plume: the async queue in Redis is reachable\n'
+        : `plume: the async queue in Redis is unavailable (${error?.message ?? 'unknown'}); async calls get 503 until it is back\n`,
     );
   return {
     ...(opts.redis === undefined

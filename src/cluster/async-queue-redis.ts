@@ -126,7 +126,9 @@ export class RedisAsyncQueue implements AsyncQueue {
       ),
     );
     if (ok !== 1) {
-      throw new PlumeError('PLUME_EBUSY', `the async queue holds ${this.#maxBacklog} calls waiting to run: retry later`, { retryAfterS: 1 });
+      throw new PlumeError('PLUME_EBUSY', `the async queue holds ${this.#maxBacklog} calls waiting to run: retry later`, {
+        retryAfterS: 1,
+      });
     }
   }
 
@@ -232,9 +234,19 @@ export class RedisAsyncQueue implements AsyncQueue {
       }
       try {
         if (this.#reader.status === 'wait') await this.#reader.connect();
-        const reply = (await this.#reader.callBuffer('XREADGROUP', 'GROUP', GROUP, this.#node, 'COUNT', free, 'BLOCK', 1000, 'STREAMS', STREAM, '>')) as
-          | [Buffer, [Buffer, Buffer[]][]][]
-          | null;
+        const reply = (await this.#reader.callBuffer(
+          'XREADGROUP',
+          'GROUP',
+          GROUP,
+          this.#node,
+          'COUNT',
+          free,
+          'BLOCK',
+          1000,
+          'STREAMS',
+          STREAM,
+          '>',
+        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
         failures = 0;
         for (const [, entries] of reply ?? []) for (const e of entries) this.#dispatch(entryOf(e), handler);
       } catch (err) {
@@ -250,10 +262,16 @@ export class RedisAsyncQueue implements AsyncQueue {
   async #reclaim(handler: JobHandler, capacity: () => number): Promise<void> {
     const free = capacity() - this.#inflight.size;
     if (this.#closed || free <= 0) return;
-    const reply = (await this.#client.callBuffer('XAUTOCLAIM', STREAM, GROUP, this.#node, this.#visibilityMs, this.#claimCursor, 'COUNT', free)) as [
-      Buffer,
-      ([Buffer, Buffer[]] | null)[],
-    ];
+    const reply = (await this.#client.callBuffer(
+      'XAUTOCLAIM',
+      STREAM,
+      GROUP,
+      this.#node,
+      this.#visibilityMs,
+      this.#claimCursor,
+      'COUNT',
+      free,
+    )) as [Buffer, ([Buffer, Buffer[]] | null)[]];
     this.#claimCursor = reply[0].toString();
     for (const e of reply[1]) if (e) this.#dispatch(entryOf(e), handler);
   }

@@ -6,7 +6,15 @@
  * attempt). Results are bounded by age, count and bytes (docs/gateway.md, "Async calls and callbacks").
  */
 import { randomUUID } from 'node:crypto';
-import { MemoryAsyncQueue, type AsyncBounds, type AsyncJob, type AsyncQueue, type CallOutcome, type CallRecord, type DeadLetter } from '../cluster/async-queue.ts';
+import {
+  MemoryAsyncQueue,
+  type AsyncBounds,
+  type AsyncJob,
+  type AsyncQueue,
+  type CallOutcome,
+  type CallRecord,
+  type DeadLetter,
+} from '../cluster/async-queue.ts';
 import { RedisAsyncQueue } from '../cluster/async-queue-redis.ts';
 import { PlumeError } from '../errors.ts';
 import { CallbackSender, type CallbackOptions } from './callbacks.ts';
@@ -56,10 +64,11 @@ export class AsyncCalls {
     this.#options = options;
     this.#node = options.node ?? `node-${process.pid}`;
     this.maxInputBytes = options.maxInputBytes ?? 16 * 1024 * 1024;
-    this.#queue = options.redis
-      ? new RedisAsyncQueue({ ...options, ...options.redis, node: this.#node })
-      : new MemoryAsyncQueue(options);
-    this.#sender = new CallbackSender({ ...(options.callbackTimeoutMs ? { timeoutMs: options.callbackTimeoutMs } : {}), ...options.callbacks });
+    this.#queue = options.redis ? new RedisAsyncQueue({ ...options, ...options.redis, node: this.#node }) : new MemoryAsyncQueue(options);
+    this.#sender = new CallbackSender({
+      ...(options.callbackTimeoutMs ? { timeoutMs: options.callbackTimeoutMs } : {}),
+      ...options.callbacks,
+    });
   }
 
   /** Whether accepted calls survive this node (Redis). */

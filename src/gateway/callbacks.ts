@@ -46,6 +46,8 @@ const NON_PUBLIC: readonly [string, number, 'ipv4' | 'ipv6'][] = [
   ['203.0.113.0', 24, 'ipv4'],
   ['224.0.0.0', 3, 'ipv4'],
   ['::', 127, 'ipv6'],
+  // IPv4-mapped addresses are checked as the IPv4 address they carry; a spelling not recognised as one is refused.
+  ['::ffff:0:0', 96, 'ipv6'],
   ['64:ff9b::', 96, 'ipv6'],
   ['100::', 64, 'ipv6'],
   ['2001:db8::', 32, 'ipv6'],
@@ -91,7 +93,10 @@ export class CallbackPolicy {
       try {
         addresses = await lookup(host, { all: true, verbatim: true });
       } catch (err) {
-        throw new PlumeError('PLUME_EHEADER', `X-Callback-Url host '${host}' does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new PlumeError(
+          'PLUME_EHEADER',
+          `X-Callback-Url host '${host}' does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
       }
     }
     if (!addresses.length) throw new PlumeError('PLUME_EHEADER', `X-Callback-Url host '${host}' has no address`);
@@ -110,8 +115,7 @@ export class CallbackPolicy {
   }
 
   #permits(address: string, type: 'ipv4' | 'ipv6'): boolean {
-    // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) is the IPv4 address it carries.
-    const mapped = type === 'ipv6' ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] : undefined;
+    const mapped = type === 'ipv6' ? mappedIpv4(address) : undefined;
     const [a, t] = mapped ? [mapped, 'ipv4' as const] : [address, type];
     if (this.#allowed.check(a, t)) return true;
     return !this.#blocked.check(a, t);
@@ -136,6 +140,16 @@ export class CallbackPolicy {
   }
 }
 
+/** The IPv4 address an IPv4-mapped IPv6 address carries (`::ffff:127.0.0.1`, or as URLs write it, `::ffff:7f00:1`). */
+function mappedIpv4(address: string): string | undefined {
+  const m = /^::ffff:(?:(\d+\.\d+\.\d+\.\d+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/i.exec(address);
+  if (!m) return undefined;
+  if (m[1]) return m[1];
+  const hi = parseInt(m[2]!, 16);
+  const lo = parseInt(m[3]!, 16);
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+}
+
 /** The signature header for a delivery: the receiver recomputes it with the shared secret (docs/gateway.md). */
 export function sign(secret: string, callId: string, body: Uint8Array, unixS = Math.floor(Date.now() / 1000)): string {
   const mac = createHmac('sha256', secret).update(`${unixS}.${callId}.`).update(body).digest('hex');
@@ -150,7 +164,8 @@ export interface Delivery {
 }
 
 /** The outcome of delivering one callback: delivered, or given up after `attempts` with the last reason. */
-export type DeliveryResult = { readonly ok: true; readonly attempts: number } | { readonly ok: false; readonly attempts: number; readonly lastError: string };
+export type DeliveryResult =
+  { readonly ok: true; readonly attempts: number } | { readonly ok: false; readonly attempts: number; readonly lastError: string };
 
 export class CallbackSender {
   readonly policy: CallbackPolicy;
@@ -165,7 +180,8 @@ export class CallbackSender {
     this.#attempts = options.attempts ?? 6;
     this.#backoffMs = options.backoffMs ?? 2000;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    if (!Number.isSafeInteger(this.#attempts) || this.#attempts < 1) throw new RangeError(`callback attempts must be ≥ 1, got ${this.#attempts}`);
+    if (!Number.isSafeInteger(this.#attempts) || this.#attempts < 1)
+      throw new RangeError(`callback attempts must be ≥ 1, got ${this.#attempts}`);
     if (!(this.#backoffMs >= 0)) throw new RangeError(`callback backoffMs must be ≥ 0, got ${this.#backoffMs}`);
   }
 
@@ -203,7 +219,8 @@ function post(target: CheckedTarget, headers: Record<string, string>, body: Uint
         method: 'POST',
         headers: { ...headers, 'content-length': String(body.length) },
         lookup: (_host, options, done) => {
-          if ((options as { all?: boolean }).all) (done as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
+          if ((options as { all?: boolean }).all)
+            (done as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
           else done(null, address, family);
         },
         servername: isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : url.hostname,

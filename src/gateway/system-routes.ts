@@ -171,6 +171,7 @@ function count(option: string, value: string, min = 0): number {
 function listLimit(value: string | undefined): number {
   if (value === undefined) return 100;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new PlumeError('PLUME_EINPUT', `limit must be an integer from 1 to 1000, got '${value}'`);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1000)
+    throw new PlumeError('PLUME_EINPUT', `limit must be an integer from 1 to 1000, got '${value}'`);
   return n;
 }
