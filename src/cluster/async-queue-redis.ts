@@ -36,6 +36,7 @@ const RESULT = 'plume:cluster:async:result:';
 const INDEX = 'plume:cluster:async:results';
 const SIZES = 'plume:cluster:async:sizes';
 const TOTAL = 'plume:cluster:async:bytes';
+const BACKLOG_BYTES = 'plume:cluster:async:backlog-bytes';
 export const FAILED = 'plume:cluster:async:failed';
 const LISTED = ['function', 'state', 'status', 'error', 'callback', 'node', 'runs', 'acceptedAt', 'finishedAt'];
 
@@ -45,8 +46,10 @@ export interface RedisAsyncQueueOptions extends AsyncBounds {
   readonly node: string;
   /** A claim not renewed for this long is taken over by another node; default 30 s. */
   readonly visibilityMs?: number;
-  /** Entries waiting in the stream before accept answers 429; default 100,000. */
+  /** Entries in the stream (waiting or running) before accept answers 429; default 100,000. */
   readonly maxBacklog?: number;
+  /** Input bytes in the stream before accept answers 429; default 256 MiB. */
+  readonly maxBacklogBytes?: number;
   /** How long a pending record lives before it is collected; default 24 h. */
   readonly pendingTtlMs?: number;
   /** Told once per outage when Redis goes away, and when it is back. */
@@ -66,6 +69,7 @@ export class RedisAsyncQueue implements AsyncQueue {
   readonly #node: string;
   readonly #visibilityMs: number;
   readonly #maxBacklog: number;
+  readonly #maxBacklogBytes: number;
   readonly #pendingTtlMs: number;
   readonly #client: Client;
   /** XREADGROUP BLOCK holds its connection: it gets its own. */
@@ -84,8 +88,13 @@ export class RedisAsyncQueue implements AsyncQueue {
     this.#node = options.node;
     this.#visibilityMs = options.visibilityMs ?? 30_000;
     this.#maxBacklog = options.maxBacklog ?? 100_000;
+    this.#maxBacklogBytes = options.maxBacklogBytes ?? 256 * 1024 * 1024;
     this.#pendingTtlMs = options.pendingTtlMs ?? 24 * 3600_000;
-    for (const [name, v] of Object.entries({ visibilityMs: this.#visibilityMs, maxBacklog: this.#maxBacklog })) {
+    for (const [name, v] of Object.entries({
+      visibilityMs: this.#visibilityMs,
+      maxBacklog: this.#maxBacklog,
+      maxBacklogBytes: this.#maxBacklogBytes,
+    })) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`async ${name} must be a positive integer, got ${String(v)}`);
     }
     const common = {
@@ -116,6 +125,7 @@ export class RedisAsyncQueue implements AsyncQueue {
       c.plumeAsyncAccept(
         STREAM,
         RESULT + job.id,
+        BACKLOG_BYTES,
         this.#maxBacklog,
         job.id,
         job.function,
@@ -123,12 +133,15 @@ export class RedisAsyncQueue implements AsyncQueue {
         job.callbackUrl ?? '',
         job.acceptedAt,
         this.#pendingTtlMs,
+        this.#maxBacklogBytes,
       ),
     );
     if (ok !== 1) {
-      throw new PlumeError('PLUME_EBUSY', `the async queue holds ${this.#maxBacklog} calls waiting to run: retry later`, {
-        retryAfterS: 1,
-      });
+      throw new PlumeError(
+        'PLUME_EBUSY',
+        `the async queue is full (at most ${this.#maxBacklog} calls or ${this.#maxBacklogBytes} input bytes not yet finished): retry later`,
+        { retryAfterS: 1 },
+      );
     }
   }
 
@@ -287,7 +300,7 @@ export class RedisAsyncQueue implements AsyncQueue {
     const work = (async () => {
       try {
         await handler(entry.job);
-        await this.#client.multi().xack(STREAM, GROUP, entry.entryId).xdel(STREAM, entry.entryId).exec();
+        await this.#client.plumeAsyncSettle(STREAM, BACKLOG_BYTES, GROUP, entry.entryId, entry.job.input.length);
       } catch {
         // Not settled (Redis went away mid-call): the claim lapses and a node runs it again.
       } finally {
@@ -313,7 +326,8 @@ export class RedisAsyncQueue implements AsyncQueue {
       if (this.#client.status === 'wait') await this.#client.connect();
       return await command(this.#client);
     } catch (err) {
-      if (err instanceof PlumeError) throw err;
+      // A reply Redis sent (a script error) is a bug to see as it is, not an outage.
+      if (err instanceof PlumeError || (err as Error).name === 'ReplyError') throw err;
       throw new PlumeError('PLUME_ESTATE_UNAVAILABLE', `the async queue in Redis cannot be reached: ${(err as Error).message}`, {
         retryAfterS: 1,
       });

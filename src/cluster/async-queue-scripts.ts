@@ -5,10 +5,15 @@
  * in JavaScript, never through Lua's `..`, which prints large numbers in exponent form.
  */
 
-/** KEYS: stream, result. ARGV: maxBacklog, id, function, input, callback, acceptedAt, pendingTtlMs. Returns 1, or 0 when the backlog is full. */
+/**
+ * KEYS: stream, result, backlog bytes. ARGV: maxBacklog, id, function, input, callback, acceptedAt,
+ * pendingTtlMs, maxBacklogBytes. Returns 1, or 0 when the backlog is full (by entries or by input bytes).
+ */
 const accept = `
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+if tonumber(redis.call('GET', KEYS[3]) or '0') + #ARGV[4] > tonumber(ARGV[8]) then return 0 end
 redis.call('XADD', KEYS[1], '*', 'id', ARGV[2], 'fn', ARGV[3], 'input', ARGV[4], 'cb', ARGV[5], 'at', ARGV[6])
+redis.call('INCRBY', KEYS[3], #ARGV[4])
 redis.call('HSET', KEYS[2], 'function', ARGV[3], 'state', 'pending', 'status', '202', 'runs', '0', 'acceptedAt', ARGV[6], 'callback', ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return 1`;
@@ -81,8 +86,18 @@ for i = 3, #ARGV do
 end
 return lost`;
 
+/**
+ * KEYS: stream, backlog bytes. ARGV: group, entry id, input bytes. XACK and XDEL the entry; its input
+ * leaves the backlog's bytes only if this call deleted it (two nodes settling one entry count it once).
+ */
+const settle = `
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('XDEL', KEYS[1], ARGV[2]) == 1 then redis.call('DECRBY', KEYS[2], ARGV[3]) end
+return 1`;
+
 export const ASYNC_SCRIPTS = {
-  plumeAsyncAccept: { numberOfKeys: 2, lua: accept },
+  plumeAsyncAccept: { numberOfKeys: 3, lua: accept },
+  plumeAsyncSettle: { numberOfKeys: 2, lua: settle },
   plumeAsyncBegin: { numberOfKeys: 1, lua: begin },
   plumeAsyncFinish: { numberOfKeys: 4, lua: finish },
   plumeAsyncRenew: { numberOfKeys: 1, lua: renew },
@@ -92,7 +107,8 @@ type Arg = string | number | Buffer;
 
 /** The commands `defineCommand` adds to a client; ioredis cannot type them itself. */
 export interface AsyncScriptCommands {
-  plumeAsyncAccept(stream: string, result: string, ...args: Arg[]): Promise<number>;
+  plumeAsyncAccept(stream: string, result: string, backlogBytes: string, ...args: Arg[]): Promise<number>;
+  plumeAsyncSettle(stream: string, backlogBytes: string, group: string, entryId: string, inputBytes: number): Promise<number>;
   plumeAsyncBegin(result: string, ...args: Arg[]): Promise<number>;
   plumeAsyncFinish(result: string, index: string, sizes: string, total: string, ...args: Arg[]): Promise<number>;
   plumeAsyncRenew(stream: string, group: string, node: string, ...ids: string[]): Promise<number>;

@@ -31,6 +31,7 @@ export interface AsyncCallOptions extends AsyncBounds {
     readonly url: string;
     readonly visibilityMs?: number;
     readonly maxBacklog?: number;
+    readonly maxBacklogBytes?: number;
     readonly onConnection?: (up: boolean, error?: Error) => void;
   };
   /** This node's name as a consumer of the queue; default `node-<pid>`. */

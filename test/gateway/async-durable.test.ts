@@ -197,6 +197,31 @@ describe('durable async calls on Redis', () => {
     }
   });
 
+  it('should refuse with 429 once the backlog is full, and accept again when it drained', async () => {
+    const own = await startRedis();
+    const node = await startNode({ async: { node: 'node-full', redis: { url: own.url, maxBacklog: 1 } } });
+    try {
+      await deploy(node);
+      const first = await fetch(`${node.url}/async-function/conf`, { method: 'POST', body: 'sleep:300' });
+      assert.equal(first.status, 202);
+      const full = await fetch(`${node.url}/async-function/conf`, { method: 'POST', body: 'sleep:1' });
+      assert.equal(full.status, 429);
+      const error = await errorOf(full);
+      assert.equal(error.code, 'PLUME_EBUSY');
+      assert.match(error.message, /the async queue is full \(at most 1 calls/);
+      await (await result(`${node.url}/async-function/conf/${first.headers.get('x-call-id')}`)).arrayBuffer();
+      let again: Response | undefined;
+      for (let i = 0; i < 100 && again?.status !== 202; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        again = await fetch(`${node.url}/async-function/conf`, { method: 'POST', body: 'sleep:1' });
+      }
+      assert.equal(again!.status, 202);
+    } finally {
+      await node.close();
+      await own.stop();
+    }
+  });
+
   it('should answer 503 PLUME_ESTATE_UNAVAILABLE at accept while Redis is down, and accept again once it is back', async () => {
     await redis.stop();
     try {
@@ -230,6 +255,22 @@ describe('async results bounded by bytes in memory', () => {
       const kept = await result(`${node.url}/async-function/echo/${big.headers.get('x-call-id')}`);
       assert.equal(kept.status, 413);
       assert.equal((await errorOf(kept)).code, 'PLUME_ETOOBIG');
+    } finally {
+      await node.close();
+    }
+  });
+});
+
+describe('async input bound', () => {
+  it('should refuse an async input over maxInputBytes with 413, accepting nothing', async () => {
+    const node = await startNode({ async: { maxInputBytes: 4 } });
+    try {
+      await deploy(node);
+      const res = await fetch(`${node.url}/async-function/echo`, { method: 'POST', body: '12345' });
+      assert.equal(res.status, 413);
+      assert.match((await errorOf(res)).message, /an async call's input may be at most 4 bytes, got 5/);
+      assert.deepEqual(((await (await fetch(`${node.url}/system/async`)).json()) as { calls: unknown[] }).calls, []);
+      assert.equal((await fetch(`${node.url}/async-function/echo`, { method: 'POST', body: '1234' })).status, 202);
     } finally {
       await node.close();
     }
