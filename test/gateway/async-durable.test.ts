@@ -338,6 +338,12 @@ describe('callback addresses', () => {
     }
   });
 
+  it('should stop `plume up` with one clear line for a malformed --callback-allow', async () => {
+    const up = await runCli(['up', '--port', '0', '--workers', '1', '--callback-allow', '10.0.0.0/99']);
+    assert.equal(up.status, 1);
+    assert.match(up.stderr, /^plume: --callback-allow '10\.0\.0\.0\/99': the prefix length must be 0-32$/m);
+  });
+
   it('should refuse a malformed --callback-allow entry', () => {
     assert.throws(() => new CallbackPolicy(['127.0.0.0/99']), /prefix length must be 0-32/);
     assert.throws(() => new CallbackPolicy(['::1/200']), /prefix length must be 0-128/);
