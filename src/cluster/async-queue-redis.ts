@@ -21,6 +21,7 @@ import {
   type AsyncBounds,
   type AsyncJob,
   type AsyncQueue,
+  type Begun,
   type CallOutcome,
   type CallRecord,
   type CallState,
@@ -150,9 +151,11 @@ export class RedisAsyncQueue implements AsyncQueue {
     return Object.keys(h).length ? recordOf(id, h) : undefined;
   }
 
-  async begin(job: AsyncJob, node: string): Promise<CallRecord | undefined> {
+  async begin(job: AsyncJob, node: string): Promise<Begun> {
     const runs = await this.#run((c) => c.plumeAsyncBegin(RESULT + job.id, node, job.function, job.acceptedAt, this.#pendingTtlMs));
-    return runs === -1 ? this.get(job.id) : undefined;
+    if (runs !== -1) return { finished: undefined, runs };
+    const finished = await this.get(job.id);
+    return { finished, runs: finished?.runs ?? 0 };
   }
 
   async finish(job: AsyncJob, node: string, outcome: CallOutcome): Promise<CallRecord> {

@@ -45,6 +45,11 @@ export interface CallRecord {
   readonly finishedAt: number | undefined;
 }
 
+export interface Begun {
+  readonly finished: CallRecord | undefined;
+  readonly runs: number;
+}
+
 /** What running a call produced. */
 export type CallOutcome = { readonly status: number; readonly output: Uint8Array } | { readonly status: number; readonly error: CallError };
 
@@ -91,10 +96,11 @@ export interface AsyncQueue {
   accept(job: AsyncJob): Promise<void>;
   get(id: string): Promise<CallRecord | undefined>;
   /**
-   * A node starts the call: its run count goes up. Answers the stored record instead when the call already
-   * finished (a node died after storing the result, before settling): it must not run again.
+   * A node starts the call: its run count goes up (`runs`, this one included). Answers the stored record
+   * as `finished` instead when the call already finished (a node died after storing the result, before
+   * settling): it must not run again.
    */
-  begin(job: AsyncJob, node: string): Promise<CallRecord | undefined>;
+  begin(job: AsyncJob, node: string): Promise<Begun>;
   /** Store the outcome (bounded by bytes); the first stored outcome of a call wins. */
   finish(job: AsyncJob, node: string, outcome: CallOutcome): Promise<CallRecord>;
   deadLetter(letter: DeadLetter): Promise<void>;
@@ -163,11 +169,11 @@ export class MemoryAsyncQueue implements AsyncQueue {
     return this.#calls.get(id);
   }
 
-  async begin(job: AsyncJob, node: string): Promise<CallRecord | undefined> {
+  async begin(job: AsyncJob, node: string): Promise<Begun> {
     const call = this.#calls.get(job.id) ?? pendingRecord(job);
-    if (call.state === 'done' || call.state === 'failed') return call;
+    if (call.state === 'done' || call.state === 'failed') return { finished: call, runs: call.runs };
     this.#calls.set(job.id, { ...call, state: 'running', node, runs: call.runs + 1 });
-    return undefined;
+    return { finished: undefined, runs: call.runs + 1 };
   }
 
   async finish(job: AsyncJob, node: string, outcome: CallOutcome): Promise<CallRecord> {

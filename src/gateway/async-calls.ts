@@ -38,6 +38,12 @@ export interface AsyncCallOptions extends AsyncBounds {
   readonly node?: string;
   /** Durable calls this node runs at once at most (fewer while sync calls fill its doors); default 2 per worker. */
   readonly concurrency?: number;
+  /**
+   * Times a call may be started before it is failed without running again (500 PLUME_EWORKER): a call
+   * whose node is lost every time it runs (killed for memory, say) must not take down node after node.
+   * Default 5.
+   */
+  readonly maxRuns?: number;
   /** Largest input an async call may carry (it is stored until run); default 16 MiB, and never above the function's own limit. */
   readonly maxInputBytes?: number;
 }
@@ -124,13 +130,20 @@ export class AsyncCalls {
   }
 
   async #handle(job: AsyncJob, execute: AsyncExecutor): Promise<void> {
-    let record = await this.#queue.begin(job, this.#node);
+    const begun = await this.#queue.begin(job, this.#node);
+    let record = begun.finished;
     if (!record) {
+      const maxRuns = this.#options.maxRuns ?? 5;
       let outcome: CallOutcome;
-      try {
-        outcome = { status: 200, output: await execute(job, !this.durable) };
-      } catch (err) {
-        outcome = { status: statusOf(err), error: errorBody(err).error };
+      if (begun.runs > maxRuns) {
+        const message = `async call '${job.id}' of function '${job.function}' was started ${maxRuns} times and its node was lost each time: it is not run again`;
+        outcome = { status: 500, error: { code: 'PLUME_EWORKER', message } };
+      } else {
+        try {
+          outcome = { status: 200, output: await execute(job, !this.durable) };
+        } catch (err) {
+          outcome = { status: statusOf(err), error: errorBody(err).error };
+        }
       }
       record = await this.#queue.finish(job, this.#node, outcome);
     }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { RedisAsyncQueue } from '../../src/cluster/async-queue-redis.ts';
 import { CallbackPolicy } from '../../src/gateway/callbacks.ts';
 import type { GatewayOptions } from '../../src/gateway/index.ts';
 import { example, guest } from '../helpers.ts';
@@ -216,6 +217,36 @@ describe('durable async calls on Redis', () => {
         again = await fetch(`${node.url}/async-function/conf`, { method: 'POST', body: 'sleep:1' });
       }
       assert.equal(again!.status, 202);
+    } finally {
+      await node.close();
+      await own.stop();
+    }
+  });
+
+  it('should fail a call without running it again once it was started maxRuns times', async () => {
+    const own = await startRedis();
+    // Two nodes began the call and were lost before storing anything (their begin is all they did).
+    const lost = new RedisAsyncQueue({ url: own.url, node: 'lost' });
+    const job = {
+      id: 'c0ffee00-0000-4000-8000-000000000000',
+      function: 'echo',
+      input: new Uint8Array(1),
+      callbackUrl: undefined,
+      acceptedAt: Date.now(),
+    };
+    await lost.accept(job);
+    assert.deepEqual(await lost.begin(job, 'lost-1'), { finished: undefined, runs: 1 });
+    assert.deepEqual(await lost.begin(job, 'lost-2'), { finished: undefined, runs: 2 });
+    await lost.close();
+    const node = await startNode({ async: { node: 'node-runs', redis: { url: own.url }, maxRuns: 2 } });
+    try {
+      await deploy(node);
+      const res = await result(`${node.url}/async-function/echo/${job.id}`);
+      assert.equal(res.status, 500);
+      assert.equal(res.headers.get('x-call-runs'), '3');
+      const error = await errorOf(res);
+      assert.equal(error.code, 'PLUME_EWORKER');
+      assert.match(error.message, /was started 2 times and its node was lost each time/);
     } finally {
       await node.close();
       await own.stop();
