@@ -149,12 +149,17 @@ function asyncOptions(opts: UpOptions): AsyncCallOptions {
     process.env['PLUME_CALLBACK_SECRET'] ??
     (opts as { clusterSecret?: string }).clusterSecret ??
     process.env['PLUME_CLUSTER_SECRET'];
-  const onConnection = (up: boolean, error?: Error): void =>
-    void process.stderr.write(
+  // One line when the queue loses Redis and one when it is back (not at the first connect).
+  let lost = false;
+  const onConnection = (up: boolean, error?: Error): void => {
+    if (up === !lost) return;
+    lost = !up;
+    process.stderr.write(
       up
-        ? 'plume: the async queue in Redis is reachable\n'
-        : `plume: the async queue in Redis is unavailable (${error?.message ?? 'unknown'}); async calls get 503 until it is back\n`,
+        ? 'plume: async calls: Redis is back\n'
+        : `plume: async calls: Redis lost (${error?.message ?? 'unknown'}); accepts get 503 until it is back\n`,
     );
+  };
   return {
     ...(opts.redis === undefined
       ? {}
