@@ -61,6 +61,9 @@ export interface Cluster {
   /** Why this mode: what made namespaces unavailable, or where the nodes live. */
   readonly reason: string;
   readonly subnet: string | undefined;
+  /** Every namespace it made (the nodes', then Redis's) and the bridge; empty and undefined on loopback. */
+  readonly namespaces: readonly string[];
+  readonly bridge: string | undefined;
   readonly redis: RedisServer | undefined;
   readonly nodes: readonly ClusterNode[];
   /** A command prefix that runs a program in node `i`'s namespace (empty on loopback). */
@@ -147,6 +150,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     mode,
     reason: namespaces ? `${count} nodes in network namespaces on ${namespaces.subnet} (bridge ${namespaces.bridge})` : reason,
     subnet: namespaces?.subnet,
+    namespaces: namespaces?.names ?? [],
+    bridge: namespaces?.bridge,
     redis,
     nodes,
     launcher,
