@@ -66,8 +66,12 @@ export interface Cluster {
   readonly bridge: string | undefined;
   readonly redis: RedisServer | undefined;
   readonly nodes: readonly ClusterNode[];
+  /** Where the harness reaches the nodes from, and they reach it (a callback receiver): the bridge's address, or 127.0.0.1. */
+  readonly clientAddress: string;
   /** A command prefix that runs a program in node `i`'s namespace (empty on loopback). */
   launcher(i: number): string[];
+  /** Drops every packet to and from node `i` from now on (netns only: loopback cannot lose one host). */
+  cut(i: number): void;
   close(): Promise<void>;
 }
 
@@ -154,7 +158,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     bridge: namespaces?.bridge,
     redis,
     nodes,
+    clientAddress: namespaces?.hostAddress ?? '127.0.0.1',
     launcher,
+    cut: (i) => {
+      if (!namespaces) throw new Error('cut needs network namespaces: on loopback every node shares one link');
+      namespaces.cut(i);
+    },
     close,
   };
 }

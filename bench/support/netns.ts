@@ -23,6 +23,11 @@ export interface Namespaces {
   readonly bridge: string;
   /** The command prefix that runs a program inside namespace `i` (`ip netns exec NAME`; it execs, the PID is the program's). */
   launcher(i: number): string[];
+  /**
+   * Takes namespace `i`'s bridge port down: its packets are dropped from then on, with no FIN or RST to
+   * anyone, as when a host loses power or its network (a killed process on a live host closes its sockets).
+   */
+  cut(i: number): void;
   /** Deletes the namespaces (their veths go with them) and the bridge; safe to call twice. */
   delete(): void;
 }
@@ -96,6 +101,7 @@ export function makeNamespaces(labels: readonly string[]): Namespaces {
     subnet,
     bridge,
     launcher: (i) => ['ip', 'netns', 'exec', names[i]!],
+    cut: (i) => void ip(['link', 'set', `pv${tag}h${i}`, 'down']),
     delete: remove,
   };
 }
