@@ -44,6 +44,8 @@ const QUICK: Plan = { calls: 60, asyncCalls: 40, throughputMs: 1200, rounds: 2_0
 
 export interface ClusterBenchOptions {
   readonly quick: boolean;
+  /** How the nodes find each other; default the harness's (`$PLUME_CLUSTER_DISCOVERY`, else `--peer` links). */
+  readonly discovery?: 'peer' | 'redis';
   readonly progress: (label: string) => void;
   /** Cluster sizes to run; default 1, 2, 3. */
   readonly sizes?: readonly number[];
@@ -55,7 +57,11 @@ export async function clusterBench(options: ClusterBenchOptions): Promise<CaseRe
   try {
     for (const n of options.sizes ?? [1, 2, 3]) {
       options.progress(`${n} node${n > 1 ? 's' : ''}: starting`);
-      const cluster = await startCluster({ nodes: n, peers: (i) => (i === n - 1 ? [...Array(n - 1).keys()] : []) });
+      const cluster = await startCluster({
+        nodes: n,
+        peers: (i) => (i === n - 1 ? [...Array(n - 1).keys()] : []),
+        ...(options.discovery ? { discovery: options.discovery } : {}),
+      });
       // On this cluster's bridge (each cluster has its own), where its nodes can reach it.
       const receiver = new CallbackReceiver();
       try {

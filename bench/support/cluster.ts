@@ -29,7 +29,10 @@ export interface ClusterOptions {
   readonly redis?: boolean;
   /** Default `$PLUME_CLUSTER_MODE`, else 'auto': namespaces where they can be made, loopback otherwise. */
   readonly mode?: 'auto' | ClusterMode;
-  /** 'peer' (today): `--peer` links; 'redis': no `--peer`, nodes discover each other through Redis. Default 'peer'. */
+  /**
+   * 'peer' (today): `--peer` links; 'redis': no `--peer`, nodes discover each other through Redis.
+   * Default `$PLUME_CLUSTER_DISCOVERY`, else 'peer': one switch moves every test and the benchmark over.
+   */
   readonly discovery?: 'peer' | 'redis';
   /** With discovery 'peer': the nodes node `i` links to (each lower than `i`); default all nodes before it. */
   readonly peers?: (i: number) => readonly number[];
@@ -86,7 +89,7 @@ const live = new Set<{ pids: () => number[]; namespaces: Namespaces | undefined 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const count = options.nodes;
   if (!Number.isInteger(count) || count < 1 || count > NAMES.length) throw new RangeError(`nodes must be 1 to 8, got ${count}`);
-  const discovery = options.discovery ?? 'peer';
+  const discovery = options.discovery ?? discoveryFromEnv();
   const peersOf = options.peers ?? ((i: number) => [...Array(i).keys()]);
   for (let i = 0; i < count; i++) {
     for (const j of peersOf(i)) {
@@ -96,6 +99,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   }
   const wanted = options.mode ?? modeFromEnv();
   const withRedis = options.redis ?? true;
+  if (discovery === 'redis' && !withRedis) throw new TypeError('discovery through Redis needs redis: true');
   const { mode, reason } = pickMode(wanted);
   const labels = [...NAMES.slice(0, count), ...(withRedis ? ['r'] : [])];
   const namespaces = mode === 'netns' ? makeNamespaces(labels) : undefined;
@@ -173,6 +177,13 @@ function modeFromEnv(): 'auto' | ClusterMode {
   if (env === undefined || env === '' || env === 'auto') return 'auto';
   if (env === 'netns' || env === 'loopback') return env;
   throw new TypeError(`PLUME_CLUSTER_MODE must be auto, netns or loopback, got '${env}'`);
+}
+
+function discoveryFromEnv(): 'peer' | 'redis' {
+  const env = process.env['PLUME_CLUSTER_DISCOVERY'];
+  if (env === undefined || env === '' || env === 'peer') return 'peer';
+  if (env === 'redis') return env;
+  throw new TypeError(`PLUME_CLUSTER_DISCOVERY must be peer or redis, got '${env}'`);
 }
 
 function pickMode(wanted: 'auto' | ClusterMode): { mode: ClusterMode; reason: string } {

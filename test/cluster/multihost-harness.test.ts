@@ -92,6 +92,18 @@ describe('the multi-host harness', { timeout: 180_000 }, () => {
       if (saved === undefined) delete process.env['PLUME_CLUSTER_MODE'];
       else process.env['PLUME_CLUSTER_MODE'] = saved;
     }
+    const savedDiscovery = process.env['PLUME_CLUSTER_DISCOVERY'];
+    process.env['PLUME_CLUSTER_DISCOVERY'] = 'dns';
+    try {
+      await assert.rejects(startCluster({ nodes: 1 }), {
+        name: 'TypeError',
+        message: /PLUME_CLUSTER_DISCOVERY must be peer or redis, got 'dns'/,
+      });
+    } finally {
+      if (savedDiscovery === undefined) delete process.env['PLUME_CLUSTER_DISCOVERY'];
+      else process.env['PLUME_CLUSTER_DISCOVERY'] = savedDiscovery;
+    }
+    await assert.rejects(startCluster({ nodes: 1, redis: false, discovery: 'redis' }), { name: 'TypeError', message: /needs redis/ });
     assert.throws(() => makeNamespaces([]), RangeError);
     assert.throws(() => makeNamespaces(['A']), { name: 'TypeError', message: /one letter or digit, got 'A'/ });
   });
