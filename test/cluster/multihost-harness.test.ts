@@ -121,6 +121,41 @@ describe('the multi-host harness', { timeout: 180_000 }, () => {
     }
   });
 
+  it(
+    'should fall back to loopback by itself where namespaces cannot be made, saying why (a process that is not root)',
+    {
+      skip:
+        process.getuid?.() === 0
+          ? false
+          : 'needs root to start a process as another user (this one is not root: the suites here already run the fallback)',
+    },
+    async () => {
+      const script = `
+        const { startCluster } = await import(${JSON.stringify(harness)});
+        const c = await startCluster({ nodes: 1, redis: false });
+        console.log(JSON.stringify({ mode: c.mode, reason: c.reason, status: (await fetch(c.nodes[0].url + '/healthz')).status }));
+        await c.close();`;
+      // uid/gid 65534 (nobody): `ip netns add` needs CAP_SYS_ADMIN, which it lacks.
+      const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], {
+        cwd: '/tmp',
+        uid: 65534,
+        gid: 65534,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+      const [code] = (await once(child, 'close')) as [number | null];
+      assert.equal(code, 0, err);
+      assert.deepEqual(JSON.parse(out), {
+        mode: 'loopback',
+        reason: 'loopback: network namespaces need root (ip netns add): this process is not root',
+        status: 200,
+      });
+    },
+  );
+
   for (const how of ['close', 'exit', 'throw', 'sigterm'] as const) {
     it(`should leave no process, namespace or bridge behind when its process ends by ${how}`, async () => {
       const { made, code, signal } = await madeBy(how);
