@@ -14,7 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { Plume } from '../src/runtime.ts';
-import { startRedis } from '../test/support/redis.ts';
+import { startRedis } from './support/redis.ts';
 import { openLoop, type LoadOptions, type LoadPoint } from './load.ts';
 import { BareHost } from './ocr/bare-host.ts';
 import { ocrPipeline, modelPaths, stepFunctions, textChain, type Pipeline } from './ocr/pipeline.ts';

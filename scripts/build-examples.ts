@@ -32,6 +32,7 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'bench/guests/transfer.c', out: 'bench/guests/transfer.wasm', kind: 'reactor' },
   { src: 'bench/guests/echo.c', out: 'bench/guests/echo.wasm', kind: 'reactor' },
   { src: 'bench/guests/batch.c', out: 'bench/guests/batch.wasm', kind: 'reactor' },
+  { src: 'bench/guests/burn.c', out: 'bench/guests/burn.wasm', kind: 'reactor' },
   { src: 'bench/guests/wasi-ops.c', out: 'bench/guests/wasi-ops.wasm', kind: 'bare-imported-memory' },
   { src: 'bench/guests/wasi-sleep.c', out: 'bench/guests/wasi-sleep.wasm', kind: 'command' },
   { src: 'test/guests/wasi-echo.c', out: 'test/guests/wasi-echo.wasm', kind: 'command' },

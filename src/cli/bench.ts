@@ -1,5 +1,6 @@
 /** `plume bench <scenario>`: one JSON document on stdout with --json; a table otherwise. Progress goes to stderr. */
 import { batching, batchingVerdict } from '../../bench/batching.ts';
+import { clusterBench, clusterVerdict } from '../../bench/cluster.ts';
 import { coldstart } from '../../bench/coldstart.ts';
 import { density } from '../../bench/density.ts';
 import { publishedFan, publishedSequential } from '../../bench/cwasi.ts';
@@ -36,6 +37,7 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
   isolation: (opts) =>
     isolation({ quick: opts.quick ?? false, progress, ...(opts.workers === undefined ? {} : { workers: opts.workers }) }),
   wasi: (opts) => wasiBench({ quick: opts.quick ?? false, progress }),
+  cluster: (opts) => clusterBench({ quick: opts.quick ?? false, progress }),
   ocr: (opts) =>
     ocrBench({
       quick: opts.quick ?? false,
@@ -48,6 +50,7 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
 /** Published numbers of the systems Plume competes with, or the issue's targets, printed beside the results (never in the JSON). */
 const references: Record<string, (results: readonly CaseResult[]) => string> = {
   batching: batchingVerdict,
+  cluster: clusterVerdict,
   isolation: isolationVerdict,
   gateway: gatewayVerdict,
   ocr: ocrVerdict,

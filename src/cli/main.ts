@@ -31,7 +31,7 @@ program
 
 program
   .command('bench')
-  .description('run a benchmark scenario: coldstart | density | transfer | fanout | batching | ocr | gateway | isolation')
+  .description('run a benchmark scenario: coldstart | density | transfer | fanout | batching | ocr | gateway | isolation | wasi | cluster')
   .argument('<scenario>', 'the scenario')
   .option('--json', 'print exactly one JSON document on stdout')
   .option('--quick', 'fewer iterations (a smoke run, not for reporting)')
