@@ -107,6 +107,12 @@ export function fileRoutes(app: FastifyInstance, ctx: GatewayContext): void {
  * own disk for a bundle; `package:` models are found from its working directory (`workflowDir`).
  */
 export async function applyBundle(ctx: GatewayContext, text: string): Promise<WorkflowInfo> {
+  const { spec, files } = readBundle(ctx, text);
+  return ctx.plume.applyWorkflow(spec, { files, packageDirs: [ctx.workflowDir] });
+}
+
+/** A bundle's spec, and the contents of each path it maps (from the node's file store). */
+export function readBundle(ctx: GatewayContext, text: string): { spec: string; files: Map<string, Uint8Array> } {
   let bundle: { spec?: unknown; files?: unknown };
   try {
     bundle = JSON.parse(text) as typeof bundle;
@@ -119,7 +125,7 @@ export async function applyBundle(ctx: GatewayContext, text: string): Promise<Wo
   }
   const contents = new Map<string, Uint8Array>();
   for (const [path, entry] of Object.entries(files)) contents.set(path, bundledFile(ctx, path, entry));
-  return ctx.plume.applyWorkflow(spec, { files: contents, packageDirs: [ctx.workflowDir] });
+  return { spec, files: contents };
 }
 
 function bundledFile(ctx: GatewayContext, path: string, entry: unknown): Uint8Array {
