@@ -68,7 +68,9 @@ export class DataDirStore implements RegistryStore {
   async put(kind: EntryKind, name: string, fields: Record<string, unknown>, files: ReadonlyMap<string, Uint8Array>): Promise<number> {
     for (const [sha, bytes] of files) {
       const path = join(this.#dir, 'files', sha);
-      if ((await this.file(sha))?.length !== bytes.length) await writeAtomically(path, bytes);
+      // Compared, not trusted: a file changed on disk since must not stay under the hash it no longer has.
+      const there = await this.file(sha);
+      if (!there || !Buffer.from(there.buffer, there.byteOffset, there.byteLength).equals(bytes)) await writeAtomically(path, bytes);
     }
     const old = await this.entry(kind, name);
     const version = (versionOf(old) ?? 0) + 1;

@@ -179,13 +179,13 @@ export class RedisRegistryStore implements RegistryStore {
     this.#subscriber?.disconnect();
   }
 
+  /**
+   * Sends every file, even one already there: the bytes under a hash in Redis are not known to be right
+   * until read and hashed (readers refuse them when they are not), and a deploy must heal them, not
+   * keep pointing at them.
+   */
   async #upload(files: ReadonlyMap<string, Uint8Array>): Promise<void> {
-    const shas = [...files.keys()];
-    if (!shas.length) return;
-    const present = await this.#run(() => Promise.all(shas.map((s) => this.#client.exists(FILE_PREFIX + s))));
-    for (const [i, sha] of shas.entries()) {
-      if (present[i]) continue;
-      const bytes = files.get(sha)!;
+    for (const [sha, bytes] of files) {
       await this.#run(() => this.#client.set(FILE_PREFIX + sha, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
     }
   }
