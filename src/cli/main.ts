@@ -55,7 +55,10 @@ program
   .option('--peer-token <token>', "the peers' admin token, for their /system/node (or $PLUME_PEER_TOKEN)")
   .option('--host-id <id>', 'nodes with the same host id link over a Unix socket, others over TCP (default: the hostname)')
   .option('--apply <spec.yaml>', 'apply a workflow spec before serving (repeatable)', collect, [])
-  .option('--data-dir <dir>', 'without --redis, where deployments persist (default $XDG_STATE_HOME/plume/<port>, or ~/.local/state/plume/<port>)')
+  .option(
+    '--data-dir <dir>',
+    'without --redis, where deployments persist (default $XDG_STATE_HOME/plume/<port>, or ~/.local/state/plume/<port>)',
+  )
   .option('--no-data-dir', 'without --redis, keep deployments in memory only')
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));
 

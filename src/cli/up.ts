@@ -44,10 +44,10 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   let plume: Plume;
   try {
     plume = await Plume.start({
-    logTo: process.stderr,
-    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
-    ...(opts.workerMemoryMb === undefined ? {} : { workerMemoryMb: opts.workerMemoryMb }),
-    ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
+      logTo: process.stderr,
+      ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+      ...(opts.workerMemoryMb === undefined ? {} : { workerMemoryMb: opts.workerMemoryMb }),
+      ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
     });
   } catch (err) {
     await registry?.close();

@@ -288,7 +288,8 @@ export function parseEntry(kind: EntryKind, text: string): FunctionEntry | Workf
     if (typeof raw['spec'] !== 'string') throw new Error('spec must be a string');
     const files = raw['files'];
     if (typeof files !== 'object' || files === null) throw new Error('files must be an object');
-    for (const sha of Object.values(files)) if (typeof sha !== 'string' || !SHA256_HEX.test(sha)) throw new Error('files must map paths to sha256s');
+    for (const sha of Object.values(files))
+      if (typeof sha !== 'string' || !SHA256_HEX.test(sha)) throw new Error('files must map paths to sha256s');
   }
   return raw as unknown as FunctionEntry | WorkflowEntry | ModelEntry;
 }

