@@ -88,6 +88,12 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ? `plume: dashboard at ${gateway.url}/ui (log in with the admin token)\n`
       : 'plume: dashboard off (/ui needs an admin token: --admin-token or PLUME_ADMIN_TOKEN)\n',
   );
+  if (registry?.firstLoad) {
+    const { loaded, skipped } = registry.firstLoad;
+    process.stderr.write(`plume: registry: ${loaded} entries loaded from ${registry.where}${skipped ? ` (${skipped} skipped)` : ''}\n`);
+  } else {
+    process.stderr.write('plume: deployments are kept in memory only (--port 0 without --data-dir, or --no-data-dir)\n');
+  }
 
   logStateOutages();
   for (const p of links?.peers ?? []) {
@@ -132,11 +138,7 @@ async function openRegistry(opts: UpOptions): Promise<Registry | undefined> {
   // One folder per port by default, so the nodes of a laptop cluster (8080, 8081…) each keep their own.
   // A node on a random port (0) has no identity a restart could find again: it persists only when told where.
   const dir = opts.dataDir ?? (opts.port === 0 ? undefined : join(defaultDataDir(), String(opts.port)));
-  if (dir === undefined) {
-    log('plume: deployments are kept in memory only (--port 0 without --data-dir)');
-    return undefined;
-  }
-  return new Registry(DataDirStore.open(dir), { log });
+  return dir === undefined ? undefined : new Registry(DataDirStore.open(dir), { log });
 }
 
 /**

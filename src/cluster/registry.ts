@@ -74,8 +74,10 @@ export class Registry {
   #queue: Promise<unknown> = Promise.resolve();
   #loaded = false;
   #resyncing = false;
-  /** Entries refused or skipped by the last loads, for tests and /readyz details. */
+  /** Entries refused or skipped, `<kind>:<name>` → why, until a good version of that name arrives. */
   readonly skipped = new Map<string, string>();
+  /** What `attach` loaded and skipped. */
+  firstLoad: { readonly loaded: number; readonly skipped: number } | undefined;
 
   constructor(store: RegistryStore, options: RegistryOptions = {}) {
     this.#store = store;
@@ -105,8 +107,7 @@ export class Registry {
     });
     const counts = await this.#exclusive(() => this.#resync());
     this.#loaded = true;
-    const skipped = counts.skipped ? ` (${counts.skipped} skipped)` : '';
-    this.#log(`plume: registry: ${counts.loaded} entries loaded from ${this.where}${skipped}`);
+    this.firstLoad = counts;
     return counts;
   }
 
@@ -232,7 +233,8 @@ export class Registry {
     }
     this.#applied.set(key, entry.version);
     this.skipped.delete(key);
-    this.#log(`plume: registry: loaded ${kind} '${name}' version ${entry.version}`);
+    // The first load is summed up once (firstLoad); later changes are worth a line each.
+    if (this.#loaded) this.#log(`plume: registry: loaded ${kind} '${name}' version ${entry.version}`);
     return 'applied';
   }
 

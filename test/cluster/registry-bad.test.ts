@@ -67,6 +67,8 @@ describe('bad entries in the Redis registry', () => {
 
     // A node starting now meets all of them at once.
     const b = await up();
+    // The summary follows the URL; the lines about each bad entry come before it.
+    await eventually(async () => assert.match(b.stderr(), /registry: 1 entries loaded from .* \(4 skipped\)/));
     const log = b.stderr();
     assert.match(
       log,
@@ -75,7 +77,6 @@ describe('bad entries in the Redis registry', () => {
     assert.match(log, /skipped function 'corrupt': the entry is corrupt/);
     assert.match(log, /skipped function 'typed': the entry is corrupt \(version must be a positive integer\)/);
     assert.match(log, new RegExp(`skipped function 'dangling': its file ${'f'.repeat(64)} is missing from the registry`));
-    assert.match(log, /registry: 1 entries loaded from .* \(4 skipped\)/);
     assert.equal((await call(b, 'good', 'B')).text, 'Hello, B!');
     assert.equal((await call(b, 'kept', 'B')).status, 404, 'a node that never served it does not serve tampered bytes');
     assert.equal((await call(b, 'corrupt', 'B')).status, 404);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { root } from '../helpers.ts';
 import { runCli, startUp, type UpNode } from '../support/cli.ts';
+import { eventually } from '../support/redis.ts';
 
 const HELLO = join(root, 'examples/hello/hello.wasm');
 const ECHO = join(root, 'examples/c-echo/echo.wasm');
@@ -61,7 +62,7 @@ describe('the registry in a data directory', () => {
 
     await kill(node);
     node = await up(dir);
-    assert.match(node.stderr(), /registry: 2 entries loaded from .*state\n/);
+    await eventually(async () => assert.match(node.stderr(), /registry: 2 entries loaded from .*state\n/));
     const greeted = await call(node, '/function/greet', 'again', 'sesame');
     assert.deepEqual([greeted.text, greeted.type], ['Hello, again!', 'text/plain']);
     assert.equal((await call(node, '/function/greet', 'again')).status, 401, 'its invoke token is enforced after the restart');
@@ -125,6 +126,7 @@ describe('the registry in a data directory', () => {
     );
 
     const again = await up(dir);
+    await eventually(async () => assert.match(again.stderr(), /registry: 1 entries loaded from .* \(3 skipped\)/));
     const log = again.stderr();
     assert.match(log, new RegExp(`skipped function 'tampered': refused: its file ${tampered} has the hash`));
     assert.match(log, /skipped function 'corrupt': the entry is corrupt/);

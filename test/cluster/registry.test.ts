@@ -107,7 +107,7 @@ describe('the registry on Redis', () => {
     let c = await up();
     assert.equal((await call(c, '/function/hello', 'C', 'tok')).text, 'Hello, C!');
     assert.equal((await call(c, '/workflow/shout-back', 'hello')).text, 'OLLEH');
-    assert.match(c.stderr(), /registry: \d+ entries loaded from redis:/);
+    await eventually(async () => assert.match(c.stderr(), /registry: 2 entries loaded from redis:/));
     assert.equal((await fetch(`${c.url}/readyz`)).status, 200);
 
     c.child.kill('SIGKILL');
