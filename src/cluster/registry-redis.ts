@@ -201,7 +201,9 @@ export class RedisRegistryStore implements RegistryStore {
 
   #unavailable(err: unknown): PlumeError {
     if (err instanceof PlumeError) return err;
-    const message = (err as Error)?.message ?? String(err);
+    let message = (err as Error)?.message ?? String(err);
+    // ioredis's words for a command refused while it reconnects.
+    if (/Stream isn't writeable|Connection is closed/.test(message)) message = 'the connection is down';
     return new PlumeError('PLUME_ESTATE_UNAVAILABLE', `the registry in Redis at ${this.where} cannot be reached: ${message}`);
   }
 }

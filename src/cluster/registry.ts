@@ -74,6 +74,10 @@ export class Registry {
   #queue: Promise<unknown> = Promise.resolve();
   #loaded = false;
   #resyncing = false;
+  /** A resync failed and has not succeeded since. */
+  #behind = false;
+  #retry: NodeJS.Timeout | undefined;
+  #closed = false;
   /** Entries refused or skipped, `<kind>:<name>` → why, until a good version of that name arrives. */
   readonly skipped = new Map<string, string>();
   /** What `attach` loaded and skipped. */
@@ -150,6 +154,8 @@ export class Registry {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
     await this.#queue.catch(() => {});
     await this.#store.close();
   }
@@ -160,25 +166,55 @@ export class Registry {
     return run;
   }
 
-  #resyncSoon(): void {
-    if (this.#resyncing || !this.#target) return;
+  /**
+   * Reads everything again, now and, while the store cannot be read, again after 0.1 s, 0.2 s… up to 5 s
+   * apart until it can (its connections may come back one at a time). One line when it fails, one when
+   * it has been read again.
+   */
+  #resyncSoon(delayMs = 0): void {
+    if (this.#resyncing || !this.#target || this.#closed) return;
     this.#resyncing = true;
-    void this.#exclusive(async () => {
-      this.#resyncing = false;
-      await this.#resync();
-    }).catch((err: unknown) => this.#log(`plume: registry: could not read ${this.where} again: ${(err as Error).message}`));
+    const attempt = (): void =>
+      void this.#exclusive(async () => {
+        this.#resyncing = false;
+        await this.#resync();
+      }).then(
+        () => {
+          if (this.#behind) this.#log(`plume: registry: read ${this.where} again; this node is in line with it`);
+          this.#behind = false;
+        },
+        (err: unknown) => {
+          if (!this.#behind) this.#log(`plume: registry: cannot read ${this.where} (${(err as Error).message}); retrying`);
+          this.#behind = true;
+          this.#resyncSoon(Math.min(Math.max(delayMs * 2, 100), 5000));
+        },
+      );
+    if (delayMs === 0) attempt();
+    else this.#retry = setTimeout(attempt, delayMs).unref();
   }
 
   /** Reads every entry: applies those that changed, removes what this node applied that is gone. */
   async #resync(): Promise<{ loaded: number; skipped: number }> {
     const counts = { loaded: 0, skipped: 0 };
+    const all = new Map<EntryKind, Map<string, string>>();
+    for (const kind of ENTRY_KINDS) all.set(kind, await this.#store.entries(kind));
+    // A registry with nothing in it while this node serves entries is far likelier a Redis that came
+    // back without its data than every name removed while this node was away: keep serving them.
+    const empty = [...all.values()].every((entries) => entries.size === 0);
+    if (empty && this.#applied.size) {
+      this.#log(
+        `plume: registry: ${this.where} is empty, but this node serves ${this.#applied.size} entries from it: ` +
+          'keeping them (a store that lost its data?); deploy them again to record them',
+      );
+    }
     for (const kind of ENTRY_KINDS) {
-      const entries = await this.#store.entries(kind);
+      const entries = all.get(kind)!;
       for (const [name, text] of entries) {
         const outcome = await this.#apply(kind, name, text);
         if (outcome === 'applied') counts.loaded++;
         if (outcome === 'skipped') counts.skipped++;
       }
+      if (empty) continue;
       for (const key of [...this.#applied.keys()]) {
         const [k, name] = splitKey(key);
         if (k === kind && !entries.has(name)) await this.#removeHere(kind, name);
@@ -186,6 +222,7 @@ export class Registry {
     }
     return counts;
   }
+
 
   async #sync(kind: EntryKind, name: string): Promise<void> {
     const text = await this.#store.entry(kind, name);

@@ -35,6 +35,7 @@ describe('bad entries in the Redis registry', () => {
   before(async () => {
     redis = await startRedis();
     client = new Redis(redis.url);
+    client.on('error', () => {}); // Redis is stopped on purpose below
   });
   after(async () => {
     for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
@@ -86,6 +87,24 @@ describe('bad entries in the Redis registry', () => {
     assert.equal((await runCli(['deploy', 'kept', ECHO, '--url', b.url])).status, 0);
     await eventually(async () => assert.equal((await call(a, 'kept', 'ab')).text, 'ba'));
     assert.equal((await call(b, 'kept', 'ab')).text, 'ba');
+  });
+
+  it('should answer 503 to a deploy while Redis is away, and keep serving when Redis comes back empty', async () => {
+    const a = await up();
+    assert.equal((await runCli(['deploy', 'survivor', HELLO, '--url', a.url])).status, 0);
+    await redis.stop();
+    const refused = await fetch(`${a.url}/system/functions/while-down`, { method: 'PUT', body: readFileSync(HELLO) });
+    assert.equal(refused.status, 503);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'PLUME_ESTATE_UNAVAILABLE');
+    assert.match(a.stderr(), /function 'while-down' is served here but could not be recorded/);
+    assert.equal((await call(a, 'survivor', 'down')).text, 'Hello, down!', 'Redis away: what the node serves stays');
+
+    await redis.restart(); // empty, as a Redis without persistence comes back
+    await eventually(async () => assert.match(a.stderr(), /is empty, but this node serves 2 entries from it: keeping them/), 10_000);
+    assert.equal((await call(a, 'survivor', 'back')).text, 'Hello, back!');
+    // A deploy records again once Redis is back.
+    assert.equal((await runCli(['deploy', 'after', ECHO, '--url', a.url])).status, 0);
+    assert.ok(await client.hget('plume:cluster:functions', 'after'));
   });
 
   it('should refuse to start when Redis cannot be reached, in one line', async () => {

@@ -54,6 +54,7 @@ describe('the registry on Redis', () => {
   before(async () => {
     redis = await startRedis();
     client = new Redis(redis.url);
+    client.on('error', () => {});
   });
   after(async () => {
     for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
