@@ -50,7 +50,7 @@ export class DataDirStore implements RegistryStore {
     const out = new Map<string, string>();
     for (const file of await readdir(folder).catch(() => [] as string[])) {
       if (!file.endsWith('.json')) continue;
-      const name = decodeURIComponent(file.slice(0, -'.json'.length));
+      const name = decodeName(file.slice(0, -'.json'.length));
       const text = await readFile(join(folder, file), 'utf8').catch(() => undefined);
       if (text !== undefined) out.set(name, text);
     }
@@ -149,6 +149,15 @@ export class DataDirStore implements RegistryStore {
       unlinkSync(path);
     }
     throw new Error(`could not take the lock ${path}: another node is starting on the same data directory`);
+  }
+}
+
+/** A file name that is not what `#entryPath` writes stays as it is: the registry then skips it as a bad name. */
+function decodeName(stem: string): string {
+  try {
+    return decodeURIComponent(stem);
+  } catch {
+    return stem;
   }
 }
 

@@ -39,7 +39,8 @@ export interface ModelEntry {
 /** What the registry changes on this node (the gateway implements it: runtime, settings, tokens). */
 export interface RegistryTarget {
   deployFunction(name: string, module: Uint8Array, entry: FunctionEntry): Promise<unknown>;
-  applyWorkflow(spec: string, files: ReadonlyMap<string, Uint8Array>, entry: WorkflowEntry): Promise<unknown>;
+  /** Throws when the spec names another workflow than `name`. */
+  applyWorkflow(name: string, spec: string, files: ReadonlyMap<string, Uint8Array>, entry: WorkflowEntry): Promise<unknown>;
   addModel(name: string, model: Uint8Array): Promise<unknown>;
   /** Removes what this node serves under the name; a name it does not serve is no error. */
   remove(kind: EntryKind, name: string): Promise<void>;
@@ -144,7 +145,14 @@ export class Registry {
       const here = await local();
       this.#applied.delete(`${kind}:${name}`);
       this.skipped.delete(`${kind}:${name}`);
-      return (await this.#store.delete(kind, name)) || here;
+      try {
+        return (await this.#store.delete(kind, name)) || here;
+      } catch (err) {
+        // Gone here, still in the registry: the next resync brings it back, as the failed answer says.
+        this.#log(`plume: registry: ${kind} '${name}' was removed here but not from the registry: ${(err as Error).message}`);
+        this.#resyncSoon();
+        throw err;
+      }
     });
   }
 
@@ -223,7 +231,6 @@ export class Registry {
     return counts;
   }
 
-
   async #sync(kind: EntryKind, name: string): Promise<void> {
     const text = await this.#store.entry(kind, name);
     if (text === undefined) await this.#removeHere(kind, name);
@@ -285,7 +292,7 @@ export class Registry {
     } else {
       const wf = entry as WorkflowEntry;
       const byPath = new Map(Object.entries(wf.files).map(([path, sha]) => [path, files.get(sha)!]));
-      await target.applyWorkflow(wf.spec, byPath, wf);
+      await target.applyWorkflow(name, wf.spec, byPath, wf);
     }
   }
 

@@ -23,8 +23,10 @@ export interface FunctionFields {
 
 export function registryTarget(ctx: GatewayContext): RegistryTarget {
   return {
-    deployFunction: (name, module, entry: FunctionEntry) => deployHere(ctx, name, module, entry as unknown as FunctionFields),
-    async applyWorkflow(spec, files, entry: WorkflowEntry) {
+    deployFunction: (name, module, entry: FunctionEntry) => deployHere(ctx, name, module, fieldsOf(entry)),
+    async applyWorkflow(name, spec, files, entry: WorkflowEntry) {
+      const named = parseSpec(spec).spec.name;
+      if (named !== name) throw new PlumeError('PLUME_ESPEC', `the entry '${name}' holds the spec of workflow '${named}'`);
       const info = await ctx.plume.applyWorkflow(spec, { files, packageDirs: [ctx.workflowDir] });
       ctx.tokens.setInvokeDigest('workflow', info.name, entry.invokeDigest);
     },
@@ -32,6 +34,44 @@ export function registryTarget(ctx: GatewayContext): RegistryTarget {
     async remove(kind, name) {
       await removeHere(ctx, kind, name);
     },
+  };
+}
+
+/**
+ * An entry's deploy, limited to what the deploy route itself can set (env, entry, stateful, memory,
+ * timeout, concurrency) and checked: whoever can write to Redis must not grant a guest host folders
+ * (`dirs`) or arguments, nor smuggle in a value of the wrong type.
+ */
+function fieldsOf(entry: FunctionEntry): FunctionFields {
+  const { env = {}, limits = {}, entry: exported, stateful } = entry.options as Record<string, unknown>;
+  const { contentType, queue } = entry.settings as Record<string, unknown>;
+  const bad = (field: string): never => {
+    throw new PlumeError('PLUME_EINPUT', `the entry's ${field} is not valid`);
+  };
+  for (const key of Object.keys(entry.options)) if (!['env', 'limits', 'entry', 'stateful'].includes(key)) bad(`options.${key}`);
+  if (typeof env !== 'object' || env === null || Object.values(env).some((v) => typeof v !== 'string')) bad('options.env');
+  if (typeof limits !== 'object' || limits === null) bad('options.limits');
+  const picked: Record<string, number> = {};
+  for (const [key, value] of Object.entries(limits as object)) {
+    if (!['memoryMb', 'timeoutMs', 'maxConcurrency'].includes(key) || typeof value !== 'number' || !(value > 0))
+      bad(`options.limits.${key}`);
+    picked[key] = value as number;
+  }
+  if (exported !== undefined && typeof exported !== 'string') bad('options.entry');
+  if (stateful !== undefined && typeof stateful !== 'boolean') bad('options.stateful');
+  if (contentType !== undefined && typeof contentType !== 'string') bad('settings.contentType');
+  if (queue !== undefined && !(Number.isSafeInteger(queue) && (queue as number) >= 0)) bad('settings.queue');
+  const options: DeployOptions = {
+    env: env as Record<string, string>,
+    limits: picked,
+    ...(exported === undefined ? {} : { entry: exported as string }),
+    ...(stateful === undefined ? {} : { stateful: stateful as boolean }),
+  };
+  return {
+    sha256: entry.sha256,
+    options,
+    settings: { contentType: contentType as string | undefined, queue: queue as number | undefined },
+    invokeDigest: entry.invokeDigest,
   };
 }
 

@@ -65,11 +65,15 @@ describe('bad entries in the Redis registry', () => {
       JSON.stringify({ version: 1, sha256: 'f'.repeat(64), options: {}, settings: {} }),
     );
     await client.hset('plume:cluster:functions', 'typed', JSON.stringify({ version: 'one', sha256: claimed, options: {}, settings: {} }));
+    // Options the deploy route never sets: a host folder granted to the guest through Redis.
+    const hello = sha(readFileSync(HELLO));
+    const dirs = { version: 1, sha256: hello, options: { dirs: { '/host': '/' } }, settings: {} };
+    await client.hset('plume:cluster:functions', 'escalate', JSON.stringify(dirs));
 
     // A node starting now meets all of them at once.
     const b = await up();
     // The summary follows the URL; the lines about each bad entry come before it.
-    await eventually(async () => assert.match(b.stderr(), /registry: 1 entries loaded from .* \(4 skipped\)/));
+    await eventually(async () => assert.match(b.stderr(), /registry: 1 entries loaded from .* \(5 skipped\)/));
     const log = b.stderr();
     assert.match(
       log,
@@ -78,6 +82,8 @@ describe('bad entries in the Redis registry', () => {
     assert.match(log, /skipped function 'corrupt': the entry is corrupt/);
     assert.match(log, /skipped function 'typed': the entry is corrupt \(version must be a positive integer\)/);
     assert.match(log, new RegExp(`skipped function 'dangling': its file ${'f'.repeat(64)} is missing from the registry`));
+    assert.match(log, /skipped function 'escalate': this node cannot apply it \(the entry's options.dirs is not valid\)/);
+    assert.equal((await call(b, 'escalate', 'B')).status, 404);
     assert.equal((await call(b, 'good', 'B')).text, 'Hello, B!');
     assert.equal((await call(b, 'kept', 'B')).status, 404, 'a node that never served it does not serve tampered bytes');
     assert.equal((await call(b, 'corrupt', 'B')).status, 404);
@@ -100,7 +106,7 @@ describe('bad entries in the Redis registry', () => {
     assert.equal((await call(a, 'survivor', 'down')).text, 'Hello, down!', 'Redis away: what the node serves stays');
 
     await redis.restart(); // empty, as a Redis without persistence comes back
-    await eventually(async () => assert.match(a.stderr(), /is empty, but this node serves 2 entries from it: keeping them/), 10_000);
+    await eventually(async () => assert.match(a.stderr(), /is empty, but this node serves \d+ entries from it: keeping them/), 10_000);
     assert.equal((await call(a, 'survivor', 'back')).text, 'Hello, back!');
     // A deploy records again once Redis is back.
     assert.equal((await runCli(['deploy', 'after', ECHO, '--url', a.url])).status, 0);
