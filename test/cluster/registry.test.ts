@@ -126,6 +126,22 @@ describe('the registry on Redis', () => {
     await eventually(async () => assert.equal((await call(a, '/workflow/shout-back', 'x')).status, 404));
   });
 
+  it('should end with one version on every node when two nodes deploy the same name at once', async () => {
+    const a = await up();
+    const b = await up();
+    const put = (node: UpNode, file: string) => fetch(`${node.url}/system/functions/race`, { method: 'PUT', body: readFileSync(file) });
+    const answers = await Promise.all([put(a, HELLO), put(b, ECHO)]);
+    assert.deepEqual(
+      answers.map((r) => r.status),
+      [201, 201],
+    );
+    const entry = JSON.parse((await client.hget('plume:cluster:functions', 'race'))!) as { sha256: string; version: number };
+    const expected = entry.sha256 === createHash('sha256').update(readFileSync(HELLO)).digest('hex') ? 'Hello, ab!' : 'ba';
+    assert.equal(entry.version, 2);
+    await servesEventually(a, '/function/race', 'ab', expected);
+    await servesEventually(b, '/function/race', 'ab', expected);
+  });
+
   it('should register a model added on one node on the others, and remove it everywhere', async () => {
     const a = await up();
     const b = await up();
