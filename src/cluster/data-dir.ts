@@ -62,7 +62,8 @@ export class DataDirStore implements RegistryStore {
   }
 
   async file(sha256: string): Promise<Uint8Array | undefined> {
-    return readFile(join(this.#dir, 'files', sha256)).catch(() => undefined);
+    const bytes = await readFile(join(this.#dir, 'files', sha256)).catch(() => undefined);
+    return bytes && new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   async put(kind: EntryKind, name: string, fields: Record<string, unknown>, files: ReadonlyMap<string, Uint8Array>): Promise<number> {
