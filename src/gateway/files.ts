@@ -3,12 +3,12 @@
  * applies a spec with them (docs/gateway.md, Workflow files). `plume workflow apply` asks which of its
  * files the node lacks (`GET /system/files/:sha256`), sends only those (`PUT`), then posts the spec with
  * each relative path mapped to its hash: applying a spec again sends no file bytes, and a 10 MB model is
- * sent once whatever spec names it. Once the cluster registry exists, these move there like modules.
+ * sent once whatever spec names it. With a registry, an applied spec's files are recorded with it there
+ * (docs/cluster.md), so the other nodes need not be sent them.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { PlumeError } from '../errors.ts';
-import type { WorkflowInfo } from '../workflow/types.ts';
 import type { GatewayContext, RouteConfig } from './context.ts';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -101,17 +101,11 @@ export function fileRoutes(app: FastifyInstance, ctx: GatewayContext): void {
 }
 
 /**
- * Applies a bundle (`plume workflow apply` sends one, as BUNDLE_TYPE): `{ spec, files }`, where `files` maps
+ * Reads a bundle (`plume workflow apply` sends one, as BUNDLE_TYPE): `{ spec, files }`, where `files` maps
  * each relative module or model path of the spec, as the spec writes it, to `{ "sha256": hex }` of a file
  * on the node (or, from older clients, to its bytes in base64). The node reads no relative path from its
  * own disk for a bundle; `package:` models are found from its working directory (`workflowDir`).
  */
-export async function applyBundle(ctx: GatewayContext, text: string): Promise<WorkflowInfo> {
-  const { spec, files } = readBundle(ctx, text);
-  return ctx.plume.applyWorkflow(spec, { files, packageDirs: [ctx.workflowDir] });
-}
-
-/** A bundle's spec, and the contents of each path it maps (from the node's file store). */
 export function readBundle(ctx: GatewayContext, text: string): { spec: string; files: Map<string, Uint8Array> } {
   let bundle: { spec?: unknown; files?: unknown };
   try {
