@@ -57,7 +57,7 @@ program
   .option('--apply <spec.yaml>', 'apply a workflow spec before serving (repeatable)', collect, [])
   .option(
     '--data-dir <dir>',
-    'without --redis, where deployments persist (default $XDG_STATE_HOME/plume/<port>, or ~/.local/state/plume/<port>)',
+    'without --redis, where deployments persist (or $PLUME_DATA_DIR; default $XDG_STATE_HOME/plume/<port>, or ~/.local/state/plume/<port>)',
   )
   .option('--no-data-dir', 'without --redis, keep deployments in memory only')
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));

@@ -137,7 +137,7 @@ async function openRegistry(opts: UpOptions): Promise<Registry | undefined> {
   if (opts.dataDir === false) return undefined;
   // One folder per port by default, so the nodes of a laptop cluster (8080, 8081…) each keep their own.
   // A node on a random port (0) has no identity a restart could find again: it persists only when told where.
-  const dir = opts.dataDir ?? (opts.port === 0 ? undefined : join(defaultDataDir(), String(opts.port)));
+  const dir = opts.dataDir ?? (process.env['PLUME_DATA_DIR'] || (opts.port === 0 ? undefined : join(defaultDataDir(), String(opts.port))));
   return dir === undefined ? undefined : new Registry(DataDirStore.open(dir), { log });
 }
 

@@ -105,6 +105,10 @@ describe('the registry in a data directory', () => {
     const r = await runCli(['up', '--port', '0', '--workers', '1', '--data-dir', join(file, 'state')]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^plume: the data directory .*a-file\/state cannot be written \(ENOTDIR\): pick a writable one with --data-dir/);
+    // PLUME_DATA_DIR stands for --data-dir (the Kubernetes base sets it).
+    const fromEnv = await runCli(['up', '--port', '0', '--workers', '1'], { PLUME_DATA_DIR: join(file, 'env') });
+    assert.equal(fromEnv.status, 1);
+    assert.match(fromEnv.stderr, /^plume: the data directory .*a-file\/env cannot be written \(ENOTDIR\)/);
   });
 
   it('should log and skip a corrupt entry, a tampered module and a missing one, and serve the rest', async () => {
