@@ -69,6 +69,11 @@ program
   )
   .option('--async-result-bytes <n>', 'largest async result kept; a larger one is kept as a 413 error (default 1 MiB)', positiveInteger)
   .option('--async-total-bytes <n>', 'bytes of async results kept in all, oldest dropped first (default 64 MiB)', positiveInteger)
+  .option(
+    '--data-dir <dir>',
+    'without --redis, where deployments persist (or $PLUME_DATA_DIR; default $XDG_STATE_HOME/plume/<port>, or ~/.local/state/plume/<port>)',
+  )
+  .option('--no-data-dir', 'without --redis, keep deployments in memory only')
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));
 
 // Client commands: they talk to a running node over HTTP.

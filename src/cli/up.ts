@@ -4,8 +4,11 @@
  * it); the rest to stderr.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { DataDirStore, defaultDataDir } from '../cluster/data-dir.ts';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
+import { Registry } from '../cluster/registry.ts';
+import { RedisRegistryStore } from '../cluster/registry-redis.ts';
 import { startGateway, type AsyncCallOptions } from '../gateway/index.ts';
 import { PlumeError } from '../errors.ts';
 import { readFileOr } from '../read-file.ts';
@@ -37,16 +40,29 @@ export interface UpOptions {
   asyncVisibilityMs?: number;
   asyncResultBytes?: number;
   asyncTotalBytes?: number;
+  /**
+   * Without --redis, where deployments persist; default `<user state dir>/plume/<port>` (none on port 0);
+   * false: nowhere (--no-data-dir).
+   */
+  dataDir?: string | false;
 }
 
 export async function upCommand(opts: UpOptions): Promise<void> {
   const adminToken = opts.adminToken ?? process.env['PLUME_ADMIN_TOKEN'];
-  const plume = await Plume.start({
-    logTo: process.stderr,
-    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
-    ...(opts.workerMemoryMb === undefined ? {} : { workerMemoryMb: opts.workerMemoryMb }),
-    ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
-  });
+  // First: a data directory another node holds, or a Redis that cannot be reached, stops the start here.
+  const registry = await openRegistry(opts);
+  let plume: Plume;
+  try {
+    plume = await Plume.start({
+      logTo: process.stderr,
+      ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+      ...(opts.workerMemoryMb === undefined ? {} : { workerMemoryMb: opts.workerMemoryMb }),
+      ...(opts.redis === undefined ? {} : { redisUrl: opts.redis }),
+    });
+  } catch (err) {
+    await registry?.close();
+    throw err;
+  }
   let gateway;
   let peerService: PeerService | undefined;
   let links: PeerLinks | undefined;
@@ -62,11 +78,13 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
       async: asyncOptions(opts),
+      ...(registry ? { registry, readiness: [registry.readiness] } : {}),
     });
   } catch (err) {
     await links?.close();
     await peerService?.close();
     await plume.close();
+    await registry?.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE')
       throw new RangeError(`port ${opts.port} on ${opts.host} is in use: pick another with --port`, { cause: err });
@@ -81,6 +99,12 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ? `plume: dashboard at ${gateway.url}/ui (log in with the admin token)\n`
       : 'plume: dashboard off (/ui needs an admin token: --admin-token or PLUME_ADMIN_TOKEN)\n',
   );
+  if (registry?.firstLoad) {
+    const { loaded, skipped } = registry.firstLoad;
+    process.stderr.write(`plume: registry: ${loaded} entries loaded from ${registry.where}${skipped ? ` (${skipped} skipped)` : ''}\n`);
+  } else {
+    process.stderr.write('plume: deployments are kept in memory only (--port 0 without --data-dir, or --no-data-dir)\n');
+  }
 
   logStateOutages();
   for (const p of links?.peers ?? []) {
@@ -101,12 +125,31 @@ export async function upCommand(opts: UpOptions): Promise<void> {
         .then(() => links?.close())
         .then(() => peerService.close())
         .then(() => plume.close())
+        .then(() => registry?.close())
         .finally(stopped);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
   process.stderr.write('plume: node stopped\n');
+}
+
+/**
+ * The registry deployments go to: Redis with --redis (shared by every node), else the data directory (one
+ * node), else none (--no-data-dir: deployments last as long as the process).
+ */
+async function openRegistry(opts: UpOptions): Promise<Registry | undefined> {
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  if (opts.redis !== undefined) {
+    const store = new RedisRegistryStore({ url: opts.redis });
+    await store.connect();
+    return new Registry(store, { log });
+  }
+  if (opts.dataDir === false) return undefined;
+  // One folder per port by default, so the nodes of a laptop cluster (8080, 8081…) each keep their own.
+  // A node on a random port (0) has no identity a restart could find again: it persists only when told where.
+  const dir = opts.dataDir ?? (process.env['PLUME_DATA_DIR'] || (opts.port === 0 ? undefined : join(defaultDataDir(), String(opts.port))));
+  return dir === undefined ? undefined : new Registry(DataDirStore.open(dir), { log });
 }
 
 /**

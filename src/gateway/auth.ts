@@ -13,6 +13,9 @@ export type Guard = 'admin' | 'function' | 'workflow' | 'none';
 
 const digest = (token: string): Buffer => createHash('sha256').update(token).digest();
 
+/** The SHA-256 of an invoke token in hex: what the cluster registry keeps instead of the token. */
+export const tokenDigest = (token: string): string => digest(token).toString('hex');
+
 export class Tokens {
   readonly #admin: Buffer | undefined;
   /** `function:<name>` or `workflow:<name>` → digest of its invoke token. */
@@ -26,6 +29,16 @@ export class Tokens {
   setInvokeToken(kind: 'function' | 'workflow', name: string, token: string | undefined): void {
     if (token === undefined) this.#invoke.delete(`${kind}:${name}`);
     else this.#invoke.set(`${kind}:${name}`, digest(token));
+  }
+
+  /**
+   * The invoke token of a function or workflow given as its SHA-256 digest (hex), as the cluster registry
+   * keeps it: every node enforces the token without any node storing it.
+   */
+  setInvokeDigest(kind: 'function' | 'workflow', name: string, hex: string | undefined): void {
+    if (hex === undefined) this.#invoke.delete(`${kind}:${name}`);
+    else if (!/^[0-9a-f]{64}$/.test(hex)) throw new RangeError(`an invoke token digest must be 64 hex digits, got '${hex}'`);
+    else this.#invoke.set(`${kind}:${name}`, Buffer.from(hex, 'hex'));
   }
 
   /** Whether the node has an admin token (the dashboard refuses to serve without one). */

@@ -3,6 +3,7 @@
  * per-function settings the gateway keeps beside the runtime's own (response type, queue bound).
  */
 import type { FastifyRequest } from 'fastify';
+import type { Registry } from '../cluster/registry.ts';
 import type { PlumeError } from '../errors.ts';
 import type { Plume } from '../runtime.ts';
 import type { AsyncCalls } from './async-calls.ts';
@@ -35,6 +36,8 @@ export interface GatewayContext {
   readonly maxBodyBytes: number;
   /** Where relative module and model paths of an applied workflow spec are resolved. */
   readonly workflowDir: string;
+  /** The cluster registry deploys, removals and applies go through, when the node has one (docs/cluster.md). */
+  readonly registry?: Registry;
   /** Keep the node open until this background work (an async call, its callback) has finished. */
   track(work: Promise<unknown>): void;
   /** Publish the refusal of an overloaded call as a finished invocation (so metrics count it). */

@@ -3,12 +3,12 @@
  * applies a spec with them (docs/gateway.md, Workflow files). `plume workflow apply` asks which of its
  * files the node lacks (`GET /system/files/:sha256`), sends only those (`PUT`), then posts the spec with
  * each relative path mapped to its hash: applying a spec again sends no file bytes, and a 10 MB model is
- * sent once whatever spec names it. Once the cluster registry exists, these move there like modules.
+ * sent once whatever spec names it. With a registry, an applied spec's files are recorded with it there
+ * (docs/cluster.md), so the other nodes need not be sent them.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { PlumeError } from '../errors.ts';
-import type { WorkflowInfo } from '../workflow/types.ts';
 import type { GatewayContext, RouteConfig } from './context.ts';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -101,12 +101,12 @@ export function fileRoutes(app: FastifyInstance, ctx: GatewayContext): void {
 }
 
 /**
- * Applies a bundle (`plume workflow apply` sends one, as BUNDLE_TYPE): `{ spec, files }`, where `files` maps
+ * Reads a bundle (`plume workflow apply` sends one, as BUNDLE_TYPE): `{ spec, files }`, where `files` maps
  * each relative module or model path of the spec, as the spec writes it, to `{ "sha256": hex }` of a file
  * on the node (or, from older clients, to its bytes in base64). The node reads no relative path from its
  * own disk for a bundle; `package:` models are found from its working directory (`workflowDir`).
  */
-export async function applyBundle(ctx: GatewayContext, text: string): Promise<WorkflowInfo> {
+export function readBundle(ctx: GatewayContext, text: string): { spec: string; files: Map<string, Uint8Array> } {
   let bundle: { spec?: unknown; files?: unknown };
   try {
     bundle = JSON.parse(text) as typeof bundle;
@@ -119,7 +119,7 @@ export async function applyBundle(ctx: GatewayContext, text: string): Promise<Wo
   }
   const contents = new Map<string, Uint8Array>();
   for (const [path, entry] of Object.entries(files)) contents.set(path, bundledFile(ctx, path, entry));
-  return ctx.plume.applyWorkflow(spec, { files: contents, packageDirs: [ctx.workflowDir] });
+  return { spec, files: contents };
 }
 
 function bundledFile(ctx: GatewayContext, path: string, entry: unknown): Uint8Array {

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { NodeInfo, PeerLinks } from '../cluster/links.ts';
+import type { Registry } from '../cluster/registry.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type InvocationEvent } from '../events.ts';
 import { Admission } from './admission.ts';
@@ -18,6 +19,7 @@ import type { FunctionSettings, GatewayContext, GatewayRuntime, RouteConfig } fr
 import { errorBody, statusOf } from './http-errors.ts';
 import { invokeRoutes, serveAsync } from './invoke-routes.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { registryTarget } from './registry-target.ts';
 import { systemRoutes } from './system-routes.ts';
 import { uiRoutes, type UiOptions } from './ui-routes.ts';
 
@@ -43,6 +45,13 @@ export interface GatewayOptions {
   readonly peers?: PeerLinks;
   /** The dashboard's sessions and live stream (docs/ui.md); defaults suit a node. */
   readonly ui?: Pick<UiOptions, 'sessions' | 'login' | 'live'>;
+  /**
+   * The cluster registry (docs/cluster.md, Registry): loaded before the gateway listens, and every deploy,
+   * removal and apply goes through it.
+   */
+  readonly registry?: Registry;
+  /** What /readyz checks: 200 when every check answers true, else 503 with the failing names and reasons. */
+  readonly readiness?: readonly { name: string; check(): true | string }[];
 }
 
 export interface Gateway {
@@ -71,6 +80,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     queue,
     maxBodyBytes,
     workflowDir: options.workflowDir ?? process.cwd(),
+    ...(options.registry ? { registry: options.registry } : {}),
     track(work) {
       const tracked = work.finally(() => background.delete(tracked));
       background.add(tracked);
@@ -101,6 +111,13 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     functions: plume.list().length,
     workers: plume.workers,
   }));
+  app.get('/readyz', { config: { guard: 'none' } satisfies RouteConfig }, async (_request, reply) => {
+    const failing = (options.readiness ?? [])
+      .map(({ name, check }) => ({ name, result: check() }))
+      .filter((c) => c.result !== true)
+      .map(({ name, result }) => ({ name, reason: result }));
+    return failing.length ? reply.code(503).send({ ready: false, failing }) : { ready: true };
+  });
   app.get('/system/node', { config: { guard: 'admin' } satisfies RouteConfig }, async () => {
     if (!options.node) throw new PlumeError('PLUME_ENOROUTE', 'this node serves no peers (it was started without peer servers)');
     return options.node;
@@ -111,6 +128,8 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   );
 
   try {
+    // Before listening: a node that answers at all serves everything the registry holds.
+    await options.registry?.attach(registryTarget(ctx));
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
   } catch (err) {
     await ctx.calls.close();

@@ -6,13 +6,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeployOptions } from '../engine/compile.ts';
 import { MAX_MODULE_BYTES } from '../engine/compile.ts';
+import { sha256Hex } from '../cluster/registry-store.ts';
 import { PlumeError } from '../errors.ts';
 import type { FunctionInfo } from '../runtime.ts';
+import { tokenDigest } from './auth.ts';
 import { cappedLimit } from './body.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
-import { applyBundle } from './files.ts';
+import { readBundle } from './files.ts';
 import { errorBody } from './http-errors.ts';
 import { BUNDLE_TYPE, Headers, parseEnvPairs } from './protocol.ts';
+import {
+  deployHere,
+  functionChange,
+  notFound,
+  removeThroughRegistry,
+  throughRegistry,
+  workflowChange,
+  type FunctionFields,
+} from './registry-target.ts';
 
 interface DeployQuery {
   memory?: string;
@@ -58,9 +69,15 @@ export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     const q = request.query;
     const options = deployOptions(q);
     const settings = { contentType: one(q.contentType), queue: q.queue === undefined ? undefined : count('queue', one(q.queue)!) };
-    const info = await ctx.plume.deploy(name, module, options);
-    ctx.settings.set(name, settings);
-    ctx.tokens.setInvokeToken('function', name, invokeToken(request));
+    const token = invokeToken(request);
+    // The registry keeps the token's digest, never the token: every node enforces it (docs/cluster.md).
+    const fields: FunctionFields = { sha256: sha256Hex(module), options, settings, invokeDigest: token && tokenDigest(token) };
+    const info = await throughRegistry(
+      ctx,
+      'function',
+      () => deployHere(ctx, name, module, fields),
+      async () => functionChange(name, module, fields),
+    );
     return reply.code(201).send(describe(info));
   };
   app.put<NameParams & { Querystring: DeployQuery }>('/system/functions/:name', { config: moduleUpload }, deploy);
@@ -68,9 +85,7 @@ export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
 
   app.delete<NameParams>('/system/functions/:name', { config: admin }, async (request) => {
     const { name } = request.params;
-    ctx.plume.remove(name);
-    ctx.settings.delete(name);
-    ctx.tokens.setInvokeToken('function', name, undefined);
+    if (!(await removeThroughRegistry(ctx, 'function', name))) throw notFound('function', name);
     return { removed: name };
   });
 
@@ -83,18 +98,30 @@ export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   app.post('/system/workflows', { config: admin }, async (request, reply) => {
     const body = request.body as Uint8Array | undefined;
     if (!body?.length) throw new PlumeError('PLUME_ESPEC', 'the request body is empty: send the workflow spec (YAML or JSON)');
-    const info = request.headers['content-type']?.startsWith(BUNDLE_TYPE)
-      ? await applyBundle(ctx, decoder.decode(body))
-      : await ctx.plume.applyWorkflow(decoder.decode(body), { baseDir: ctx.workflowDir });
-    ctx.tokens.setInvokeToken('workflow', info.name, invokeToken(request));
+    const bundle = request.headers['content-type']?.startsWith(BUNDLE_TYPE) ? readBundle(ctx, decoder.decode(body)) : undefined;
+    const spec = bundle?.spec ?? decoder.decode(body);
+    const token = invokeToken(request);
+    const digest = token && tokenDigest(token);
+    const info = await throughRegistry(
+      ctx,
+      'workflow',
+      async () => {
+        const applied = await ctx.plume.applyWorkflow(
+          spec,
+          bundle ? { files: bundle.files, packageDirs: [ctx.workflowDir] } : { baseDir: ctx.workflowDir },
+        );
+        ctx.tokens.setInvokeDigest('workflow', applied.name, digest);
+        return applied;
+      },
+      () => workflowChange(ctx, spec, bundle?.files, digest),
+    );
     return reply.code(201).send(info);
   });
   app.get('/system/workflows', { config: admin }, async () => ctx.plume.workflows());
   app.get<NameParams>('/system/workflows/:name', { config: admin }, async (request) => findWorkflow(ctx, request.params.name));
   app.delete<NameParams>('/system/workflows/:name', { config: admin }, async (request) => {
     const { name } = request.params;
-    ctx.plume.removeWorkflow(name);
-    ctx.tokens.setInvokeToken('workflow', name, undefined);
+    if (!(await removeThroughRegistry(ctx, 'workflow', name))) throw notFound('workflow', name);
     return { removed: name };
   });
 
@@ -102,16 +129,21 @@ export function systemRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     const model = request.body as Uint8Array | undefined;
     if (!model?.length)
       throw new PlumeError('PLUME_EMODEL', `model '${request.params.name}' has an empty body: send the .onnx bytes as the request body`);
-    return reply.code(201).send(await ctx.plume.addModel(request.params.name, model));
+    const { name } = request.params;
+    const sha256 = sha256Hex(model);
+    const info = await throughRegistry(
+      ctx,
+      'model',
+      () => ctx.plume.addModel(name, model),
+      async () => ({ name, fields: { sha256 }, files: new Map([[sha256, model]]) }),
+    );
+    return reply.code(201).send(info);
   };
   app.put<NameParams>('/system/models/:name', { config: admin }, addModel);
   app.post<NameParams>('/system/models/:name', { config: admin }, addModel);
   app.delete<NameParams>('/system/models/:name', { config: admin }, async (request, reply) => {
     const { name } = request.params;
-    if (!ctx.plume.models().some((m) => m.name === name)) {
-      return reply.code(404).send(errorBody(new PlumeError('PLUME_EMODEL', `no model named '${name}' is registered`)));
-    }
-    await ctx.plume.removeModel(name);
+    if (!(await removeThroughRegistry(ctx, 'model', name))) return reply.code(404).send(errorBody(notFound('model', name)));
     return { removed: name };
   });
   app.get('/system/models', { config: admin }, async () => ctx.plume.models());
