@@ -151,6 +151,19 @@ export class Plume {
     this.#executor.setRemoteFunctions(this.#remote?.catalog ?? new Map());
   }
 
+  /** Is a function of this name deployed on this node (not only on a peer)? */
+  deployedHere(name: string): boolean {
+    return this.#functions.has(name);
+  }
+
+  /**
+   * For a name not deployed here that a linked peer serves: its input limit, which the gateway applies to
+   * the request body (the serving node admits the call); undefined for a name deployed here or unknown.
+   */
+  peerInputLimit(name: string): number | undefined {
+    return this.#functions.has(name) ? undefined : this.#remote?.catalog.get(name);
+  }
+
   /** Is `name` deployed here or served by a linked peer (asked again when not known)? */
   async reachable(name: string): Promise<boolean> {
     if (this.#functions.has(name)) return true;

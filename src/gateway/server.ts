@@ -43,6 +43,11 @@ export interface GatewayOptions {
   readonly peers?: PeerLinks;
   /** The dashboard's sessions and live stream (docs/ui.md); defaults suit a node. */
   readonly ui?: Pick<UiOptions, 'sessions' | 'login' | 'live'>;
+  /**
+   * What `GET /readyz` checks (docs/cluster.md, Readiness): 200 `{ready: true}` when every check returns
+   * true, else 503 with each failing check's name and reason. Without checks a listening node is ready.
+   */
+  readonly readiness?: readonly { readonly name: string; check(): true | string }[];
 }
 
 export interface Gateway {
@@ -100,6 +105,13 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     functions: plume.list().length,
     workers: plume.workers,
   }));
+  app.get('/readyz', { config: { guard: 'none' } satisfies RouteConfig }, async (_request, reply) => {
+    const failing = (options.readiness ?? []).flatMap(({ name, check }) => {
+      const result = check();
+      return result === true ? [] : [{ name, reason: result }];
+    });
+    return failing.length ? reply.code(503).send({ ready: false, failing }) : { ready: true };
+  });
   app.get('/system/node', { config: { guard: 'admin' } satisfies RouteConfig }, async () => {
     if (!options.node) throw new PlumeError('PLUME_ENOROUTE', 'this node serves no peers (it was started without peer servers)');
     return options.node;
