@@ -117,7 +117,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
         process.exit(130);
       }
       stopping = true; // /readyz answers 503 from now on
-      process.stderr.write(`plume: ${signal}: draining (at most ${drainMs} ms), then stopping\n`);
+      process.stderr.write(`plume: ${signal}: finishing accepted requests, then stopping\n`);
       let clean = true;
       void drain({ membership, gateway, service: peerService }, drainMs, log)
         .then((drained) => (clean = drained))
