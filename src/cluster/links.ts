@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { PlumeError } from '../errors.ts';
 import type { RemoteHop } from '../executor/protocol.ts';
 import { formatHostPort, parseHostPort } from '../data/transport/networked.ts';
+import type { ClientOptions } from '../data/transport/index.ts';
 import { advertisedHost, removeStaleSockets } from './membership-sockets.ts';
 import type { Plume, RemoteFunctions } from '../runtime.ts';
 import { PeerClient, PeerServer, type PeerFunction } from './peer.ts';
@@ -116,6 +117,8 @@ export interface PeerLinksOptions {
    * that a function deployed on a peer later, which this node also serves, is found for spreading.
    */
   readonly refreshMs?: number;
+  /** Options of every peer connection this node opens (the cluster secret goes here once peers authenticate). */
+  readonly client?: ClientOptions;
 }
 
 /** The peers this node reaches, cheapest first, and the functions they serve. */
@@ -266,7 +269,7 @@ export class PeerLinks implements RemoteFunctions {
     let client: PeerClient;
     try {
       if (!sameHost && !member) address = reachable(address, url);
-      client = await PeerClient.connect(address, mode);
+      client = await PeerClient.connect(address, mode, this.#options.client);
     } catch (err) {
       throw new PlumeError('PLUME_EPEER', `cannot reach peer ${url} over ${mode} at ${address}: ${(err as Error).message}`);
     }

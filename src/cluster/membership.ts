@@ -143,6 +143,7 @@ export class Membership {
     clearTimeout(this.#timer);
     const wasRegistered = this.#registered;
     this.#registered = false;
+    this.#problem = 'the node has left the cluster';
     if (!wasRegistered) return;
     try {
       await this.#redis.eval(RELEASE, 1, this.#key, this.#token);
