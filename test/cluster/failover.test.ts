@@ -43,7 +43,8 @@ describe('failover and drain', () => {
     // Calls through A: it serves neither function, so every one runs on B or C.
     const stateless = Array.from({ length: 6 }, () => call(a!.url, 'slow', 'sleep:1500'));
     const stateful = Array.from({ length: 2 }, () => call(a!.url, 'stateful', 'sleep:1500'));
-    await sleep(500); // all are in flight on the peers
+    // Kill B once it runs both functions: the stateful calls and some stateless ones are in flight there.
+    await until('calls running on B', async () => (await busy(b!.url, 'stateful')) >= 1 && (await busy(b!.url, 'slow')) >= 1);
     await b!.kill();
 
     const done = await Promise.all(stateless);
@@ -85,7 +86,7 @@ describe('failover and drain', () => {
     // Stateful calls A sent to D, which only D serves: never retried elsewhere, they outlast the leave notice
     // and the gateway's close, so only the drain of the peer servers lets them finish.
     const stateful = Array.from({ length: 2 }, () => call(a!.url, 'stateful', 'sleep:1200'));
-    await sleep(100);
+    await until('calls running on D', async () => (await busy(d!.url, 'stateful')) >= 1 && (await busy(d!.url, 'slow')) >= 1);
     d!.child.kill('SIGTERM');
     const code = await d!.exited();
     const exitedAt = performance.now();
@@ -112,20 +113,28 @@ describe('failover and drain', () => {
   });
 
   it('should answer /readyz 503 while draining, and cut calls off after --drain-timeout', async () => {
-    const n = await start('dt', '--drain-timeout', '400');
+    const n = await start('dt', '--drain-timeout', '1500');
     await deploy(n.url, 'slow', SLOW);
-    const long = call(n.url, 'slow', 'sleep:5000').catch((err: Error) => ({ status: 0, body: err.message }));
-    await sleep(200);
+    const long = call(n.url, 'slow', 'sleep:8000').catch((err: Error) => ({ status: 0, body: err.message }));
+    await until('the call running', async () => (await busy(n.url, 'slow')) >= 1);
     n.child.kill('SIGTERM');
-    // The leave notice: the node still answers for a moment, and says it is not ready.
-    const ready = await fetch(`${n.url}/readyz`);
-    assert.equal(ready.status, 503);
-    assert.deepEqual(
-      ((await ready.json()) as { failing: { name: string }[] }).failing.map((f) => f.name),
-      ['accepting', 'registered'],
-    );
+    // The leave notice (500 ms): the node still answers, and says it is not ready.
+    let failing: string[] = [];
+    await until('readyz 503', async () => {
+      const ready = await fetch(`${n.url}/readyz`);
+      failing = ready.status === 503 ? ((await ready.json()) as { failing: { name: string }[] }).failing.map((f) => f.name) : [];
+      return ready.status === 503;
+    });
+    assert.deepEqual(failing, ['accepting', 'registered']);
     assert.equal(await n.exited(), 1);
-    assert.match(n.stderr(), /drain timeout: calls still running after 400 ms are cut off/);
+    assert.match(n.stderr(), /drain timeout: calls still running after 1500 ms are cut off/);
     assert.notEqual((await long).status, 200);
   });
 });
+
+/** Busy instances of a function on a node, from its /metrics. */
+async function busy(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`plume_instances{function="${name}",state="busy"}`));
+  return Number(line?.split(' ').at(-1) ?? 0);
+}
