@@ -62,6 +62,26 @@ describe('failover and drain', () => {
     assert.deepEqual(await call(a!.url, 'slow', 'sleep:1'), { status: 200, body: 'slept' });
   });
 
+  it('should run a call spread to a peer that is killed here, when no other peer serves the function', async () => {
+    const [a, b] = await Promise.all([start('sa'), start('sb')]);
+    await deploy(a!.url, 'slow', SLOW);
+    await deploy(b!.url, 'slow', SLOW);
+    // B's deploy reaches A's catalog with B's next renewal (its record lists the functions it serves).
+    await until('sa knows sb serves slow', async () => {
+      const peers = (await (await fetch(`${a!.url}/system/peers`)).json()) as { node: string; functions: string[] }[];
+      return peers.some((p) => p.node === 'sb' && p.functions.includes('slow'));
+    });
+    // A's one worker holds many calls at once: past two per worker A spreads some to B.
+    const calls = Array.from({ length: 8 }, () => call(a!.url, 'slow', 'sleep:1500'));
+    await until('calls spread to sb', async () => (await busy(b!.url, 'slow')) >= 1);
+    await b!.kill();
+    const done = await Promise.all(calls);
+    assert.deepEqual(
+      done.map((r) => `${r.status} ${r.body}`),
+      done.map(() => '200 slept'),
+    );
+  });
+
   it('should drain on SIGTERM under load with zero failed calls, and leave the membership before it exits', async () => {
     const [a, d, e] = await Promise.all([start('da'), start('dd'), start('de')]);
     await deploy(d!.url, 'slow', SLOW);
