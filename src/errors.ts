@@ -24,6 +24,10 @@ export const ErrorCodes = {
   // sent bytes we cannot parse (a bug or an attack; retrying the same peer is pointless).
   PLUME_EPEER: 'the transport peer closed the connection or could not be reached',
   PLUME_EFRAME: 'the transport received a malformed frame',
+  // Cluster: a stateful call whose node died mid-call is not retried elsewhere (its state lived there, and
+  // it may have run); a node id already held by a live node stops the second one from starting.
+  PLUME_EPEER_LOST: 'the node running a stateful call was lost before it answered (the call was not retried)',
+  PLUME_ENODEID: 'another live node of the cluster already uses this node id',
   PLUME_EMODEL: 'the model cannot be read or loaded, or no model by that name is registered',
   PLUME_ESPEC: 'the workflow spec is invalid',
   PLUME_ENOWORKFLOW: 'no workflow by that name is applied',

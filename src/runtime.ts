@@ -151,6 +151,19 @@ export class Plume {
     this.#executor.setRemoteFunctions(this.#remote?.catalog ?? new Map());
   }
 
+  /** Is a function of this name deployed on this node (not only on a peer)? */
+  deployedHere(name: string): boolean {
+    return this.#functions.has(name);
+  }
+
+  /**
+   * For a name not deployed here that a linked peer serves: its input limit, which the gateway applies to
+   * the request body (the serving node admits the call); undefined for a name deployed here or unknown.
+   */
+  peerInputLimit(name: string): number | undefined {
+    return this.#functions.has(name) ? undefined : this.#remote?.catalog.get(name);
+  }
+
   /** Is `name` deployed here or served by a linked peer (asked again when not known)? */
   async reachable(name: string): Promise<boolean> {
     if (this.#functions.has(name)) return true;
@@ -211,13 +224,10 @@ export class Plume {
     const started = performance.now();
     const here = deployed && !this.#spreads(name, deployed) ? deployed : undefined;
     const id = here?.current.id;
-    if (id !== undefined) {
-      this.#inflight.set(id, (this.#inflight.get(id) ?? 0) + 1);
-      this.#busy++;
-    }
+    if (id !== undefined) this.#hold(id);
     try {
       const result = !here
-        ? await this.#invokeOnPeer(name, bytes)
+        ? await this.#invokeOnPeer(name, bytes, deployed, options)
         : here.batcher
           ? await this.#submitToBatch(here.current, here.batcher, bytes)
           : await this.#executor.invoke(here.current.id, bytes, options);
@@ -233,13 +243,21 @@ export class Plume {
       }
       throw err;
     } finally {
-      if (id !== undefined) {
-        this.#busy--;
-        const left = this.#inflight.get(id)! - 1;
-        this.#inflight.set(id, left);
-        if (left === 0 && this.#retired.has(id)) this.#drop(id);
-      }
+      if (id !== undefined) this.#release(id);
     }
+  }
+
+  /** A call of this version runs here: it is counted for spreading and keeps the version until it ends. */
+  #hold(id: number): void {
+    this.#inflight.set(id, (this.#inflight.get(id) ?? 0) + 1);
+    this.#busy++;
+  }
+
+  #release(id: number): void {
+    this.#busy--;
+    const left = this.#inflight.get(id)! - 1;
+    this.#inflight.set(id, left);
+    if (left === 0 && this.#retired.has(id)) this.#drop(id);
   }
 
   /**
@@ -263,10 +281,25 @@ export class Plume {
     return { ...value, queuedMs: value.queuedMs + queuedMs, batchSize };
   }
 
-  /** A call this node does not serve, run on the peer with the cheapest edge; the result says which node and mode. */
-  async #invokeOnPeer(name: string, input: Uint8Array): Promise<InvocationResult> {
-    const { output, hop } = await this.#callPeer(name, input);
-    return { output, worker: -1, placement: 'remote', queuedMs: 0, batchSize: 1, cold: false, remote: hop };
+  /**
+   * A call run on the peer with the cheapest edge; the result says which node and mode. A call of a
+   * function deployed here too (spread) whose peer was lost, with no other peer to retry it on, runs here
+   * after all: spreading never takes a stateful function, so running it twice is safe (docs/cluster.md).
+   */
+  async #invokeOnPeer(name: string, input: Uint8Array, local: Deployed | undefined, options: InvokeOptions): Promise<InvocationResult> {
+    try {
+      const { output, hop } = await this.#callPeer(name, input);
+      return { output, worker: -1, placement: 'remote', queuedMs: 0, batchSize: 1, cold: false, remote: hop };
+    } catch (err) {
+      if (!local || (err as PlumeError).code !== 'PLUME_EPEER') throw err;
+      const id = local.current.id;
+      this.#hold(id);
+      try {
+        return await this.#executor.invoke(id, input, options);
+      } finally {
+        this.#release(id);
+      }
+    }
   }
 
   /** Also what a guest's chained call to a peer's function reaches, through the executor. */

@@ -54,6 +54,22 @@ program
   .option('--peer <url>', 'gateway URL of another node whose functions this one may call (repeatable)', collect, [])
   .option('--peer-token <token>', "the peers' admin token, for their /system/node (or $PLUME_PEER_TOKEN)")
   .option('--host-id <id>', 'nodes with the same host id link over a Unix socket, others over TCP (default: the hostname)')
+  // Cluster membership (docs/cluster.md): each flag also reads the environment variable deploy/kubernetes sets.
+  .addOption(new Option('--node-id <id>', 'unique id of this node in the cluster (default: hostname-pid)').env('PLUME_NODE_ID'))
+  .addOption(
+    new Option('--advertise <address>', 'the address other nodes reach this one at (default: --host, never 0.0.0.0)').env(
+      'PLUME_ADVERTISE_ADDRESS',
+    ),
+  )
+  .addOption(
+    new Option('--peer-port <port>', 'TCP port of the peer server (default: any free port)').env('PLUME_PEER_PORT').argParser(port),
+  )
+  .addOption(
+    new Option('--drain-timeout <ms>', 'on SIGTERM, wait at most this long for calls in flight (default 25000)')
+      .env('PLUME_DRAIN_TIMEOUT')
+      .argParser(nonNegativeInteger),
+  )
+  .option('--redis-optional', 'start single-node when --redis cannot be reached (default: refuse to start)')
   .option('--apply <spec.yaml>', 'apply a workflow spec before serving (repeatable)', collect, [])
   .option('--callback-allow <cidr|host>', 'let async callbacks reach this non-public CIDR, address or host (repeatable)', collect, [])
   .option(

@@ -10,9 +10,11 @@ import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
 import { Registry } from '../cluster/registry.ts';
 import { RedisRegistryStore } from '../cluster/registry-redis.ts';
 import { startGateway, type AsyncCallOptions } from '../gateway/index.ts';
+import type { Membership } from '../cluster/membership.ts';
 import { PlumeError } from '../errors.ts';
 import { readFileOr } from '../read-file.ts';
 import { Plume } from '../runtime.ts';
+import { drain, joinCluster, readinessChecks } from './up-cluster.ts';
 
 export interface UpOptions {
   host: string;
@@ -45,7 +47,18 @@ export interface UpOptions {
    * false: nowhere (--no-data-dir).
    */
   dataDir?: string | false;
+  /** Unique in the cluster; default hostname-pid. */
+  nodeId?: string;
+  /** The host peers reach this node's TCP peer server at (never a wildcard). */
+  advertise?: string;
+  peerPort?: number;
+  /** Ms SIGTERM waits for calls in flight; default 25 s. */
+  drainTimeout?: number;
+  /** Start single-node when Redis cannot be reached. */
+  redisOptional?: boolean;
 }
+
+const log = (line: string): void => void process.stderr.write(`plume: ${line}\n`);
 
 export async function upCommand(opts: UpOptions): Promise<void> {
   const adminToken = opts.adminToken ?? process.env['PLUME_ADMIN_TOKEN'];
@@ -66,9 +79,17 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   let gateway;
   let peerService: PeerService | undefined;
   let links: PeerLinks | undefined;
+  let membership: Membership | undefined;
+  let stopping = false;
   try {
     await applyAtBoot(plume, opts.apply ?? []);
-    peerService = await servePeers(plume, { host: opts.host, ...(opts.hostId ? { hostId: opts.hostId } : {}) });
+    peerService = await servePeers(plume, {
+      host: opts.host,
+      ...(opts.hostId ? { hostId: opts.hostId } : {}),
+      ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
+      ...(opts.advertise ? { advertise: opts.advertise } : {}),
+      ...(opts.peerPort === undefined ? {} : { port: opts.peerPort }),
+    });
     links = await linkPeers(plume, peerService, opts);
     gateway = await startGateway(plume, {
       host: opts.host,
@@ -78,8 +99,23 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
       async: asyncOptions(opts),
-      ...(registry ? { registry, readiness: [registry.readiness] } : {}),
+      ...(registry ? { registry } : {}),
+      readiness: [
+        ...(registry ? [registry.readiness] : []),
+        ...readinessChecks(
+          () => stopping,
+          () => membership,
+          opts.redis !== undefined && !opts.redisOptional,
+        ),
+      ],
     });
+    if (opts.redis !== undefined) {
+      const cluster = { redis: opts.redis, optional: opts.redisOptional ?? false, plume, service: peerService, links: links!, log };
+      membership = await joinCluster({ ...cluster, gateway: gateway.url }).catch(async (err: unknown) => {
+        await gateway!.close();
+        throw err;
+      });
+    }
   } catch (err) {
     await links?.close();
     await peerService?.close();
@@ -107,25 +143,31 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   }
 
   logStateOutages();
-  for (const p of links?.peers ?? []) {
+  for (const p of (links?.peers ?? []).filter((p) => opts.peer?.includes(p.url))) {
     process.stderr.write(`plume: linked to peer ${p.node} at ${p.url} over ${p.mode} (${p.functions.length} functions)\n`);
   }
 
+  const drainMs = opts.drainTimeout ?? 25_000;
   await new Promise<void>((stopped) => {
-    let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
         process.stderr.write(`plume: ${signal} again, exiting without waiting\n`);
         process.exit(130);
       }
-      stopping = true;
+      stopping = true; // /readyz answers 503 from now on
       process.stderr.write(`plume: ${signal}: finishing accepted requests, then stopping\n`);
-      void gateway
-        .close()
+      let clean = true;
+      void drain({ membership, gateway, service: peerService }, drainMs, log)
+        .then((drained) => (clean = drained))
+        .then(() => membership?.close())
         .then(() => links?.close())
         .then(() => peerService.close())
-        .then(() => plume.close())
-        .then(() => registry?.close())
+        .then(() => {
+          if (clean) return plume.close().then(() => registry?.close());
+          // The runtime would wait for its calls: the bound is the drain timeout, so they are cut off.
+          log(`drain timeout: calls still running after ${drainMs} ms are cut off`);
+          process.exit(1);
+        })
         .finally(stopped);
     };
     process.on('SIGINT', stop);
@@ -172,11 +214,12 @@ async function applyAtBoot(plume: Plume, specs: readonly string[]): Promise<void
 
 /** Link to every `--peer`; the first one that cannot be reached stops the start with its reason. */
 async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): Promise<PeerLinks | undefined> {
-  if (!opts.peer?.length) return undefined;
+  // With Redis the members are linked as they are discovered; --peer links more, by hand.
+  if (!opts.peer?.length && opts.redis === undefined) return undefined;
   const token = opts.peerToken ?? process.env['PLUME_PEER_TOKEN'];
   const links = new PeerLinks({ self: service.info, ...(token ? { token } : {}), onChange: () => plume.remoteChanged() });
   try {
-    for (const url of opts.peer) await links.link(url);
+    for (const url of opts.peer ?? []) await links.link(url);
   } catch (err) {
     await links.close();
     throw err;

@@ -10,3 +10,12 @@ export {
   type PeerProcessOptions,
   type PeerServerOptions,
 } from './peer.ts';
+export {
+  Membership,
+  MEMBERS_CHANNEL,
+  NODE_KEY_PREFIX,
+  type MemberRecord,
+  type MembershipOptions,
+  type ReadinessCheck,
+} from './membership.ts';
+export { discoverMembers, type MemberDiscovery } from './membership-discovery.ts';

@@ -8,7 +8,9 @@
 import { hostname } from 'node:os';
 import { PlumeError } from '../errors.ts';
 import type { RemoteHop } from '../executor/protocol.ts';
-import { parseHostPort } from '../data/transport/networked.ts';
+import { formatHostPort, parseHostPort } from '../data/transport/networked.ts';
+import type { ClientOptions } from '../data/transport/index.ts';
+import { advertisedHost, removeStaleSockets } from './membership-sockets.ts';
 import type { Plume, RemoteFunctions } from '../runtime.ts';
 import { PeerClient, PeerServer, type PeerFunction } from './peer.ts';
 
@@ -30,39 +32,70 @@ export interface ServePeersOptions {
   readonly host?: string;
   /** Default `os.hostname()`: two nodes in separate containers or VMs have different ones. */
   readonly hostId?: string;
+  /** Unique in the cluster (`plume up --node-id`); default `hostname-pid`. */
+  readonly nodeId?: string;
+  /** The TCP peer server's port (`--peer-port`; a NetworkPolicy opens a fixed one); default 0, any free port. */
+  readonly port?: number;
+  /**
+   * The host other nodes reach the TCP peer server at (`--advertise`). Default `host`, except a wildcard
+   * (0.0.0.0, ::), which is where a server listens, not an address: then this host's first non-internal address.
+   */
+  readonly advertise?: string;
 }
 
 export interface PeerService {
   readonly info: NodeInfo;
+  /** True once no call that peers sent runs any more, false if some still run after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
-/** Serve this node's functions to its peers on a fresh Unix socket and on TCP port 0. */
+/** Serve this node's functions to its peers on a fresh Unix socket and on TCP (port 0 unless given). */
 export async function servePeers(plume: Plume, options: ServePeersOptions = {}): Promise<PeerService> {
+  // A killed node could not unlink its socket: sweep those of dead processes before adding ours.
+  await removeStaleSockets();
+  const host = options.host ?? '127.0.0.1';
   const local = new PeerServer(plume, { mode: 'local' });
   const networked = new PeerServer(plume, { mode: 'networked' });
-  const [localAddress, networkedAddress] = await Promise.all([local.listen(), networked.listen(`${options.host ?? '127.0.0.1'}:0`)]);
+  const [localAddress, networkedAddress] = await Promise.all([
+    local.listen(),
+    networked.listen(formatHostPort(host, options.port ?? 0)).catch(async (err: NodeJS.ErrnoException) => {
+      await local.close();
+      if (err.code === 'EADDRINUSE') throw new RangeError(`peer port ${options.port} on ${host} is in use: pick another with --peer-port`);
+      throw err;
+    }),
+  ]);
   const info: NodeInfo = {
-    node: `${hostname()}-${process.pid}`,
+    node: options.nodeId ?? `${hostname()}-${process.pid}`,
     host: options.hostId ?? hostname(),
     local: localAddress,
-    networked: networkedAddress,
+    networked: formatHostPort(advertisedHost(host, options.advertise), parseHostPort(networkedAddress).port),
     workers: plume.workers,
   };
-  return { info, close: async () => void (await Promise.all([local.close(), networked.close()])) };
+  return {
+    info,
+    drain: async (timeoutMs) => (await Promise.all([local.drain(timeoutMs), networked.drain(timeoutMs)])).every(Boolean),
+    close: async () => void (await Promise.all([local.close(), networked.close()])),
+  };
 }
 
 interface Link {
+  /** The gateway URL it was linked by (`--peer`), or the one its membership record names. */
   readonly url: string;
   readonly node: string;
   readonly mode: 'local' | 'networked';
   readonly client: PeerClient;
   readonly workers: number;
+  /** What it was linked from: a `--peer` URL is asked again for its node info; a member's record is kept. */
+  readonly info: NodeInfo;
+  readonly member: boolean;
   /** Calls this node has sent it that have not finished. */
   inflight: number;
   functions: readonly PeerFunction[];
   /** Set once a call found the peer gone: its functions leave the catalog until `refresh` reconnects. */
   down: boolean;
+  /** Unlinked: no new calls; its connection closes once the calls in flight there have finished. */
+  retired: boolean;
 }
 
 export interface LinkedPeer {
@@ -84,14 +117,16 @@ export interface PeerLinksOptions {
    * that a function deployed on a peer later, which this node also serves, is found for spreading.
    */
   readonly refreshMs?: number;
+  /** Options of every peer connection this node opens (the cluster secret goes here once peers authenticate). */
+  readonly client?: ClientOptions;
 }
 
 /** The peers this node reaches, cheapest first, and the functions they serve. */
 export class PeerLinks implements RemoteFunctions {
   readonly #options: PeerLinksOptions;
   readonly #links: Link[] = [];
-  /** Function name → the cheapest live link that serves it. */
-  readonly #where = new Map<string, Link>();
+  /** Function name → the live links that serve it, cheapest edge first. */
+  readonly #where = new Map<string, Link[]>();
   readonly catalog = new Map<string, number>();
   #refreshing: Promise<void> | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
@@ -111,12 +146,33 @@ export class PeerLinks implements RemoteFunctions {
   async link(url: string): Promise<LinkedPeer> {
     const info = await fetchNodeInfo(url, this.#options.token);
     if (info.node === this.#options.self.node) throw new PlumeError('PLUME_EPEER', `${url} is this node: a node cannot be its own peer`);
-    const link = await this.#connect(url, info);
-    // Cheapest edge first: the catalog then names a local link wherever one serves the function.
-    this.#links.push(link);
-    this.#links.sort((a, b) => rank(a) - rank(b));
+    return described(this.#add(await this.#connect(url, info, false)));
+  }
+
+  /**
+   * Link to a member of the cluster as its membership record describes it (src/cluster/membership.ts), at
+   * the addresses the record gives: discovery never connects anywhere a peer's frames name. A node already
+   * linked under the same id is replaced (it restarted, with new addresses).
+   */
+  async linkMember(info: NodeInfo, url = `member:${info.node}`): Promise<LinkedPeer> {
+    if (info.node === this.#options.self.node) throw new PlumeError('PLUME_EPEER', `member ${info.node} is this node`);
+    const link = await this.#connect(url, info, true);
+    this.unlink(info.node);
+    return described(this.#add(link));
+  }
+
+  /**
+   * Stop sending calls to `node` (it left the cluster, or its record expired). Calls in flight there keep
+   * their connection until they finish, so a node that drains answers them; a dead one has failed them.
+   */
+  unlink(node: string): boolean {
+    const i = this.#links.findIndex((l) => l.node === node);
+    if (i < 0) return false;
+    const [link] = this.#links.splice(i, 1);
+    link!.retired = true;
     this.#rebuild();
-    return described(link);
+    if (link!.inflight === 0) void link!.client.close().catch(() => {});
+    return true;
   }
 
   get peers(): LinkedPeer[] {
@@ -128,31 +184,37 @@ export class PeerLinks implements RemoteFunctions {
     return (this.#refreshing ??= this.#refreshAll().finally(() => (this.#refreshing = undefined)));
   }
 
+  /**
+   * Runs `name` on the least loaded of the cheapest links that serve it. A call whose peer dies on the way
+   * (PLUME_EPEER) is run once more on another node that serves it, unless the function is stateful: its
+   * state lived there and the call may have run, so it fails with PLUME_EPEER_LOST (docs/cluster.md, Failover).
+   */
   async invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
-    let link = this.#where.get(name);
+    let link = this.#pick(name);
     if (!link) {
       await this.refresh();
-      link = this.#where.get(name);
+      link = this.#pick(name);
     }
     if (!link) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed here or on a peer`, { function: name });
-    link.inflight++;
     try {
-      const { output, call } = await link.client.invokeDetailed(name, input);
-      return { output, hop: { node: link.node, mode: link.mode, bytesMoved: call.bytesMoved, bytesCopied: call.bytesCopied } };
+      return await this.#call(link, name, input);
     } catch (err) {
-      const code = (err as PlumeError).code;
-      if (code === 'PLUME_EPEER') {
-        link.down = true;
-        this.#rebuild();
-      } else if (code === 'PLUME_ENOFUNC') void this.refresh().catch(() => {}); // removed there since we last asked
-      throw err;
-    } finally {
-      link.inflight--;
+      if (!lost(err, link)) throw err;
+      if (link.functions.find((f) => f.name === name)?.stateful) {
+        throw new PlumeError(
+          'PLUME_EPEER_LOST',
+          `node ${link.node} was lost while running stateful function '${name}': the call was not retried elsewhere (it may have run there)`,
+          { function: name, node: link.node },
+        );
+      }
+      const other = this.#pick(name);
+      if (!other) throw err;
+      return await this.#call(other, name, input);
     }
   }
 
   load(name: string): { workers: number; inflight: number } | undefined {
-    const link = this.#where.get(name);
+    const link = this.#pick(name);
     return link && { workers: link.workers, inflight: link.inflight };
   }
 
@@ -163,7 +225,42 @@ export class PeerLinks implements RemoteFunctions {
     await Promise.all(links.map((l) => l.client.close().catch(() => {})));
   }
 
-  async #connect(url: string, info: NodeInfo): Promise<Link> {
+  async #call(link: Link, name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+    link.inflight++;
+    try {
+      const { output, call } = await link.client.invokeDetailed(name, input);
+      return { output, hop: { node: link.node, mode: link.mode, bytesMoved: call.bytesMoved, bytesCopied: call.bytesCopied } };
+    } catch (err) {
+      const code = (err as PlumeError).code;
+      if (code === 'PLUME_EPEER' && !link.retired) {
+        link.down = true;
+        this.#rebuild();
+      } else if (code === 'PLUME_ENOFUNC') void this.refresh().catch(() => {}); // removed there since we last asked
+      throw err;
+    } finally {
+      if (--link.inflight === 0 && link.retired) void link.client.close().catch(() => {});
+    }
+  }
+
+  /** The cheapest edge first (a Unix socket before TCP); among equals, the fewest calls in flight per worker. */
+  #pick(name: string): Link | undefined {
+    let best: Link | undefined;
+    for (const link of this.#where.get(name) ?? []) {
+      if (best && rank(link) > rank(best)) break;
+      if (!best || (link.inflight + 1) / link.workers < (best.inflight + 1) / best.workers) best = link;
+    }
+    return best;
+  }
+
+  #add(link: Link): Link {
+    this.#links.push(link);
+    // Cheapest edge first: the catalog then names a local link wherever one serves the function.
+    this.#links.sort((a, b) => rank(a) - rank(b));
+    this.#rebuild();
+    return link;
+  }
+
+  async #connect(url: string, info: NodeInfo, member: boolean): Promise<Link> {
     // Same host: the Unix socket (no TCP/IP stack, ~1.5–2× faster for large payloads); else TCP, at the
     // address the peer gave unless it listens on every interface, where the gateway URL's host reaches it.
     const sameHost = info.host === this.#options.self.host;
@@ -171,14 +268,26 @@ export class PeerLinks implements RemoteFunctions {
     let address = sameHost ? info.local : info.networked;
     let client: PeerClient;
     try {
-      if (!sameHost) address = reachable(address, url);
-      client = await PeerClient.connect(address, mode);
+      if (!sameHost && !member) address = reachable(address, url);
+      client = await PeerClient.connect(address, mode, this.#options.client);
     } catch (err) {
       throw new PlumeError('PLUME_EPEER', `cannot reach peer ${url} over ${mode} at ${address}: ${(err as Error).message}`);
     }
     try {
       const functions = await client.functions({ timeoutMs: 10_000 });
-      return { url, node: info.node, mode, client, workers: info.workers, inflight: 0, functions, down: false };
+      return {
+        url,
+        node: info.node,
+        mode,
+        client,
+        workers: info.workers,
+        info,
+        member,
+        inflight: 0,
+        functions,
+        down: false,
+        retired: false,
+      };
     } catch (err) {
       await client.close().catch(() => {});
       throw err;
@@ -187,12 +296,15 @@ export class PeerLinks implements RemoteFunctions {
 
   async #refreshAll(): Promise<void> {
     await Promise.all(
-      this.#links.map(async (link, i) => {
+      this.#links.map(async (link) => {
         try {
           if (link.down) {
-            const fresh = await this.#connect(link.url, await fetchNodeInfo(link.url, this.#options.token));
+            const info = link.member ? link.info : await fetchNodeInfo(link.url, this.#options.token);
+            const fresh = await this.#connect(link.url, info, link.member);
             await link.client.close().catch(() => {});
-            this.#links[i] = fresh;
+            const i = this.#links.indexOf(link);
+            if (i >= 0) this.#links[i] = fresh;
+            else await fresh.client.close(); // unlinked meanwhile
           } else link.functions = await link.client.functions({ timeoutMs: 10_000 });
         } catch {
           link.down = true; // still unreachable: its functions stay out of the catalog
@@ -209,14 +321,23 @@ export class PeerLinks implements RemoteFunctions {
     for (const link of this.#links) {
       if (link.down) continue;
       for (const f of link.functions) {
-        if (this.#where.has(f.name)) continue;
-        this.#where.set(f.name, link);
-        this.catalog.set(f.name, f.maxInputBytes);
+        const serving = this.#where.get(f.name);
+        if (serving) serving.push(link);
+        else {
+          this.#where.set(f.name, [link]);
+          this.catalog.set(f.name, f.maxInputBytes);
+        }
       }
     }
     if ([...this.catalog].join() !== before) this.#options.onChange?.();
   }
 }
+
+/** Did the call fail because its peer went away (not because the function failed there)? */
+const lost = (err: unknown, link: Link): boolean => {
+  const code = (err as PlumeError).code;
+  return code === 'PLUME_EPEER' || (code === 'PLUME_ECLOSED' && link.retired);
+};
 
 const described = (link: Link): LinkedPeer => ({
   url: link.url,

@@ -39,6 +39,8 @@ const FUNCTIONS = 'functions';
 export interface PeerFunction {
   readonly name: string;
   readonly maxInputBytes: number;
+  /** A stateful function's call is never retried on another node when its node dies (PLUME_EPEER_LOST). */
+  readonly stateful: boolean;
 }
 
 const transports: Record<
@@ -68,6 +70,9 @@ export class PeerServer {
   readonly #plume: Plume;
   readonly #allowDeploy: boolean;
   readonly #server: TransportServer;
+  /** Invocations running for clients, and who waits for them to reach 0 (`drain`). */
+  #running = 0;
+  #idle: (() => void)[] = [];
 
   constructor(plume: Plume, options: PeerServerOptions) {
     const transport = transports[options.mode];
@@ -89,10 +94,26 @@ export class PeerServer {
     return this.#server.close();
   }
 
+  /**
+   * Resolves true once no call that clients sent is running, false if some still run after `timeoutMs`.
+   * A draining node waits here before `close`, so calls its peers sent before they unlinked it finish.
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.#running === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#idle.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
   async #handle({ method, body, signal, keep }: TransportRequest): Promise<Uint8Array> {
     // The runtime cannot stop a call once started; a call the client gave up on before it began is skipped.
     signal.throwIfAborted();
     if (method.startsWith(INVOKE)) {
+      this.#running++;
       try {
         // The body is ours until we answer (a pooled receive buffer, for a large one): the worker reads it
         // in place, without the copy an ordinary invoke makes.
@@ -101,10 +122,14 @@ export class PeerServer {
         // A call that timed out may still run on (a suspended guest): its input must not be reused.
         if ((error as PlumeError).code === 'PLUME_ETIMEOUT') keep();
         throw error;
+      } finally {
+        if (--this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
       }
     }
     if (method === FUNCTIONS) {
-      const catalog: PeerFunction[] = this.#plume.list().map((f) => ({ name: f.name, maxInputBytes: f.limits.maxInputBytes }));
+      const catalog: PeerFunction[] = this.#plume
+        .list()
+        .map((f) => ({ name: f.name, maxInputBytes: f.limits.maxInputBytes, stateful: f.stateful }));
       return Buffer.from(JSON.stringify(catalog));
     }
     if (method.startsWith(DEPLOY)) {

@@ -29,6 +29,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   PLUME_ECLOSED: 503,
   PLUME_ESTATE_UNAVAILABLE: 503,
   PLUME_EPEER: 502,
+  // Bad gateway, as PLUME_EPEER: the upstream node failed. Not 503: a blind retry may run a stateful call twice.
+  PLUME_EPEER_LOST: 502,
 };
 
 /** The HTTP status for an error: PlumeErrors by code (a failing guest is 500), bad options 400, anything else 500. */

@@ -2,7 +2,7 @@
  * Invocation routes: `POST /function/:name` (sync), `POST /async-function/:name` (202 + X-Call-Id, optional
  * X-Callback-Url; async-calls.ts), `GET /async-function/:name/:callId` (the result), `POST /workflow/:name` (a workflow run).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preParsingHookHandler } from 'fastify';
 import { PlumeError } from '../errors.ts';
 import type { FunctionInfo } from '../runtime.ts';
 import { cappedLimit, type BodyLimit } from './body.ts';
@@ -15,15 +15,16 @@ const OCTETS = 'application/octet-stream';
 
 export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   const fn: RouteConfig = { guard: 'function', limit: (request) => functionLimit(ctx, request) };
+  const preParsing = findOnPeers(ctx);
 
-  app.post<NameParams>('/function/:name', { config: fn }, async (request, reply) => {
+  app.post<NameParams>('/function/:name', { config: fn, preParsing }, async (request, reply) => {
     const { name } = request.params;
     admitFunction(ctx, name);
     const output = await run(ctx, name, () => ctx.plume.invoke(name, body(request)));
     return reply.header('content-type', ctx.settings.get(name)?.contentType ?? OCTETS).send(bytes(output));
   });
 
-  app.post<NameParams>('/async-function/:name', { config: fn }, async (request, reply) => {
+  app.post<NameParams>('/async-function/:name', { config: fn, preParsing }, async (request, reply) => {
     const { name } = request.params;
     const callbackUrl = await ctx.calls.checkCallback(request.headers[Headers.callbackUrl]);
     const input = body(request);
@@ -104,6 +105,8 @@ async function admitWhenRoom(ctx: GatewayContext, name: string): Promise<void> {
 /** A function's body limit: its own maxInputBytes, capped by the gateway's; an unknown function is 404 before any byte is read. */
 function functionLimit(ctx: GatewayContext, request: FastifyRequest): BodyLimit {
   const name = (request.params as { name: string }).name;
+  const onPeer = ctx.plume.peerInputLimit(name);
+  if (onPeer !== undefined) return cappedLimit(ctx.maxBodyBytes, onPeer, `function '${name}'`);
   const info = ctx.plume.describe(name);
   // Refusing an overloaded function here spares reading a body that would be refused anyway; a function
   // with room is admitted only by its route, so this checks the door without taking a place.
@@ -122,8 +125,30 @@ function doorOf(ctx: GatewayContext, name: string, info: FunctionInfo): Function
   return { concurrency: concurrencyOf(info), queue: ctx.settings.get(name)?.queue ?? ctx.queue };
 }
 
+/** A function only a peer serves is admitted by that peer (docs/cluster.md): no door of its own here. */
+const PEER_DOOR: FunctionDoor = { concurrency: Number.MAX_SAFE_INTEGER, queue: 0 };
+
+function doorFor(ctx: GatewayContext, name: string): FunctionDoor {
+  return ctx.plume.peerInputLimit(name) === undefined ? doorOf(ctx, name, ctx.plume.describe(name)) : PEER_DOOR;
+}
+
+/**
+ * Before the body is read: a name neither deployed here nor in the peers' catalog makes the peers be
+ * asked again (it may have been deployed on one a moment ago), so its body limit and door are known.
+ */
+function findOnPeers(ctx: GatewayContext): preParsingHookHandler {
+  return (request, _reply, payload, done) => {
+    const name = (request.params as { name: string }).name;
+    if (ctx.plume.deployedHere(name) || ctx.plume.peerInputLimit(name) !== undefined) return done(null, payload);
+    ctx.plume.reachable(name).then(
+      () => done(null, payload),
+      () => done(null, payload), // unreachable peers: the route refuses the name as unknown
+    );
+  };
+}
+
 /** Take a place at the function's door (`door` when the caller has it), or throw PLUME_EBUSY (429), counted as a refused invocation. */
-export function admitFunction(ctx: GatewayContext, name: string, door = doorOf(ctx, name, ctx.plume.describe(name))): void {
+export function admitFunction(ctx: GatewayContext, name: string, door = doorFor(ctx, name)): void {
   const { concurrency, queue } = door;
   try {
     ctx.admission.admit(name, concurrency, queue);

@@ -50,8 +50,11 @@ export interface GatewayOptions {
    * removal and apply goes through it.
    */
   readonly registry?: Registry;
-  /** What /readyz checks: 200 when every check answers true, else 503 with the failing names and reasons. */
-  readonly readiness?: readonly { name: string; check(): true | string }[];
+  /**
+   * What `GET /readyz` checks (docs/cluster.md, Readiness): 200 `{ready: true}` when every check returns
+   * true, else 503 with each failing check's name and reason. Without checks a listening node is ready.
+   */
+  readonly readiness?: readonly { readonly name: string; check(): true | string }[];
 }
 
 export interface Gateway {
@@ -112,10 +115,10 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
     workers: plume.workers,
   }));
   app.get('/readyz', { config: { guard: 'none' } satisfies RouteConfig }, async (_request, reply) => {
-    const failing = (options.readiness ?? [])
-      .map(({ name, check }) => ({ name, result: check() }))
-      .filter((c) => c.result !== true)
-      .map(({ name, result }) => ({ name, reason: result }));
+    const failing = (options.readiness ?? []).flatMap(({ name, check }) => {
+      const result = check();
+      return result === true ? [] : [{ name, reason: result }];
+    });
     return failing.length ? reply.code(503).send({ ready: false, failing }) : { ready: true };
   });
   app.get('/system/node', { config: { guard: 'admin' } satisfies RouteConfig }, async () => {
