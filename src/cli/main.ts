@@ -90,6 +90,7 @@ program
     'without --redis, where deployments persist (or $PLUME_DATA_DIR; default $XDG_STATE_HOME/plume/<port>, or ~/.local/state/plume/<port>)',
   )
   .option('--no-data-dir', 'without --redis, keep deployments in memory only')
+  .option('--local-registry', 'with --redis: keep this node’s deployments to itself (as without --redis), not in the cluster registry')
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));
 
 // Client commands: they talk to a running node over HTTP.

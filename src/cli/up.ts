@@ -47,6 +47,11 @@ export interface UpOptions {
    * false: nowhere (--no-data-dir).
    */
   dataDir?: string | false;
+  /**
+   * With --redis: this node's deployments stay its own (kept as without --redis) instead of going to the
+   * cluster's registry: a node that serves functions the others do not (a GPU node's models, say).
+   */
+  localRegistry?: boolean;
   /** Unique in the cluster; default hostname-pid. */
   nodeId?: string;
   /** The host peers reach this node's TCP peer server at (never a wildcard). */
@@ -99,9 +104,10 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
       async: asyncOptions(opts),
-      ...(registry ? { registry } : {}),
+      ...(registry ? { registry, registryOptional: opts.redisOptional ?? false } : {}),
       readiness: [
-        ...(registry ? [registry.readiness] : []),
+        // A node that may run without Redis is ready without its registry too.
+        ...(registry && !opts.redisOptional ? [registry.readiness] : []),
         ...readinessChecks(
           () => stopping,
           () => membership,
@@ -182,9 +188,17 @@ export async function upCommand(opts: UpOptions): Promise<void> {
  */
 async function openRegistry(opts: UpOptions): Promise<Registry | undefined> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  if (opts.redis !== undefined) {
+  if (opts.redis !== undefined && !opts.localRegistry) {
     const store = new RedisRegistryStore({ url: opts.redis });
-    await store.connect();
+    try {
+      await store.connect({ optional: opts.redisOptional ?? false });
+    } catch (err) {
+      const reason = (err as Error).message.replace(/^.*cannot be reached: /, '');
+      throw new PlumeError(
+        'PLUME_ESTATE_UNAVAILABLE',
+        `cannot reach Redis at ${opts.redis} (${reason}): start it, fix --redis, or pass --redis-optional to start single-node`,
+      );
+    }
     return new Registry(store, { log });
   }
   if (opts.dataDir === false) return undefined;

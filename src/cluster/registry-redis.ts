@@ -81,6 +81,7 @@ export class RedisRegistryStore implements RegistryStore {
   readonly #client: Client;
   #subscriber: Redis | undefined;
   #closed = false;
+  #optional = false;
 
   constructor(options: RedisRegistryOptions) {
     this.where = redact(options.url);
@@ -102,8 +103,17 @@ export class RedisRegistryStore implements RegistryStore {
     this.#client.defineCommand('registryDelete', { lua: DELETE });
   }
 
-  /** Connects, or fails with PLUME_ESTATE_UNAVAILABLE naming the URL (a node must not start without its registry). */
-  async connect(): Promise<void> {
+  /**
+   * Connects, or fails with PLUME_ESTATE_UNAVAILABLE naming the URL (a node must not start without its
+   * registry). `optional` (`--redis-optional`): never fails; the connection keeps trying in the background
+   * and the registry reads itself once it is up (Registry#attach with `optional`).
+   */
+  async connect(options: { optional?: boolean } = {}): Promise<void> {
+    if (options.optional) {
+      this.#optional = true;
+      this.#client.connect().catch(() => {});
+      return;
+    }
     try {
       await this.#client.connect();
       await this.#client.ping();
@@ -153,7 +163,13 @@ export class RedisRegistryStore implements RegistryStore {
 
   async watch(listener: StoreListener): Promise<void> {
     // Its own connection: a subscribed client can send nothing else. It may queue: SUBSCRIBE is sent again on reconnect.
-    const subscriber = this.#client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    // No command timeout: SUBSCRIBE waits for Redis (with --redis-optional, Redis may not be there yet).
+    const subscriber = this.#client.duplicate({
+      lazyConnect: false,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: 0,
+    });
     this.#subscriber = subscriber;
     subscriber.on('error', () => {});
     subscriber.on('message', (_channel: string, text: string) => {
@@ -167,8 +183,10 @@ export class RedisRegistryStore implements RegistryStore {
       if ((kind === 'function' || kind === 'workflow' || kind === 'model') && typeof name === 'string') listener.changed(kind, name);
       else listener.resync();
     });
-    await subscriber.subscribe(REGISTRY_CHANNEL);
-    // Every later 'ready' follows a lost connection, during which announcements went nowhere.
+    const subscribed = subscriber.subscribe(REGISTRY_CHANNEL);
+    if (this.#optional) subscribed.catch(() => {});
+    else await subscribed;
+    // Every later 'ready' follows a lost connection (or, optional, a Redis that was not there at start).
     subscriber.on('ready', () => listener.resync());
   }
 

@@ -79,6 +79,10 @@ export class Registry {
   #behind = false;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
+  /** `--redis-optional`: a store that cannot be reached is waited for, never a reason to refuse a change. */
+  #optional = false;
+  /** Changes made here while an optional store was out of reach, recorded first thing once it is back. */
+  readonly #pending = new Map<string, { readonly kind: EntryKind } & RecordedChange>();
   /** Entries refused or skipped, `<kind>:<name>` → why, until a good version of that name arrives. */
   readonly skipped = new Map<string, string>();
   /** What `attach` loaded and skipped. */
@@ -103,14 +107,25 @@ export class Registry {
    * Listens for changes, then loads every entry into `target`. Throws when the store cannot be read (the
    * node must not serve without its registry); entries that are bad are logged and skipped.
    */
-  async attach(target: RegistryTarget): Promise<{ loaded: number; skipped: number }> {
+  async attach(target: RegistryTarget, options: { optional?: boolean } = {}): Promise<{ loaded: number; skipped: number }> {
     this.#target = target;
+    this.#optional = options.optional ?? false;
     // Listening first: a change made during the load is applied after it, never lost between the two.
     await this.#store.watch({
       changed: (kind, name) => void this.#exclusive(() => this.#sync(kind, name)).catch((err) => this.#failed(kind, name, err)),
       resync: () => this.#resyncSoon(),
     });
-    const counts = await this.#exclusive(() => this.#resync());
+    let counts: { loaded: number; skipped: number };
+    try {
+      counts = await this.#exclusive(() => this.#resync());
+    } catch (err) {
+      if (!options.optional) throw err;
+      // --redis-optional: serve what is deployed here meanwhile; the registry is read once it can be.
+      this.#behind = true;
+      this.#log(`plume: registry: cannot read ${this.where} (${(err as Error).message}); serving without it until it can be read`);
+      this.#resyncSoon(100);
+      return { loaded: 0, skipped: 0 };
+    }
     this.#loaded = true;
     this.firstLoad = counts;
     return counts;
@@ -130,6 +145,12 @@ export class Registry {
       try {
         this.#applied.set(key, await this.#store.put(kind, change.name, change.fields, change.files));
       } catch (err) {
+        if (this.#optional && (err as PlumeError).code === 'PLUME_ESTATE_UNAVAILABLE') {
+          this.#pending.set(key, { kind, name: change.name, fields: change.fields, files: change.files });
+          this.#log(`plume: registry: ${kind} '${change.name}' is served here; it is recorded in ${this.where} once that can be reached`);
+          this.#resyncSoon(100);
+          return change.result;
+        }
         this.#log(`plume: registry: ${kind} '${change.name}' is served here but could not be recorded: ${(err as Error).message}`);
         this.#resyncSoon();
         throw err;
@@ -143,11 +164,17 @@ export class Registry {
   delete(kind: EntryKind, name: string, local: () => Promise<boolean>): Promise<boolean> {
     return this.#exclusive(async () => {
       const here = await local();
+      this.#pending.delete(`${kind}:${name}`);
       this.#applied.delete(`${kind}:${name}`);
       this.skipped.delete(`${kind}:${name}`);
       try {
         return (await this.#store.delete(kind, name)) || here;
       } catch (err) {
+        if (this.#optional && (err as PlumeError).code === 'PLUME_ESTATE_UNAVAILABLE' && here) {
+          // Single-node until the store is back: removed here; an entry it held comes back with the next read.
+          this.#log(`plume: registry: ${kind} '${name}' was removed here; ${this.where} cannot be reached to remove it there`);
+          return true;
+        }
         // Gone here, still in the registry: the next resync brings it back, as the failed answer says.
         this.#log(`plume: registry: ${kind} '${name}' was removed here but not from the registry: ${(err as Error).message}`);
         this.#resyncSoon();
@@ -204,6 +231,10 @@ export class Registry {
   /** Reads every entry: applies those that changed, removes what this node applied that is gone. */
   async #resync(): Promise<{ loaded: number; skipped: number }> {
     const counts = { loaded: 0, skipped: 0 };
+    for (const [key, change] of this.#pending) {
+      this.#applied.set(key, await this.#store.put(change.kind, change.name, change.fields, change.files));
+      this.#pending.delete(key);
+    }
     const all = new Map<EntryKind, Map<string, string>>();
     for (const kind of ENTRY_KINDS) all.set(kind, await this.#store.entries(kind));
     // A registry with nothing in it while this node serves entries is far likelier a Redis that came

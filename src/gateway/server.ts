@@ -50,6 +50,8 @@ export interface GatewayOptions {
    * removal and apply goes through it.
    */
   readonly registry?: Registry;
+  /** The registry's store may be unreachable at start (`--redis-optional`): serve, and read it once it can be. */
+  readonly registryOptional?: boolean;
   /**
    * What `GET /readyz` checks (docs/cluster.md, Readiness): 200 `{ready: true}` when every check returns
    * true, else 503 with each failing check's name and reason. Without checks a listening node is ready.
@@ -132,7 +134,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
 
   try {
     // Before listening: a node that answers at all serves everything the registry holds.
-    await options.registry?.attach(registryTarget(ctx));
+    await options.registry?.attach(registryTarget(ctx), { optional: options.registryOptional ?? false });
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
   } catch (err) {
     await ctx.calls.close();

@@ -18,7 +18,8 @@ describe('failover and drain', () => {
   let client: Redis;
   const nodes: ClusterNode[] = [];
   const start = async (id: string, ...args: string[]): Promise<ClusterNode> => {
-    const n = await startNode(redis.url, id, ...args);
+    // Each node keeps its own deployments, so that a test decides which nodes serve a function.
+    const n = await startNode(redis.url, id, '--local-registry', ...args);
     nodes.push(n);
     return n;
   };

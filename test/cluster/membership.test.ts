@@ -96,8 +96,17 @@ describe('Redis that cannot be reached', () => {
       await deploy(alone.url, 'echo', example('c-echo/echo.wasm'));
       assert.deepEqual(await call(alone.url, 'echo', 'alone'), { status: 200, body: 'enola' });
       assert.equal((await fetch(`${alone.url}/readyz`)).status, 200);
+      // Redis comes back: the deploy made without it is recorded in the registry, nothing lost.
+      await redis.restart();
+      const client = new Redis(redis.url);
+      try {
+        await until('echo recorded in the registry', async () => (await client.hexists('plume:cluster:functions', 'echo')) === 1, 15_000);
+      } finally {
+        client.disconnect();
+      }
     } finally {
       await alone.kill();
+      await redis.stop();
     }
   });
 
