@@ -45,8 +45,11 @@ export interface RemoteFunctions {
   readonly catalog: ReadonlyMap<string, number>;
   /** Asks the peers again what they serve (a name this node does not know may have been deployed since). */
   refresh(): Promise<void>;
-  /** Runs the function on the peer with the cheapest edge (a local socket before the network). */
-  invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }>;
+  /**
+   * Runs the function on the peer with the cheapest edge (a local socket before the network). `client`:
+   * the outside caller the call is made for, whose token the peer checks; absent, this node's own call.
+   */
+  invoke(name: string, input: Uint8Array, client?: Client): Promise<{ output: Uint8Array; hop: RemoteHop }>;
   /**
    * The load of the peer that `invoke` would pick for `name`, as this node sees it: its workers, and this
    * node's calls in flight there.
@@ -60,6 +63,19 @@ export interface RemoteFunctions {
  * Below it a node keeps its calls, so a chain stays co-located under light load.
  */
 export const SPREAD_TO_PEERS_AT = 2;
+
+/** An outside caller (an HTTP request the gateway serves), with its bearer token if it gave one. */
+export interface Client {
+  readonly token?: string;
+}
+
+export interface PlumeInvokeOptions extends InvokeOptions {
+  /**
+   * Set by the gateway: the call is an outside client's, and if it goes to a peer, the token goes with it
+   * and the peer checks it (docs/cluster.md, Peer security). Absent: the node's own call.
+   */
+  readonly client?: Client;
+}
 
 /** One call of `Plume.invokeMany`. */
 export interface InvokeCall {
@@ -176,7 +192,7 @@ export class Plume {
   }
 
   /** `options.transfer`: the caller gives up `input`, which then reaches the worker without a copy (InvokeOptions). */
-  async invoke(name: string, input: Uint8Array | string = new Uint8Array(0), options: InvokeOptions = {}): Promise<Uint8Array> {
+  async invoke(name: string, input: Uint8Array | string = new Uint8Array(0), options: PlumeInvokeOptions = {}): Promise<Uint8Array> {
     const result = await this.invokeDetailed(name, input, options);
     if (result.exitCode) throw PlumeError.exit(name, result.exitCode);
     return result.output;
@@ -201,7 +217,7 @@ export class Plume {
   async invokeDetailed(
     name: string,
     input: Uint8Array | string = new Uint8Array(0),
-    options: InvokeOptions = {},
+    options: PlumeInvokeOptions = {},
   ): Promise<InvocationResult> {
     const bytes = typeof input === 'string' ? encoder.encode(input) : input;
     // Deployed here: it runs here. Otherwise a linked peer that serves it runs it (docs/dataplane.md, Peers).
@@ -217,10 +233,10 @@ export class Plume {
     }
     try {
       const result = !here
-        ? await this.#invokeOnPeer(name, bytes)
+        ? await this.#invokeOnPeer(name, bytes, options.client)
         : here.batcher
           ? await this.#submitToBatch(here.current, here.batcher, bytes)
-          : await this.#executor.invoke(here.current.id, bytes, options);
+          : await this.#executor.invoke(here.current.id, bytes, executorOptions(options));
       if (events.invocation.hasSubscribers) {
         const { queuedMs, cold } = result;
         events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs, cold });
@@ -264,16 +280,16 @@ export class Plume {
   }
 
   /** A call this node does not serve, run on the peer with the cheapest edge; the result says which node and mode. */
-  async #invokeOnPeer(name: string, input: Uint8Array): Promise<InvocationResult> {
-    const { output, hop } = await this.#callPeer(name, input);
+  async #invokeOnPeer(name: string, input: Uint8Array, client: Client | undefined): Promise<InvocationResult> {
+    const { output, hop } = await this.#callPeer(name, input, client);
     return { output, worker: -1, placement: 'remote', queuedMs: 0, batchSize: 1, cold: false, remote: hop };
   }
 
   /** Also what a guest's chained call to a peer's function reaches, through the executor. */
-  #callPeer(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+  #callPeer(name: string, input: Uint8Array, client?: Client): Promise<{ output: Uint8Array; hop: RemoteHop }> {
     if (!this.#remote)
       return Promise.reject(new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name }));
-    return this.#remote.invoke(name, input);
+    return this.#remote.invoke(name, input, client);
   }
 
   /**
@@ -421,6 +437,13 @@ export class Plume {
     }
     this.#options.logTo?.write(`[${fn}] ${line.level}: ${message}\n`);
   }
+}
+
+/** What the executor takes of an invoke's options: not the client, whose token stays on this thread. */
+function executorOptions(options: PlumeInvokeOptions): InvokeOptions {
+  if (options.client === undefined) return options;
+  const { client: _client, ...rest } = options;
+  return rest;
 }
 
 function info(def: FunctionDefinition): FunctionInfo {

@@ -55,6 +55,7 @@ program
   .option('--peer-token <token>', "the peers' admin token, for their /system/node (or $PLUME_PEER_TOKEN)")
   .option('--host-id <id>', 'nodes with the same host id link over a Unix socket, others over TCP (default: the hostname)')
   .option('--apply <spec.yaml>', 'apply a workflow spec before serving (repeatable)', collect, [])
+  .option('--cluster-secret <secret>', 'secret every peer connection proves, ≥ 16 bytes; required off loopback (or $PLUME_CLUSTER_SECRET)')
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));
 
 // Client commands: they talk to a running node over HTTP.

@@ -6,6 +6,8 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import { dirname, resolve } from 'node:path';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
+import type { PeerGuard } from '../cluster/peer.ts';
+import { secretKey } from '../data/transport/handshake.ts';
 import { startGateway } from '../gateway/index.ts';
 import { PlumeError } from '../errors.ts';
 import { readFileOr } from '../read-file.ts';
@@ -27,10 +29,34 @@ export interface UpOptions {
   hostId?: string;
   /** Workflow specs applied before the node listens (repeatable): it answers only once they are served. */
   apply?: string[];
+  /** The cluster secret every peer connection proves (or $PLUME_CLUSTER_SECRET); required off loopback. */
+  clusterSecret?: string;
+}
+
+/**
+ * The cluster secret, checked before anything starts: at least 16 bytes, and required when the peer TCP
+ * server listens where other hosts reach it (docs/cluster.md, Peer security).
+ */
+export function clusterSecret(opts: Pick<UpOptions, 'host' | 'clusterSecret'>): string | undefined {
+  const secret = opts.clusterSecret ?? (process.env['PLUME_CLUSTER_SECRET'] || undefined);
+  if (secret !== undefined) {
+    secretKey(secret);
+    return secret;
+  }
+  if (!isLoopback(opts.host))
+    throw new RangeError(
+      `--host ${opts.host} opens the peer port to other hosts: give a cluster secret with --cluster-secret or $PLUME_CLUSTER_SECRET (make one with: openssl rand -hex 32)`,
+    );
+  return undefined;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 export async function upCommand(opts: UpOptions): Promise<void> {
   const adminToken = opts.adminToken ?? process.env['PLUME_ADMIN_TOKEN'];
+  const secret = clusterSecret(opts);
   const plume = await Plume.start({
     logTo: process.stderr,
     ...(opts.workers === undefined ? {} : { workers: opts.workers }),
@@ -42,8 +68,15 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   let links: PeerLinks | undefined;
   try {
     await applyAtBoot(plume, opts.apply ?? []);
-    peerService = await servePeers(plume, { host: opts.host, ...(opts.hostId ? { hostId: opts.hostId } : {}) });
-    links = await linkPeers(plume, peerService, opts);
+    // Peer calls meet the gateway's doors; until it is up (a moment), they are turned away to retry.
+    let guard: PeerGuard | undefined;
+    peerService = await servePeers(plume, {
+      host: opts.host,
+      ...(opts.hostId ? { hostId: opts.hostId } : {}),
+      ...(secret === undefined ? {} : { secret }),
+      guard: (call) => (guard ? guard(call) : Promise.reject(starting())),
+    });
+    links = await linkPeers(plume, peerService, opts, secret);
     gateway = await startGateway(plume, {
       host: opts.host,
       port: opts.port,
@@ -52,6 +85,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
     });
+    guard = gateway.peerGuard;
   } catch (err) {
     await links?.close();
     await peerService?.close();
@@ -63,7 +97,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   }
   process.stdout.write(`${gateway.url}\n`);
   const state = opts.redis === undefined ? 'in-memory state' : `state in ${opts.redis}`;
-  const auth = adminToken ? 'admin token required for /system' : 'no admin token: /system is open';
+  const auth = `${adminToken ? 'admin token required for /system' : 'no admin token: /system is open'}, ${secret ? 'peers authenticated by the cluster secret' : 'no cluster secret: peers on loopback only'}`;
   process.stderr.write(`plume: node up at ${gateway.url} (${plume.workers} workers, ${state}, ${auth}); Ctrl-C stops it\n`);
   process.stderr.write(
     adminToken
@@ -117,10 +151,15 @@ async function applyAtBoot(plume: Plume, specs: readonly string[]): Promise<void
 }
 
 /** Link to every `--peer`; the first one that cannot be reached stops the start with its reason. */
-async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): Promise<PeerLinks | undefined> {
+async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions, secret: string | undefined): Promise<PeerLinks | undefined> {
   if (!opts.peer?.length) return undefined;
   const token = opts.peerToken ?? process.env['PLUME_PEER_TOKEN'];
-  const links = new PeerLinks({ self: service.info, ...(token ? { token } : {}), onChange: () => plume.remoteChanged() });
+  const links = new PeerLinks({
+    self: service.info,
+    ...(token ? { token } : {}),
+    ...(secret === undefined ? {} : { secret }),
+    onChange: () => plume.remoteChanged(),
+  });
   try {
     for (const url of opts.peer) await links.link(url);
   } catch (err) {
@@ -129,6 +168,10 @@ async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): P
   }
   plume.link(links);
   return links;
+}
+
+function starting(): PlumeError {
+  return new PlumeError('PLUME_EBUSY', 'this node is still starting: retry in a moment', { retryAfterS: 1 });
 }
 
 /** One line when the global state tier goes away and one when it is back (the backend reports transitions only). */

@@ -10,7 +10,7 @@ import { PlumeError } from '../errors.ts';
 import type { RemoteHop } from '../executor/protocol.ts';
 import { parseHostPort } from '../data/transport/networked.ts';
 import type { Plume, RemoteFunctions } from '../runtime.ts';
-import { PeerClient, PeerServer, type PeerFunction } from './peer.ts';
+import { PeerClient, PeerServer, type PeerCaller, type PeerFunction, type PeerGuard } from './peer.ts';
 
 /** What `GET /system/node` answers: who a node is and where its peer servers listen. */
 export interface NodeInfo {
@@ -30,6 +30,10 @@ export interface ServePeersOptions {
   readonly host?: string;
   /** Default `os.hostname()`: two nodes in separate containers or VMs have different ones. */
   readonly hostId?: string;
+  /** The cluster secret: both peer servers accept only clients that prove they hold it (docs/cluster.md). */
+  readonly secret?: string;
+  /** Checks each peer call before it runs (`plume up` passes the gateway's invoke tokens and admission). */
+  readonly guard?: PeerGuard;
 }
 
 export interface PeerService {
@@ -39,8 +43,12 @@ export interface PeerService {
 
 /** Serve this node's functions to its peers on a fresh Unix socket and on TCP port 0. */
 export async function servePeers(plume: Plume, options: ServePeersOptions = {}): Promise<PeerService> {
-  const local = new PeerServer(plume, { mode: 'local' });
-  const networked = new PeerServer(plume, { mode: 'networked' });
+  const shared = {
+    ...(options.secret === undefined ? {} : { secret: options.secret }),
+    ...(options.guard === undefined ? {} : { guard: options.guard }),
+  };
+  const local = new PeerServer(plume, { mode: 'local', ...shared });
+  const networked = new PeerServer(plume, { mode: 'networked', ...shared });
   const [localAddress, networkedAddress] = await Promise.all([local.listen(), networked.listen(`${options.host ?? '127.0.0.1'}:0`)]);
   const info: NodeInfo = {
     node: `${hostname()}-${process.pid}`,
@@ -77,6 +85,8 @@ export interface PeerLinksOptions {
   readonly self: Pick<NodeInfo, 'node' | 'host'>;
   /** Sent as `Authorization: Bearer` to the peers' `/system/node` (their admin token). */
   readonly token?: string;
+  /** The cluster secret, proved to every peer's server on connect. */
+  readonly secret?: string;
   /** Called after the catalog changed (the runtime passes `remoteChanged`). */
   readonly onChange?: () => void;
   /**
@@ -128,7 +138,8 @@ export class PeerLinks implements RemoteFunctions {
     return (this.#refreshing ??= this.#refreshAll().finally(() => (this.#refreshing = undefined)));
   }
 
-  async invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+  /** `caller`: the outside client a call is made for (its token travels); none: this node's own call. */
+  async invoke(name: string, input: Uint8Array, client?: { readonly token?: string }): Promise<{ output: Uint8Array; hop: RemoteHop }> {
     let link = this.#where.get(name);
     if (!link) {
       await this.refresh();
@@ -137,7 +148,8 @@ export class PeerLinks implements RemoteFunctions {
     if (!link) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed here or on a peer`, { function: name });
     link.inflight++;
     try {
-      const { output, call } = await link.client.invokeDetailed(name, input);
+      const caller: PeerCaller = client ? { kind: 'client', token: client.token } : { kind: 'node' };
+      const { output, call } = await link.client.invokeDetailed(name, input, { caller });
       return { output, hop: { node: link.node, mode: link.mode, bytesMoved: call.bytesMoved, bytesCopied: call.bytesCopied } };
     } catch (err) {
       const code = (err as PlumeError).code;
@@ -172,7 +184,7 @@ export class PeerLinks implements RemoteFunctions {
     let client: PeerClient;
     try {
       if (!sameHost) address = reachable(address, url);
-      client = await PeerClient.connect(address, mode);
+      client = await PeerClient.connect(address, mode, this.#options.secret === undefined ? {} : { secret: this.#options.secret });
     } catch (err) {
       throw new PlumeError('PLUME_EPEER', `cannot reach peer ${url} over ${mode} at ${address}: ${(err as Error).message}`);
     }

@@ -9,6 +9,7 @@ import { parseCallbackUrl } from './async-calls.ts';
 import { cappedLimit, type BodyLimit } from './body.ts';
 import { concurrencyOf } from '../engine/definition.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
+import { clientOf } from './peer-guard.ts';
 import { Headers } from './protocol.ts';
 
 const EMPTY = new Uint8Array(0);
@@ -20,7 +21,7 @@ export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   app.post<NameParams>('/function/:name', { config: fn }, async (request, reply) => {
     const { name } = request.params;
     admitFunction(ctx, name);
-    const output = await run(ctx, name, () => ctx.plume.invoke(name, body(request)));
+    const output = await run(ctx, name, () => ctx.plume.invoke(name, body(request), { client: clientOf(request.headers) }));
     return reply.header('content-type', ctx.settings.get(name)?.contentType ?? OCTETS).send(bytes(output));
   });
 
@@ -31,7 +32,7 @@ export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     admitFunction(ctx, name);
     const call = ctx.calls.start(name, callbackUrl);
     ctx.track(
-      run(ctx, name, () => ctx.plume.invoke(name, input)).then(
+      run(ctx, name, () => ctx.plume.invoke(name, input, { client: clientOf(request.headers) })).then(
         (output) => ctx.calls.settle(call, { output }),
         (error: unknown) => ctx.calls.settle(call, { error }),
       ),
