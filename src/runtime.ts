@@ -442,7 +442,8 @@ export class Plume {
 /** What the executor takes of an invoke's options: not the client, whose token stays on this thread. */
 function executorOptions(options: PlumeInvokeOptions): InvokeOptions {
   if (options.client === undefined) return options;
-  const { client: _client, ...rest } = options;
+  const rest: { -readonly [K in keyof PlumeInvokeOptions]?: PlumeInvokeOptions[K] } = { ...options };
+  delete rest.client;
   return rest;
 }
 

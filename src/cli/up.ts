@@ -69,12 +69,12 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   try {
     await applyAtBoot(plume, opts.apply ?? []);
     // Peer calls meet the gateway's doors; until it is up (a moment), they are turned away to retry.
-    let guard: PeerGuard | undefined;
+    const gate: { guard?: PeerGuard } = {};
     peerService = await servePeers(plume, {
       host: opts.host,
       ...(opts.hostId ? { hostId: opts.hostId } : {}),
       ...(secret === undefined ? {} : { secret }),
-      guard: (call) => (guard ? guard(call) : Promise.reject(starting())),
+      guard: (call) => (gate.guard ? gate.guard(call) : Promise.reject(starting())),
     });
     links = await linkPeers(plume, peerService, opts, secret);
     gateway = await startGateway(plume, {
@@ -85,7 +85,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
     });
-    guard = gateway.peerGuard;
+    gate.guard = gateway.peerGuard;
   } catch (err) {
     await links?.close();
     await peerService?.close();
