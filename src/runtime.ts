@@ -72,7 +72,7 @@ export interface Client {
 export interface PlumeInvokeOptions extends InvokeOptions {
   /**
    * Set by the gateway: the call is an outside client's, and if it goes to a peer, the token goes with it
-   * and the peer checks it (docs/cluster.md, Peer security). Absent: the node's own call.
+   * and the peer checks it (docs/dataplane.md, Peer security). Absent: the node's own call.
    */
   readonly client?: Client;
 }

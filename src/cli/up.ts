@@ -35,7 +35,7 @@ export interface UpOptions {
 
 /**
  * The cluster secret, checked before anything starts: at least 16 bytes, and required when the peer TCP
- * server listens where other hosts reach it (docs/cluster.md, Peer security).
+ * server listens where other hosts reach it (docs/dataplane.md, Peer security).
  */
 export function clusterSecret(opts: Pick<UpOptions, 'host' | 'clusterSecret'>): string | undefined {
   const secret = opts.clusterSecret ?? (process.env['PLUME_CLUSTER_SECRET'] || undefined);

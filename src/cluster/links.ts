@@ -30,7 +30,7 @@ export interface ServePeersOptions {
   readonly host?: string;
   /** Default `os.hostname()`: two nodes in separate containers or VMs have different ones. */
   readonly hostId?: string;
-  /** The cluster secret: both peer servers accept only clients that prove they hold it (docs/cluster.md). */
+  /** The cluster secret: both peer servers accept only clients that prove they hold it (docs/dataplane.md, Peer security). */
   readonly secret?: string;
   /** Checks each peer call before it runs (`plume up` passes the gateway's invoke tokens and admission). */
   readonly guard?: PeerGuard;

@@ -1,5 +1,5 @@
 /**
- * The doors a call that arrives over a peer connection meets: the same as over HTTP (docs/cluster.md,
+ * The doors a call that arrives over a peer connection meets: the same as over HTTP (docs/dataplane.md,
  * Peer security). A client's call forwarded by another node needs the function's invoke token, as its
  * HTTP request would; a node's own call (a guest's chained call, a workflow step) needs none, as a chained
  * call on one node does. Either way it takes a place at the function's door (queue bound, 429 beyond it),

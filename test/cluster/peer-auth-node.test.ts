@@ -1,5 +1,5 @@
 /**
- * Peer security on real `plume up` nodes (docs/cluster.md, Peer security): a node off loopback needs a
+ * Peer security on real `plume up` nodes (docs/dataplane.md, Peer security): a node off loopback needs a
  * cluster secret; 1,000 unauthenticated attempts on its peer ports run nothing and leave its memory as it
  * was; invoke tokens and admission limits hold for calls over peers as over HTTP.
  */

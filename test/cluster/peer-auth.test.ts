@@ -1,5 +1,5 @@
 /**
- * Peer security at the transport (docs/cluster.md, Peer security): with a cluster secret every connection
+ * Peer security at the transport (docs/dataplane.md, Peer security): with a cluster secret every connection
  * opens with a mutual HMAC handshake, and nothing else it sends is parsed before that; a frame can never
  * make a server dial where it says, nor reserve more than the method takes. Real sockets, both socket modes.
  */

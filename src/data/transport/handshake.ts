@@ -13,7 +13,7 @@
  * role in the MAC is what makes a reflected proof fail: a server never computes a client's proof, so an
  * attacker cannot bounce one end's proof back at it, and a nonce echoed back is refused outright. Each end
  * reads exactly 72 bytes (hello + proof) before it knows; anything else is dropped with the connection.
- * This authenticates peers; it does not encrypt: run peers on a private network (docs/cluster.md).
+ * This authenticates peers; it does not encrypt: run peers on a private network (docs/dataplane.md, Peer security).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { PlumeError } from '../../errors.ts';
