@@ -45,8 +45,11 @@ export interface RemoteFunctions {
   readonly catalog: ReadonlyMap<string, number>;
   /** Asks the peers again what they serve (a name this node does not know may have been deployed since). */
   refresh(): Promise<void>;
-  /** Runs the function on the peer with the cheapest edge (a local socket before the network). */
-  invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }>;
+  /**
+   * Runs the function on the peer with the cheapest edge (a local socket before the network). `client`:
+   * the outside caller the call is made for, whose token the peer checks; absent, this node's own call.
+   */
+  invoke(name: string, input: Uint8Array, client?: Client): Promise<{ output: Uint8Array; hop: RemoteHop }>;
   /**
    * The load of the peer that `invoke` would pick for `name`, as this node sees it: its workers, and this
    * node's calls in flight there.
@@ -60,6 +63,19 @@ export interface RemoteFunctions {
  * Below it a node keeps its calls, so a chain stays co-located under light load.
  */
 export const SPREAD_TO_PEERS_AT = 2;
+
+/** An outside caller (an HTTP request the gateway serves), with its bearer token if it gave one. */
+export interface Client {
+  readonly token?: string;
+}
+
+export interface PlumeInvokeOptions extends InvokeOptions {
+  /**
+   * Set by the gateway: the call is an outside client's, and if it goes to a peer, the token goes with it
+   * and the peer checks it (docs/dataplane.md, Peer security). Absent: the node's own call.
+   */
+  readonly client?: Client;
+}
 
 /** One call of `Plume.invokeMany`. */
 export interface InvokeCall {
@@ -189,7 +205,7 @@ export class Plume {
   }
 
   /** `options.transfer`: the caller gives up `input`, which then reaches the worker without a copy (InvokeOptions). */
-  async invoke(name: string, input: Uint8Array | string = new Uint8Array(0), options: InvokeOptions = {}): Promise<Uint8Array> {
+  async invoke(name: string, input: Uint8Array | string = new Uint8Array(0), options: PlumeInvokeOptions = {}): Promise<Uint8Array> {
     const result = await this.invokeDetailed(name, input, options);
     if (result.exitCode) throw PlumeError.exit(name, result.exitCode);
     return result.output;
@@ -214,7 +230,7 @@ export class Plume {
   async invokeDetailed(
     name: string,
     input: Uint8Array | string = new Uint8Array(0),
-    options: InvokeOptions = {},
+    options: PlumeInvokeOptions = {},
   ): Promise<InvocationResult> {
     const bytes = typeof input === 'string' ? encoder.encode(input) : input;
     // Deployed here: it runs here. Otherwise a linked peer that serves it runs it (docs/dataplane.md, Peers).
@@ -230,7 +246,7 @@ export class Plume {
         ? await this.#invokeOnPeer(name, bytes, deployed, options)
         : here.batcher
           ? await this.#submitToBatch(here.current, here.batcher, bytes)
-          : await this.#executor.invoke(here.current.id, bytes, options);
+          : await this.#executor.invoke(here.current.id, bytes, executorOptions(options));
       if (events.invocation.hasSubscribers) {
         const { queuedMs, cold } = result;
         events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs, cold });
@@ -286,16 +302,21 @@ export class Plume {
    * function deployed here too (spread) whose peer was lost, with no other peer to retry it on, runs here
    * after all: spreading never takes a stateful function, so running it twice is safe (docs/cluster.md).
    */
-  async #invokeOnPeer(name: string, input: Uint8Array, local: Deployed | undefined, options: InvokeOptions): Promise<InvocationResult> {
+  async #invokeOnPeer(
+    name: string,
+    input: Uint8Array,
+    local: Deployed | undefined,
+    options: PlumeInvokeOptions,
+  ): Promise<InvocationResult> {
     try {
-      const { output, hop } = await this.#callPeer(name, input);
+      const { output, hop } = await this.#callPeer(name, input, options.client);
       return { output, worker: -1, placement: 'remote', queuedMs: 0, batchSize: 1, cold: false, remote: hop };
     } catch (err) {
       if (!local || (err as PlumeError).code !== 'PLUME_EPEER') throw err;
       const id = local.current.id;
       this.#hold(id);
       try {
-        return await this.#executor.invoke(id, input, options);
+        return await this.#executor.invoke(id, input, executorOptions(options));
       } finally {
         this.#release(id);
       }
@@ -303,10 +324,10 @@ export class Plume {
   }
 
   /** Also what a guest's chained call to a peer's function reaches, through the executor. */
-  #callPeer(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+  #callPeer(name: string, input: Uint8Array, client?: Client): Promise<{ output: Uint8Array; hop: RemoteHop }> {
     if (!this.#remote)
       return Promise.reject(new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed`, { function: name }));
-    return this.#remote.invoke(name, input);
+    return this.#remote.invoke(name, input, client);
   }
 
   /**
@@ -454,6 +475,14 @@ export class Plume {
     }
     this.#options.logTo?.write(`[${fn}] ${line.level}: ${message}\n`);
   }
+}
+
+/** What the executor takes of an invoke's options: not the client, whose token stays on this thread. */
+function executorOptions(options: PlumeInvokeOptions): InvokeOptions {
+  if (options.client === undefined) return options;
+  const rest: { -readonly [K in keyof PlumeInvokeOptions]?: PlumeInvokeOptions[K] } = { ...options };
+  delete rest.client;
+  return rest;
 }
 
 function info(def: FunctionDefinition): FunctionInfo {

@@ -91,6 +91,7 @@ program
   )
   .option('--no-data-dir', 'without --redis, keep deployments in memory only')
   .option('--local-registry', 'with --redis: keep this node’s deployments to itself (as without --redis), not in the cluster registry')
+  .option('--cluster-secret <secret>', 'secret every peer connection proves, ≥ 16 bytes; required off loopback (or $PLUME_CLUSTER_SECRET)')
   .action(async (opts) => (await import('./up.ts')).upCommand(opts));
 
 // Client commands: they talk to a running node over HTTP.

@@ -4,17 +4,16 @@
  * it); the rest to stderr.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { dirname, join, resolve } from 'node:path';
-import { DataDirStore, defaultDataDir } from '../cluster/data-dir.ts';
+import { dirname, resolve } from 'node:path';
 import { PeerLinks, servePeers, type PeerService } from '../cluster/links.ts';
-import { Registry } from '../cluster/registry.ts';
-import { RedisRegistryStore } from '../cluster/registry-redis.ts';
-import { startGateway, type AsyncCallOptions } from '../gateway/index.ts';
+import { startGateway } from '../gateway/index.ts';
 import type { Membership } from '../cluster/membership.ts';
+import type { PeerGuard } from '../cluster/peer.ts';
 import { PlumeError } from '../errors.ts';
 import { readFileOr } from '../read-file.ts';
 import { Plume } from '../runtime.ts';
 import { drain, joinCluster, readinessChecks } from './up-cluster.ts';
+import { asyncOptions, clusterSecret, openRegistry, starting } from './up-options.ts';
 
 export interface UpOptions {
   host: string;
@@ -61,12 +60,15 @@ export interface UpOptions {
   drainTimeout?: number;
   /** Start single-node when Redis cannot be reached. */
   redisOptional?: boolean;
+  /** The cluster secret every peer connection proves (or $PLUME_CLUSTER_SECRET); required off loopback. */
+  clusterSecret?: string;
 }
 
 const log = (line: string): void => void process.stderr.write(`plume: ${line}\n`);
 
 export async function upCommand(opts: UpOptions): Promise<void> {
   const adminToken = opts.adminToken ?? process.env['PLUME_ADMIN_TOKEN'];
+  const secret = clusterSecret(opts);
   // First: a data directory another node holds, or a Redis that cannot be reached, stops the start here.
   const registry = await openRegistry(opts);
   let plume: Plume;
@@ -88,14 +90,18 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   let stopping = false;
   try {
     await applyAtBoot(plume, opts.apply ?? []);
+    // Peer calls meet the gateway's doors; until it is up (a moment), they are turned away to retry.
+    const gate: { guard?: PeerGuard } = {};
     peerService = await servePeers(plume, {
       host: opts.host,
       ...(opts.hostId ? { hostId: opts.hostId } : {}),
       ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
       ...(opts.advertise ? { advertise: opts.advertise } : {}),
       ...(opts.peerPort === undefined ? {} : { port: opts.peerPort }),
+      ...(secret === undefined ? {} : { secret }),
+      guard: (call) => (gate.guard ? gate.guard(call) : Promise.reject(starting())),
     });
-    links = await linkPeers(plume, peerService, opts);
+    links = await linkPeers(plume, peerService, opts, secret);
     gateway = await startGateway(plume, {
       host: opts.host,
       port: opts.port,
@@ -115,6 +121,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
         ),
       ],
     });
+    gate.guard = gateway.peerGuard;
     if (opts.redis !== undefined) {
       const cluster = { redis: opts.redis, optional: opts.redisOptional ?? false, plume, service: peerService, links: links!, log };
       membership = await joinCluster({ ...cluster, gateway: gateway.url }).catch(async (err: unknown) => {
@@ -134,7 +141,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
   }
   process.stdout.write(`${gateway.url}\n`);
   const state = opts.redis === undefined ? 'in-memory state' : `state in ${opts.redis}`;
-  const auth = adminToken ? 'admin token required for /system' : 'no admin token: /system is open';
+  const auth = `${adminToken ? 'admin token required for /system' : 'no admin token: /system is open'}, ${secret ? 'peers authenticated by the cluster secret' : 'no cluster secret: peers on loopback only'}`;
   process.stderr.write(`plume: node up at ${gateway.url} (${plume.workers} workers, ${state}, ${auth}); Ctrl-C stops it\n`);
   process.stderr.write(
     adminToken
@@ -183,32 +190,6 @@ export async function upCommand(opts: UpOptions): Promise<void> {
 }
 
 /**
- * The registry deployments go to: Redis with --redis (shared by every node), else the data directory (one
- * node), else none (--no-data-dir: deployments last as long as the process).
- */
-async function openRegistry(opts: UpOptions): Promise<Registry | undefined> {
-  const log = (line: string): void => void process.stderr.write(`${line}\n`);
-  if (opts.redis !== undefined && !opts.localRegistry) {
-    const store = new RedisRegistryStore({ url: opts.redis });
-    try {
-      await store.connect({ optional: opts.redisOptional ?? false });
-    } catch (err) {
-      const reason = (err as Error).message.replace(/^.*cannot be reached: /, '');
-      throw new PlumeError(
-        'PLUME_ESTATE_UNAVAILABLE',
-        `cannot reach Redis at ${opts.redis} (${reason}): start it, fix --redis, or pass --redis-optional to start single-node`,
-      );
-    }
-    return new Registry(store, { log });
-  }
-  if (opts.dataDir === false) return undefined;
-  // One folder per port by default, so the nodes of a laptop cluster (8080, 8081…) each keep their own.
-  // A node on a random port (0) has no identity a restart could find again: it persists only when told where.
-  const dir = opts.dataDir ?? (process.env['PLUME_DATA_DIR'] || (opts.port === 0 ? undefined : join(defaultDataDir(), String(opts.port))));
-  return dir === undefined ? undefined : new Registry(DataDirStore.open(dir), { log });
-}
-
-/**
  * Each `--apply` spec, its relative paths from its own folder (as `plume workflow apply` reads them). This
  * runs before the gateway listens, so a probe (/healthz, /readyz) that answers at all finds them served.
  */
@@ -227,11 +208,16 @@ async function applyAtBoot(plume: Plume, specs: readonly string[]): Promise<void
 }
 
 /** Link to every `--peer`; the first one that cannot be reached stops the start with its reason. */
-async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): Promise<PeerLinks | undefined> {
+async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions, secret: string | undefined): Promise<PeerLinks | undefined> {
   // With Redis the members are linked as they are discovered; --peer links more, by hand.
   if (!opts.peer?.length && opts.redis === undefined) return undefined;
   const token = opts.peerToken ?? process.env['PLUME_PEER_TOKEN'];
-  const links = new PeerLinks({ self: service.info, ...(token ? { token } : {}), onChange: () => plume.remoteChanged() });
+  const links = new PeerLinks({
+    self: service.info,
+    ...(token ? { token } : {}),
+    ...(secret === undefined ? {} : { secret }),
+    onChange: () => plume.remoteChanged(),
+  });
   try {
     for (const url of opts.peer ?? []) await links.link(url);
   } catch (err) {
@@ -240,39 +226,6 @@ async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions): P
   }
   plume.link(links);
   return links;
-}
-
-/** Durable async calls in Redis when the node has one; callbacks' policy, signing and retries. */
-function asyncOptions(opts: UpOptions): AsyncCallOptions {
-  const secret =
-    opts.callbackSecret ??
-    process.env['PLUME_CALLBACK_SECRET'] ??
-    (opts as { clusterSecret?: string }).clusterSecret ??
-    process.env['PLUME_CLUSTER_SECRET'];
-  // One line when the queue loses Redis and one when it is back (not at the first connect).
-  let lost = false;
-  const onConnection = (up: boolean, error?: Error): void => {
-    if (up === !lost) return;
-    lost = !up;
-    process.stderr.write(
-      up
-        ? 'plume: async calls: Redis is back\n'
-        : `plume: async calls: Redis lost (${error?.message ?? 'unknown'}); accepts get 503 until it is back\n`,
-    );
-  };
-  return {
-    ...(opts.redis === undefined
-      ? {}
-      : { redis: { url: opts.redis, onConnection, ...(opts.asyncVisibilityMs ? { visibilityMs: opts.asyncVisibilityMs } : {}) } }),
-    ...(opts.asyncResultBytes ? { maxResultBytes: opts.asyncResultBytes } : {}),
-    ...(opts.asyncTotalBytes ? { maxTotalBytes: opts.asyncTotalBytes } : {}),
-    callbacks: {
-      allow: opts.callbackAllow ?? [],
-      ...(secret ? { secret } : {}),
-      ...(opts.callbackAttempts ? { attempts: opts.callbackAttempts } : {}),
-      ...(opts.callbackBackoffMs === undefined ? {} : { backoffMs: opts.callbackBackoffMs }),
-    },
-  };
 }
 
 /** One line when the global state tier goes away and one when it is back (the backend reports transitions only). */

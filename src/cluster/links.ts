@@ -9,10 +9,9 @@ import { hostname } from 'node:os';
 import { PlumeError } from '../errors.ts';
 import type { RemoteHop } from '../executor/protocol.ts';
 import { formatHostPort, parseHostPort } from '../data/transport/networked.ts';
-import type { ClientOptions } from '../data/transport/index.ts';
 import { advertisedHost, removeStaleSockets } from './membership-sockets.ts';
 import type { Plume, RemoteFunctions } from '../runtime.ts';
-import { PeerClient, PeerServer, type PeerFunction } from './peer.ts';
+import { PeerClient, PeerServer, type PeerCaller, type PeerFunction, type PeerGuard } from './peer.ts';
 
 /** What `GET /system/node` answers: who a node is and where its peer servers listen. */
 export interface NodeInfo {
@@ -41,6 +40,10 @@ export interface ServePeersOptions {
    * (0.0.0.0, ::), which is where a server listens, not an address: then this host's first non-internal address.
    */
   readonly advertise?: string;
+  /** The cluster secret: both peer servers accept only clients that prove they hold it (docs/dataplane.md, Peer security). */
+  readonly secret?: string;
+  /** Checks each peer call before it runs (`plume up` passes the gateway's invoke tokens and admission). */
+  readonly guard?: PeerGuard;
 }
 
 export interface PeerService {
@@ -55,8 +58,12 @@ export async function servePeers(plume: Plume, options: ServePeersOptions = {}):
   // A killed node could not unlink its socket: sweep those of dead processes before adding ours.
   await removeStaleSockets();
   const host = options.host ?? '127.0.0.1';
-  const local = new PeerServer(plume, { mode: 'local' });
-  const networked = new PeerServer(plume, { mode: 'networked' });
+  const shared = {
+    ...(options.secret === undefined ? {} : { secret: options.secret }),
+    ...(options.guard === undefined ? {} : { guard: options.guard }),
+  };
+  const local = new PeerServer(plume, { mode: 'local', ...shared });
+  const networked = new PeerServer(plume, { mode: 'networked', ...shared });
   const [localAddress, networkedAddress] = await Promise.all([
     local.listen(),
     networked.listen(formatHostPort(host, options.port ?? 0)).catch(async (err: NodeJS.ErrnoException) => {
@@ -110,6 +117,8 @@ export interface PeerLinksOptions {
   readonly self: Pick<NodeInfo, 'node' | 'host'>;
   /** Sent as `Authorization: Bearer` to the peers' `/system/node` (their admin token). */
   readonly token?: string;
+  /** The cluster secret, proved to every peer's server on connect. */
+  readonly secret?: string;
   /** Called after the catalog changed (the runtime passes `remoteChanged`). */
   readonly onChange?: () => void;
   /**
@@ -117,8 +126,6 @@ export interface PeerLinksOptions {
    * that a function deployed on a peer later, which this node also serves, is found for spreading.
    */
   readonly refreshMs?: number;
-  /** Options of every peer connection this node opens (the cluster secret goes here once peers authenticate). */
-  readonly client?: ClientOptions;
 }
 
 /** The peers this node reaches, cheapest first, and the functions they serve. */
@@ -188,8 +195,10 @@ export class PeerLinks implements RemoteFunctions {
    * Runs `name` on the least loaded of the cheapest links that serve it. A call whose peer dies on the way
    * (PLUME_EPEER) is run once more on another node that serves it, unless the function is stateful: its
    * state lived there and the call may have run, so it fails with PLUME_EPEER_LOST (docs/cluster.md, Failover).
+   * `client`: the outside client a call is made for (its token travels); none: this node's own call.
    */
-  async invoke(name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+  async invoke(name: string, input: Uint8Array, client?: { readonly token?: string }): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+    const caller: PeerCaller = client ? { kind: 'client', token: client.token } : { kind: 'node' };
     let link = this.#pick(name);
     if (!link) {
       await this.refresh();
@@ -197,7 +206,7 @@ export class PeerLinks implements RemoteFunctions {
     }
     if (!link) throw new PlumeError('PLUME_ENOFUNC', `no function named '${name}' is deployed here or on a peer`, { function: name });
     try {
-      return await this.#call(link, name, input);
+      return await this.#call(link, name, input, caller);
     } catch (err) {
       if (!lost(err, link)) throw err;
       if (link.functions.find((f) => f.name === name)?.stateful) {
@@ -209,7 +218,7 @@ export class PeerLinks implements RemoteFunctions {
       }
       const other = this.#pick(name);
       if (!other) throw err;
-      return await this.#call(other, name, input);
+      return await this.#call(other, name, input, caller);
     }
   }
 
@@ -225,10 +234,10 @@ export class PeerLinks implements RemoteFunctions {
     await Promise.all(links.map((l) => l.client.close().catch(() => {})));
   }
 
-  async #call(link: Link, name: string, input: Uint8Array): Promise<{ output: Uint8Array; hop: RemoteHop }> {
+  async #call(link: Link, name: string, input: Uint8Array, caller: PeerCaller): Promise<{ output: Uint8Array; hop: RemoteHop }> {
     link.inflight++;
     try {
-      const { output, call } = await link.client.invokeDetailed(name, input);
+      const { output, call } = await link.client.invokeDetailed(name, input, { caller });
       return { output, hop: { node: link.node, mode: link.mode, bytesMoved: call.bytesMoved, bytesCopied: call.bytesCopied } };
     } catch (err) {
       const code = (err as PlumeError).code;
@@ -269,7 +278,7 @@ export class PeerLinks implements RemoteFunctions {
     let client: PeerClient;
     try {
       if (!sameHost && !member) address = reachable(address, url);
-      client = await PeerClient.connect(address, mode, this.#options.client);
+      client = await PeerClient.connect(address, mode, this.#options.secret === undefined ? {} : { secret: this.#options.secret });
     } catch (err) {
       throw new PlumeError('PLUME_EPEER', `cannot reach peer ${url} over ${mode} at ${address}: ${(err as Error).message}`);
     }

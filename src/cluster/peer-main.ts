@@ -1,7 +1,7 @@
 /**
  * The entry of a peer process (`startPeerProcess`): `node peer-main.ts --mode local|networked [--workers N]`.
  * Starts a Plume runtime and a PeerServer that accepts deploys on a fresh Unix socket or 127.0.0.1:0,
- * prints `{"address": …, "pid": …}` as one line on stdout, and closes on SIGTERM, SIGINT or the end of
+ * with the cluster secret in $PLUME_CLUSTER_SECRET if set, prints `{"address": …, "pid": …}` as one line on stdout, and closes on SIGTERM, SIGINT or the end of
  * stdin (its parent is gone).
  */
 import { parseArgs } from 'node:util';
@@ -16,7 +16,8 @@ if (workers !== undefined && !(Number.isInteger(workers) && workers > 0))
   throw new RangeError(`--workers must be a positive integer, got '${values.workers}'`);
 
 const plume = await Plume.start(workers === undefined ? {} : { workers });
-const server = new PeerServer(plume, { mode, allowDeploy: true });
+const secret = process.env['PLUME_CLUSTER_SECRET'];
+const server = new PeerServer(plume, { mode, allowDeploy: true, ...(secret ? { secret } : {}) });
 const address = await server.listen();
 
 let closing = false;

@@ -23,6 +23,7 @@ import {
   createNetworkedServer,
   type ClientOptions,
   type RequestHandler,
+  type RequestOptions,
   type ServerOptions,
   type Transfer,
   type TransportClient,
@@ -55,13 +56,54 @@ const transports: Record<
 /** Every completed peer call (success or failure) is published here as a `PeerCall`. */
 export const peerCallChannel = diagnostics.channel('plume:cluster:call');
 
+/**
+ * Who a peer `invoke:` call is made for, as its credential says (RequestOptions.credential):
+ * - `client`: an outside caller a node serves (its gateway), with the HTTP request's bearer token if any;
+ *   the serving node checks that token as its own gateway would.
+ * - `node`: the calling node's own call (a guest's chained call, a workflow step): like a chained call on
+ *   one node, it needs no invoke token; the cluster secret that authenticated the connection vouches for it.
+ * A call without a credential (a PeerClient used directly) counts as a client with no token.
+ */
+export type PeerCaller = { readonly kind: 'client'; readonly token?: string | undefined } | { readonly kind: 'node' };
+
+/** One `invoke:` call that arrived over a peer connection, for the guard to check before it runs. */
+export interface PeerInvocation {
+  readonly function: string;
+  readonly caller: PeerCaller;
+  /** Runs the call; the guard calls it once its checks pass. */
+  run(): Promise<Uint8Array>;
+}
+
+/**
+ * Checks a peer call before it runs (invoke tokens, admission) and runs it: `plume up` passes the
+ * gateway's, so calls over peers meet the same doors as over HTTP. The cluster layer cannot import the
+ * gateway, hence a hook.
+ */
+export type PeerGuard = (call: PeerInvocation) => Promise<Uint8Array>;
+
 export interface PeerServerOptions extends ServerOptions {
   readonly mode: TransportMode;
   /**
-   * Accept `deploy:<name>` from clients. Off by default: nothing authenticates a peer, so a peer that
-   * accepts deploys runs any code its clients send (listen on a private socket or network).
+   * Accept `deploy:<name>` from clients. Off by default: a peer that accepts deploys runs any code its
+   * clients send (give a `secret`, and listen on a private socket or network).
    */
   readonly allowDeploy?: boolean;
+  /** Checks and runs each `invoke:` call (default: runs it unchecked). */
+  readonly guard?: PeerGuard;
+}
+
+const NODE_CREDENTIAL = 'node';
+const BEARER = 'bearer ';
+
+function encodeCaller(caller: PeerCaller): string {
+  if (caller.kind === 'node') return NODE_CREDENTIAL;
+  return caller.token === undefined ? 'client' : `${BEARER}${caller.token}`;
+}
+
+function decodeCaller(credential: string | undefined): PeerCaller {
+  if (credential === NODE_CREDENTIAL) return { kind: 'node' };
+  if (credential?.startsWith(BEARER)) return { kind: 'client', token: credential.slice(BEARER.length) };
+  return { kind: 'client' };
 }
 
 /** Serves one runtime's functions over one transport server. Closing it leaves the runtime running. */
@@ -69,6 +111,7 @@ export class PeerServer {
   readonly mode: TransportMode;
   readonly #plume: Plume;
   readonly #allowDeploy: boolean;
+  readonly #guard: PeerGuard;
   readonly #server: TransportServer;
   /** Invocations running for clients, and who waits for them to reach 0 (`drain`). */
   #running = 0;
@@ -77,11 +120,23 @@ export class PeerServer {
   constructor(plume: Plume, options: PeerServerOptions) {
     const transport = transports[options.mode];
     if (!transport) throw new TypeError(`mode must be 'embedded', 'local' or 'networked', got '${String(options.mode)}'`);
-    const { mode, allowDeploy, ...serverOptions } = options;
+    const { mode, allowDeploy, guard, ...serverOptions } = options;
     this.mode = mode;
     this.#plume = plume;
     this.#allowDeploy = allowDeploy ?? false;
-    this.#server = transport.server((request) => this.#handle(request), serverOptions);
+    this.#guard = guard ?? ((call) => call.run());
+    // A large body claims its size before it is fetched: more than the function takes is refused unread.
+    const bodyLimit = (method: string): number | undefined => this.#inputLimit(method);
+    this.#server = transport.server((request) => this.#handle(request), { bodyLimit, ...serverOptions });
+  }
+
+  #inputLimit(method: string): number | undefined {
+    if (!method.startsWith(INVOKE)) return undefined;
+    try {
+      return this.#plume.describe(method.slice(INVOKE.length)).limits.maxInputBytes;
+    } catch {
+      return undefined; // not deployed here: the call fails with PLUME_ENOFUNC before it reads a byte more
+    }
   }
 
   /** Resolves with the address clients connect to (a socket path, `127.0.0.1:41873`, an embedded name). */
@@ -109,15 +164,17 @@ export class PeerServer {
     });
   }
 
-  async #handle({ method, body, signal, keep }: TransportRequest): Promise<Uint8Array> {
+  async #handle({ method, body, signal, keep, credential }: TransportRequest): Promise<Uint8Array> {
     // The runtime cannot stop a call once started; a call the client gave up on before it began is skipped.
     signal.throwIfAborted();
     if (method.startsWith(INVOKE)) {
+      const name = method.slice(INVOKE.length);
       this.#running++;
       try {
         // The body is ours until we answer (a pooled receive buffer, for a large one): the worker reads it
         // in place, without the copy an ordinary invoke makes.
-        return await this.#plume.invoke(method.slice(INVOKE.length), body, { transfer: true });
+        const run = (): Promise<Uint8Array> => this.#plume.invoke(name, body, { transfer: true });
+        return await this.#guard({ function: name, caller: decodeCaller(credential), run });
       } catch (error) {
         // A call that timed out may still run on (a suspended guest): its input must not be reused.
         if ((error as PlumeError).code === 'PLUME_ETIMEOUT') keep();
@@ -160,6 +217,8 @@ export interface PeerCall {
 export interface PeerInvokeOptions {
   /** Rejects with `PLUME_ETIMEOUT` after this long (default: the client's `timeoutMs`, 30 s). */
   readonly timeoutMs?: number;
+  /** Who the call is for (default: a client with no token); see PeerCaller. */
+  readonly caller?: PeerCaller;
 }
 
 const encoder = new TextEncoder();
@@ -209,7 +268,9 @@ export class PeerClient {
       if (peerCallChannel.hasSubscribers) peerCallChannel.publish(call);
       return call;
     };
-    const request = options.timeoutMs === undefined ? { onTransfer } : { onTransfer, timeoutMs: options.timeoutMs };
+    const request: RequestOptions = { onTransfer };
+    if (options.timeoutMs !== undefined) request.timeoutMs = options.timeoutMs;
+    if (options.caller !== undefined) request.credential = encodeCaller(options.caller);
     try {
       const output = await this.#client.request(`${INVOKE}${name}`, body, request);
       return { output, call: finish(true) };
@@ -278,6 +339,8 @@ export interface PeerProcessOptions {
   readonly workers?: number;
   /** Give up if the peer has not printed its address after this long (default 10 s). */
   readonly startTimeoutMs?: number;
+  /** The cluster secret of its PeerServer (passed in its environment, not its arguments, which `ps` shows). */
+  readonly secret?: string;
 }
 
 export interface PeerProcess {
@@ -303,7 +366,10 @@ export async function startPeerProcess(options: PeerProcessOptions): Promise<Pee
   if (mode !== 'local' && mode !== 'networked') throw new TypeError(`mode must be 'local' or 'networked', got '${String(mode)}'`);
   const args = ['--disable-warning=ExperimentalWarning', PEER_MAIN, '--mode', mode];
   if (options.workers !== undefined) args.push('--workers', String(options.workers));
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const env = { ...process.env };
+  delete env['PLUME_CLUSTER_SECRET'];
+  if (options.secret !== undefined) env['PLUME_CLUSTER_SECRET'] = options.secret;
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'], env });
   const exited = once(child, 'exit').then(() => undefined);
   let address: string;
   try {
@@ -323,7 +389,10 @@ export async function startPeerProcess(options: PeerProcessOptions): Promise<Pee
     address,
     pid: child.pid!,
     deploy: async (name, module, deployOptions = {}) => {
-      control ??= PeerClient.connect(address, mode, { timeoutMs: 120_000 });
+      control ??= PeerClient.connect(address, mode, {
+        timeoutMs: 120_000,
+        ...(options.secret === undefined ? {} : { secret: options.secret }),
+      });
       return (await control).deploy(name, module, deployOptions);
     },
     stop: () =>

@@ -8,6 +8,7 @@ import type { FunctionInfo } from '../runtime.ts';
 import { cappedLimit, type BodyLimit } from './body.ts';
 import { concurrencyOf } from '../engine/definition.ts';
 import type { GatewayContext, NameParams, RouteConfig } from './context.ts';
+import { clientOf } from './peer-guard.ts';
 import { Headers } from './protocol.ts';
 
 const EMPTY = new Uint8Array(0);
@@ -20,7 +21,7 @@ export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   app.post<NameParams>('/function/:name', { config: fn, preParsing }, async (request, reply) => {
     const { name } = request.params;
     admitFunction(ctx, name);
-    const output = await run(ctx, name, () => ctx.plume.invoke(name, body(request)));
+    const output = await run(ctx, name, () => ctx.plume.invoke(name, body(request), { client: clientOf(request.headers) }));
     return reply.header('content-type', ctx.settings.get(name)?.contentType ?? OCTETS).send(bytes(output));
   });
 

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { NodeInfo, PeerLinks } from '../cluster/links.ts';
 import type { Registry } from '../cluster/registry.ts';
+import type { PeerGuard } from '../cluster/peer.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type InvocationEvent } from '../events.ts';
 import { Admission } from './admission.ts';
@@ -18,6 +19,7 @@ import { FileStore, fileRoutes } from './files.ts';
 import type { FunctionSettings, GatewayContext, GatewayRuntime, RouteConfig } from './context.ts';
 import { errorBody, statusOf } from './http-errors.ts';
 import { invokeRoutes, serveAsync } from './invoke-routes.ts';
+import { peerGuard } from './peer-guard.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { registryTarget } from './registry-target.ts';
 import { systemRoutes } from './system-routes.ts';
@@ -63,6 +65,8 @@ export interface Gateway {
   /** `http://host:port` of the listening node. */
   readonly url: string;
   readonly metrics: GatewayMetrics;
+  /** For the node's peer servers: calls over peers meet this gateway's invoke tokens and admission. */
+  readonly peerGuard: PeerGuard;
   /** Stop accepting, finish every accepted request and async call (and its callback), then close. */
   close(): Promise<void>;
 }
@@ -144,6 +148,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   return {
     url: urlOf(app),
     metrics,
+    peerGuard: peerGuard(ctx),
     async close() {
       // Node closes the connections idle at this moment; one still answering would then stay open for the
       // whole keep-alive timeout after its answer. From now on each closes once idle (plus Node's 1 s

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { PlumeError } from '../../errors.ts';
 import { FrameDecoder, encodeHeader, type DecoderOptions, type Frame, type FrameType } from './frame.ts';
+import { Handshake, type Role } from './handshake.ts';
 import type { Log } from './transport.ts';
 
 export interface ConnectionOptions {
@@ -16,6 +17,13 @@ export interface ConnectionOptions {
   onClose(reason: PlumeError): void;
   /** Where each frame's payload goes (see DecoderOptions). */
   allocate?: DecoderOptions['allocate'];
+  /**
+   * Authenticate the other end with this cluster secret (a key from `secretKey`) before any frame: no
+   * byte reaches the decoder, and nothing is allocated for a frame, until its proof is checked.
+   */
+  auth?: { readonly key: Buffer; readonly timeoutMs: number };
+  /** Called once the other end is authenticated (at once without `auth`). */
+  onReady?(): void;
 }
 
 export interface SendOptions {
@@ -32,31 +40,60 @@ export class FramedConnection {
   readonly peer: string;
   readonly #decoder: FrameDecoder;
   readonly #log: Log;
+  readonly #onReady: (() => void) | undefined;
   #reason: PlumeError | undefined;
+  /** Until the other end is authenticated: every byte it sends goes here, none to the decoder. */
+  #handshake: Handshake | undefined;
+  #handshakeTimer: NodeJS.Timeout | undefined;
 
-  private constructor(socket: net.Socket, peer: string, decoder: FrameDecoder, options: ConnectionOptions) {
+  private constructor(socket: net.Socket, peer: string, decoder: FrameDecoder, options: ConnectionOptions, role: Role) {
     this.socket = socket;
     this.peer = peer;
     this.#log = options.log;
     this.#decoder = decoder;
+    this.#onReady = options.onReady;
+    if (options.auth) {
+      const { key, timeoutMs } = options.auth;
+      this.#handshake = new Handshake(role, key, (bytes) => socket.write(bytes));
+      this.#handshakeTimer = setTimeout(() => {
+        const reason = new PlumeError(
+          'PLUME_EPEER',
+          `peer authentication failed: ${peer} did not complete the handshake within ${timeoutMs} ms`,
+        );
+        this.#log(`dropped connection ${peer}: ${reason.message}`);
+        this.destroy(reason);
+      }, timeoutMs);
+      this.#handshakeTimer.unref();
+    }
     // Without an 'error' listener a reset peer would crash the process; the reason is reported on close.
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.#reason ??= new PlumeError('PLUME_EPEER', `connection to ${peer} failed: ${error.code ?? error.message}`);
     });
-    socket.on('close', () => options.onClose(this.#reason ?? this.#peerClosed()));
+    socket.on('close', () => {
+      clearTimeout(this.#handshakeTimer);
+      options.onClose(this.#reason ?? this.#peerClosed());
+    });
+  }
+
+  /** True once the other end is authenticated (always, without a secret). */
+  get ready(): boolean {
+    return this.#handshake === undefined;
   }
 
   /** A socket a server accepted: Node offers no `onread` there, so chunks arrive as 'data' and are copied into place. */
   static accept(socket: net.Socket, peer: string, options: ConnectionOptions): FramedConnection {
     const decoder = newDecoder(options);
-    const connection = new FramedConnection(socket, peer, decoder, options);
-    socket.on('data', (chunk: Buffer) => connection.#feed(() => decoder.push(chunk)));
+    const connection = new FramedConnection(socket, peer, decoder, options, 'server');
+    socket.on('data', (chunk: Buffer) => connection.#feed(() => connection.#frames(chunk) && decoder.push(chunk)));
+    if (connection.#handshake) connection.#handshake.start();
+    else options.onReady?.();
     return connection;
   }
 
   /**
    * Connects with `onread`: the kernel reads the rest of a large payload straight into its final buffer
-   * (no per-read buffers, no copy). `connected` settles with the connect, rejecting with `PLUME_EPEER`.
+   * (no per-read buffers, no copy). `connected` settles with the connect (and, with `auth`, the
+   * handshake), rejecting with `PLUME_EPEER`.
    */
   static connect(
     connectOptions: net.NetConnectOpts,
@@ -69,19 +106,23 @@ export class FramedConnection {
       onread: {
         buffer: () => decoder.readTarget(),
         callback: (n: number, buffer: Uint8Array) => {
-          connection.#feed(() => decoder.received(buffer, n));
+          // During the handshake the decoder holds no payload, so reads land in its scratch buffer.
+          connection.#feed(() => connection.#frames(buffer.subarray(0, n)) && decoder.received(buffer, n));
           return true; // keep reading
         },
       },
     });
-    const connection = new FramedConnection(socket, peer, decoder, options);
+    const connection = new FramedConnection(socket, peer, decoder, options, 'client');
     const connected = new Promise<void>((resolve, reject) => {
       const fail = (error: NodeJS.ErrnoException) =>
         reject(new PlumeError('PLUME_EPEER', `cannot connect to ${peer}: ${error.code ?? error.message}`));
       socket.once('error', fail);
       socket.once('connect', () => {
         socket.off('error', fail);
-        resolve();
+        if (!connection.#handshake) return resolve();
+        connection.#readyWaiter = resolve;
+        socket.once('close', () => reject(connection.#reason ?? connection.#handshakeClosed()));
+        connection.#handshake.start();
       });
     });
     return { connection, connected };
@@ -111,6 +152,33 @@ export class FramedConnection {
   destroy(reason: PlumeError): void {
     this.#reason ??= reason;
     this.socket.destroy();
+  }
+
+  #readyWaiter: (() => void) | undefined;
+
+  /**
+   * Routes `bytes` to the handshake while it runs: false while they all belong to it; once it is done,
+   * the bytes after it go to the decoder (pushed here) and false again. True: they are frame bytes.
+   */
+  #frames(bytes: Uint8Array): boolean {
+    const handshake = this.#handshake;
+    if (!handshake) return true;
+    const rest = handshake.push(bytes);
+    if (rest === undefined) return false;
+    this.#handshake = undefined;
+    clearTimeout(this.#handshakeTimer);
+    this.#readyWaiter?.();
+    this.#readyWaiter = undefined;
+    this.#onReady?.();
+    if (rest.length > 0) this.#decoder.push(rest);
+    return false;
+  }
+
+  #handshakeClosed(): PlumeError {
+    return new PlumeError(
+      'PLUME_EPEER',
+      `peer authentication failed: ${this.peer} closed the connection during the handshake (does it use the same cluster secret?)`,
+    );
   }
 
   #feed(decode: () => void): void {

@@ -132,7 +132,7 @@ class EmbeddedTransportClient implements TransportClient {
     const hop = (transfer: Transfer) => reportTransfer(transfer, this.#log, this.#onTransfer, options.onTransfer);
     // Deferred a tick so a handler never runs inside its caller's stack, as with a socket.
     Promise.resolve()
-      .then(() => server.serve({ method, body, signal: controller.signal, keep: () => {} }, id, hop))
+      .then(() => server.serve(embeddedRequest(method, body, controller.signal, options.credential), id, hop))
       .then(
         (result) => this.#pending.resolve(id, result),
         (error: unknown) => this.#pending.reject(id, error instanceof PlumeError ? error : PlumeError.from(serializeError(error))),
@@ -154,6 +154,12 @@ class EmbeddedTransportClient implements TransportClient {
     for (const controller of this.#running.values()) controller.abort(reason);
     this.#running.clear();
   }
+}
+
+function embeddedRequest(method: string, body: Uint8Array, signal: AbortSignal, credential: string | undefined): TransportRequest {
+  const request: TransportRequest = { method, body, signal, keep: () => {} };
+  if (credential !== undefined) request.credential = credential;
+  return request;
 }
 
 export function createEmbeddedServer(handler: RequestHandler, options?: ServerOptions): TransportServer {

@@ -22,6 +22,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { PlumeError } from '../../errors.ts';
+import { HANDSHAKE_MAGIC16 } from './handshake.ts';
 
 export const FRAME_MAGIC = 0x504c;
 export const FRAME_VERSION = 1;
@@ -105,6 +106,8 @@ export function encodeHeader(header: FrameHeader): Buffer {
 export function decodeHeader(bytes: Uint8Array, maxPayload: number = DEFAULT_MAX_PAYLOAD): Required<FrameHeader> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
   const magic = view.getUint16(0);
+  if (magic === HANDSHAKE_MAGIC16)
+    throw frameError('the peer opened with an authentication handshake: it needs a cluster secret, and this end has none');
   if (magic !== FRAME_MAGIC) throw frameError(`bad magic 0x${magic.toString(16).padStart(4, '0')}`);
   const expected = view.getUint32(16);
   const actual = crc32(bytes.subarray(0, 16));

@@ -21,6 +21,8 @@ export interface LargeBodyFetcherOptions {
   readonly store: PayloadStore;
   /** For the connections to pull servers. */
   readonly logger: TransportLogger | undefined;
+  /** The cluster secret: a pull connection authenticates like any other. */
+  readonly secret: string | undefined;
   /** Hears each body fetched: the bytes it moved and the bytes copied in user space. */
   readonly report: (method: string, id: number, bytesMoved: number, bytesCopied: number) => void;
 }
@@ -30,6 +32,7 @@ export class LargeBodyFetcher {
   readonly #maxPayload: number;
   readonly #store: PayloadStore;
   readonly #logger: TransportLogger | undefined;
+  readonly #secret: string | undefined;
   readonly #report: LargeBodyFetcherOptions['report'];
   /** Connections to clients' pull servers, by address. */
   readonly #pullers = new Map<
@@ -42,6 +45,7 @@ export class LargeBodyFetcher {
     this.#maxPayload = options.maxPayload;
     this.#store = options.store;
     this.#logger = options.logger;
+    this.#secret = options.secret;
     this.#report = options.report;
   }
 
@@ -124,6 +128,7 @@ export class LargeBodyFetcher {
       maxPayload: this.#maxPayload,
       pullThreshold: Infinity,
       ...(this.#logger ? { logger: this.#logger } : {}),
+      ...(this.#secret === undefined ? {} : { secret: this.#secret }),
     });
     const entry = { client, settled: false, ready: client.connect(address).then(() => client) };
     const settle = (): void => void (entry.settled = true);

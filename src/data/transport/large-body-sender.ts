@@ -33,6 +33,8 @@ export interface LargeBodySenderOptions {
   readonly maxPayload: number;
   /** For the pull server. */
   readonly logger: TransportLogger | undefined;
+  /** The cluster secret: the pull server authenticates the servers that pull from it. */
+  readonly secret: string | undefined;
   /** The client's requests in flight, which large ones join. */
   readonly pending: PendingRequests;
   /** Tells the server that the client gave up on request `id`. */
@@ -45,6 +47,7 @@ export class LargeBodySender {
   readonly #addressing: SocketAddressing;
   readonly #maxPayload: number;
   readonly #logger: TransportLogger | undefined;
+  readonly #secret: string | undefined;
   readonly #pending: PendingRequests;
   readonly #cancel: LargeBodySenderOptions['cancel'];
   readonly #report: LargeBodySenderOptions['report'];
@@ -56,6 +59,7 @@ export class LargeBodySender {
     this.#addressing = addressing;
     this.#maxPayload = options.maxPayload;
     this.#logger = options.logger;
+    this.#secret = options.secret;
     this.#pending = options.pending;
     this.#cancel = options.cancel;
     this.#report = options.report;
@@ -162,6 +166,7 @@ export class LargeBodySender {
       const server = new SocketTransportServer(this.#addressing, async ({ body }) => this.#exported(body), {
         maxPayload: this.#maxPayload,
         ...(this.#logger ? { logger: this.#logger } : {}),
+        ...(this.#secret === undefined ? {} : { secret: this.#secret }),
       });
       const address = await server.listen(this.#addressing.pullAddress(connection.socket));
       return { server, address };

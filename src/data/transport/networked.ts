@@ -19,6 +19,11 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** `::ffff:10.0.0.1` and `10.0.0.1` are the same peer. */
+function plainIp(address: string): string {
+  return address.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+}
+
 export const networkedAddressing: SocketAddressing = {
   mode: 'networked',
   defaultAddress: () => '127.0.0.1:0',
@@ -30,6 +35,17 @@ export const networkedAddressing: SocketAddressing = {
   },
   // The interface this end of the connection uses is one the server can reach; port 0: any free one.
   pullAddress: (socket) => formatHostPort(socket.localAddress ?? '127.0.0.1', 0),
+  // The client's own host only: a frame naming another host would make this node a proxy into its network.
+  pullRefused: (address, socket) => {
+    let host: string;
+    try {
+      host = parseHostPort(address).host;
+    } catch (error) {
+      return (error as Error).message;
+    }
+    const peer = socket.remoteAddress;
+    return peer !== undefined && plainIp(host) === plainIp(peer) ? undefined : `${address} is not on the client's host (${peer})`;
+  },
   // Nagle's algorithm would hold a small response back for up to 40 ms waiting for the ACK of the last one.
   sharedFiles: false,
   prepare: (socket) => void socket.setNoDelay(true),

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, statfsSync, unlinkSync, write } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readlink } from 'node:fs/promises';
 
 const DIR = '/dev/shm';
 
@@ -19,7 +19,9 @@ const DIR = '/dev/shm';
 export const sharedFilesAvailable = process.platform === 'linux' && existsSync(DIR) && existsSync('/proc/self/fd');
 
 /** The only paths a server opens for a client: another process's descriptor, never a named file. */
-const PATH = /^\/proc\/\d{1,10}\/fd\/\d{1,10}$/;
+const PATH = /^\/proc\/(\d{1,10})\/fd\/\d{1,10}$/;
+/** What such a descriptor must be: a body file of that very process, made (and unlinked) by `create`. */
+const BODY_FILE = /^\/dev\/shm\/plume-body-(\d{1,10})-[0-9a-f]{16} \(deleted\)$/;
 
 export interface SharedFile {
   readonly fd: number;
@@ -139,12 +141,18 @@ export class Arrival {
 /**
  * Reads `into.length` bytes of the file at `path` (a client's `/proc/<pid>/fd/<fd>`) into `into` as they
  * arrive; resolves with the bytes read, fewer only when the file ends before what the writer announced.
- * Refuses any other path.
+ * Refuses any other path, and any descriptor that is not a body file that process made (`create`): a
+ * request can never make a server read another of its client's files, or one of its own files.
  */
 export async function readShared(path: string, into: Uint8Array, arrival: Arrival, signal: AbortSignal): Promise<number> {
-  if (!PATH.test(path)) throw new TypeError(`'${path}' is not a shared body file (/proc/<pid>/fd/<fd>)`);
-  const file = await open(path, constants.O_RDONLY);
+  const pid = PATH.exec(path)?.[1];
+  if (pid === undefined) throw new TypeError(`'${path}' is not a shared body file (/proc/<pid>/fd/<fd>)`);
+  // Checked before opening (a FIFO or a device must not even be opened) and again on what was opened,
+  // since the descriptor may change in between. O_NONBLOCK: opening a FIFO swapped in never blocks.
+  await checkBodyFile(path, pid, path);
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    await checkBodyFile(`/proc/self/fd/${file.fd}`, pid, path);
     let done = 0;
     while (done < into.length) {
       const until = Math.min(into.length, await arrival.beyond(done, signal));
@@ -158,4 +166,10 @@ export async function readShared(path: string, into: Uint8Array, arrival: Arriva
   } finally {
     await file.close();
   }
+}
+
+/** Refuses a descriptor that is not an unlinked plume body file on /dev/shm of process `pid`. */
+async function checkBodyFile(link: string, pid: string, path: string): Promise<void> {
+  const target = await readlink(link);
+  if (BODY_FILE.exec(target)?.[1] !== pid) throw new TypeError(`'${path}' is not a shared body file of process ${pid} (it is ${target})`);
 }

@@ -2,6 +2,7 @@
 import { PlumeError } from '../../errors.ts';
 import { FramedConnection } from './connection.ts';
 import { DEFAULT_MAX_PAYLOAD, FrameType, HEADER_BYTES, type Frame, type FrameHeader } from './frame.ts';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, secretKey } from './handshake.ts';
 import { LargeBodySender } from './large-body-sender.ts';
 import { EMPTY, type SocketAddressing } from './socket.ts';
 import {
@@ -20,6 +21,28 @@ import {
 } from './transport.ts';
 
 const DEFAULT_PULL_THRESHOLD = 1024 * 1024;
+const MAX_CREDENTIAL_BYTES = 4096;
+
+/** The cluster secret as a key, and the handshake's timeout; undefined without a secret. Throws on a bad one. */
+export function authOf(options: { secret?: string; handshakeTimeoutMs?: number }): { key: Buffer; timeoutMs: number } | undefined {
+  if (options.secret === undefined) return undefined;
+  return {
+    key: secretKey(options.secret),
+    timeoutMs: checkTimeout(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs'),
+  };
+}
+
+/**
+ * A request's method bytes: the method, then `\n` and the credential when there is one (the server splits
+ * them, so the credential never becomes part of the method it logs).
+ */
+function methodPrefix(method: string, credential: string | undefined): Buffer {
+  if (method.includes('\n')) throw new RangeError('method must not contain a newline');
+  if (credential === undefined) return Buffer.from(method, 'utf8');
+  if (typeof credential !== 'string' || credential.includes('\n') || Buffer.byteLength(credential) > MAX_CREDENTIAL_BYTES)
+    throw new RangeError(`credential must be a string of at most ${MAX_CREDENTIAL_BYTES} bytes without a newline`);
+  return Buffer.from(`${method}\n${credential}`, 'utf8');
+}
 
 export class SocketTransportClient implements TransportClient {
   readonly mode: 'local' | 'networked';
@@ -33,6 +56,7 @@ export class SocketTransportClient implements TransportClient {
   /** Buffers the responses of some requests are read into (a server pulling into its store). */
   readonly #into = new Map<number, Uint8Array>();
   readonly #largeBodies: LargeBodySender;
+  readonly #auth: { readonly key: Buffer; readonly timeoutMs: number } | undefined;
   #connection: FramedConnection | undefined;
   /** Why requests cannot be sent: not yet connected, closed, or the connection's end. */
   #unusable: PlumeError = new PlumeError('PLUME_ECLOSED', 'the client is not connected');
@@ -48,8 +72,10 @@ export class SocketTransportClient implements TransportClient {
       throw new RangeError(`pullThreshold must be a number of bytes ≥ 0, got ${threshold}`);
     this.#pullThreshold = threshold;
     this.#log = makeLog(this.mode, options.logger);
+    this.#auth = authOf(options);
     this.#largeBodies = new LargeBodySender(addressing, {
       maxPayload: this.#maxPayload,
+      secret: options.secret,
       logger: options.logger,
       pending: this.#pending,
       cancel: (connection, id) => this.#cancel(connection, id),
@@ -69,6 +95,7 @@ export class SocketTransportClient implements TransportClient {
       maxPayload: this.#maxPayload,
       log: this.#log,
       allocate: (header) => this.#allocate(header),
+      ...(this.#auth ? { auth: this.#auth } : {}),
       onFrame: (frame) => this.#onFrame(frame),
       onClose: (reason) => {
         this.#unusable = reason;
@@ -76,15 +103,21 @@ export class SocketTransportClient implements TransportClient {
         this.#pending.rejectAll((method) => new PlumeError(reason.code, `request '${method}' failed: ${reason.message}`));
       },
     });
-    await connected;
+    // Before the connect completes (Node applies it then): Nagle must not hold the handshake's small writes.
     this.#addressing.prepare(connection.socket);
+    await connected;
     this.#connection = connection;
   }
 
   request(method: string, body: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
     if (typeof method !== 'string') return Promise.reject(new TypeError('method must be a string'));
     if (!(body instanceof Uint8Array)) return Promise.reject(new TypeError('body must be a Uint8Array'));
-    const prefix = Buffer.from(method, 'utf8');
+    let prefix: Buffer;
+    try {
+      prefix = methodPrefix(method, options.credential);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return this.#send(method, prefix, body, options.timeoutMs, options.onTransfer);
   }
 

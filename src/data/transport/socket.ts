@@ -26,6 +26,11 @@ export interface SocketAddressing {
   boundAddress(server: net.Server, requested: string): string;
   /** Where a client's pull server listens: reachable from the server at the other end of `socket`. */
   pullAddress(socket: net.Socket): string;
+  /**
+   * Why a pull reference's address, from a request on `socket`, is refused (undefined: it may be used). A
+   * frame must never make a server connect where it likes: only to the client's own pull server.
+   */
+  pullRefused(address: string, socket: net.Socket): string | undefined;
   /** Per-socket settings, on both ends (Nagle off for TCP). */
   prepare(socket: net.Socket): void;
   /** Large request bodies go through shared-memory files (same host only) instead of being pulled. */

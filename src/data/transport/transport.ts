@@ -19,6 +19,11 @@ export interface TransportRequest {
    * answer is written. Copy it, or call `keep()`, to use it longer.
    */
   body: Uint8Array;
+  /**
+   * What the client sent beside the method (`RequestOptions.credential`, e.g. a caller's bearer token):
+   * never part of `method`, so never in a log line or an error message.
+   */
+  credential?: string;
   /** Aborted when the client gave up (timeout, close) or its connection died: the work is wasted. */
   signal: AbortSignal;
   /**
@@ -76,6 +81,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Called for the request hop and the response hop of this call, after the client-wide listener. */
   onTransfer?: TransferListener;
+  /** Sent beside the method, for the server's handler (TransportRequest.credential); at most 4 KiB, no newline. */
+  credential?: string;
 }
 
 export interface TransportClient {
@@ -101,9 +108,22 @@ export interface ServerOptions {
    * the default budget). Its budget bounds the bodies in flight; a pull waits while it is full.
    */
   store?: PayloadStore;
+  /**
+   * Socket modes: the cluster secret (at least 16 bytes). Every connection then opens with a mutual HMAC
+   * handshake (handshake.ts): a server drops a client that does not prove it holds the secret before
+   * parsing any frame, and a client refuses a server that does not. Both ends must have the same one.
+   */
+  secret?: string;
+  /** Socket modes, with `secret`: how long a connection may take to authenticate (default 5,000 ms). */
+  handshakeTimeoutMs?: number;
+  /**
+   * Socket modes: the largest body a request of `method` may have (undefined: `maxPayload`). A pulled or
+   * shared-memory body that claims more is refused with PLUME_ETOOBIG before any memory is reserved for it.
+   */
+  bodyLimit?: (method: string) => number | undefined;
 }
 
-export interface ClientOptions extends Omit<ServerOptions, 'store'> {
+export interface ClientOptions extends Omit<ServerOptions, 'store' | 'bodyLimit'> {
   /** Default per-request timeout in ms (30,000). */
   timeoutMs?: number;
   /**

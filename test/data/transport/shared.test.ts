@@ -162,8 +162,10 @@ describe('shared-memory bodies over local', { skip: !sharedFilesAvailable && 'no
 
   it('should refuse a shared body shorter than its writer announced', async () => {
     const { address, close } = await localPair(async ({ body }) => body.subarray(0, 1));
-    const path = `/dev/shm/plume-test-${process.pid}`;
+    // A body file as a client makes one (the server reads nothing else): unlinked once open.
+    const path = `/dev/shm/plume-body-${process.pid}-${'ab'.repeat(8)}`;
     const fd = openSync(path, 'w+');
+    unlinkSync(path);
     try {
       writeSync(fd, new Uint8Array(MB));
       const answer = await rawRequest(
@@ -176,7 +178,6 @@ describe('shared-memory bodies over local', { skip: !sharedFilesAvailable && 'no
       assert.match(error.message, /the shared body of 'm' has 1048576 bytes, not 2097152/);
     } finally {
       closeSync(fd);
-      unlinkSync(path);
       await close();
     }
   });
