@@ -168,7 +168,7 @@ export class RedisRegistryStore implements RegistryStore {
       lazyConnect: false,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
-      commandTimeout: 0,
+      commandTimeout: undefined,
     });
     this.#subscriber = subscriber;
     subscriber.on('error', () => {});
