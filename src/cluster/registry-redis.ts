@@ -12,6 +12,7 @@
  */
 import { Redis } from 'ioredis';
 import { PlumeError } from '../errors.ts';
+import { failFastRedisOptions } from '../state/index.ts';
 import { entryText, type EntryKind, type RegistryStore, type StoreListener } from './registry-store.ts';
 
 export const REGISTRY_CHANNEL = 'plume:cluster:registry';
@@ -86,17 +87,8 @@ export class RedisRegistryStore implements RegistryStore {
   constructor(options: RedisRegistryOptions) {
     this.where = redact(options.url);
     const timeoutMs = options.timeoutMs ?? 5000;
-    this.#client = new Redis(options.url, {
-      lazyConnect: true,
-      // While Redis is away a deploy fails at once (503) instead of waiting in a queue nobody sees.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: timeoutMs,
-      commandTimeout: timeoutMs,
-      retryStrategy: (attempt) => Math.min(attempt * 50, 1000),
-      disconnectTimeout: 100,
-    }) as Client;
+    // While Redis is away a deploy fails at once (503) instead of waiting in a queue nobody sees.
+    this.#client = new Redis(options.url, failFastRedisOptions(timeoutMs)) as Client;
     // Errors surface through the commands that fail; without a listener ioredis prints each one.
     this.#client.on('error', () => {});
     this.#client.defineCommand('registryPut', { lua: PUT });

@@ -6,7 +6,7 @@ import { RedisBackend } from './redis-backend.ts';
 export type { AcquireOptions, CompareAndSetResult, LockLease, StateBackend, StateKey, VersionedValue } from './backend.ts';
 export { DEFAULT_MAX_VALUE_BYTES } from './backend.ts';
 export { MemoryBackend, type MemoryBackendOptions } from './memory-backend.ts';
-export { RedisBackend, type RedisBackendOptions } from './redis-backend.ts';
+export { RedisBackend, failFastRedisOptions, type RedisBackendOptions } from './redis-backend.ts';
 export { LocalTier, DEFAULT_CHUNK_BYTES, type LocalTierOptions } from './local-tier.ts';
 
 export interface StateConfig {

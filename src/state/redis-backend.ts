@@ -4,7 +4,7 @@
  * once with PLUME_ESTATE_UNAVAILABLE instead of queueing; it keeps reconnecting in the background.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { PlumeError } from '../errors.ts';
 import {
   acquireTimeout,
@@ -45,6 +45,30 @@ const connectionChannel = diagnostics_channel.channel('plume:state:connection');
 
 type Client = Redis & ScriptCommands;
 
+/**
+ * ioredis settings for a connection whose commands must fail fast while Redis is away (the state tier,
+ * the cluster registry): no offline queue, no silent resend, bounded connect and command times, and
+ * reconnection forever at most a second apart.
+ */
+export function failFastRedisOptions(timeoutMs: number): RedisOptions {
+  return {
+    lazyConnect: true,
+    // Fail fast while disconnected rather than queue calls that may never be served.
+    enableOfflineQueue: false,
+    // A write in flight when the connection drops fails instead of being sent again on reconnect: it may
+    // already have been applied, and appends and versions must not happen twice.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    // Reconnect forever, at most a second apart, so calls work again soon after Redis returns.
+    retryStrategy: (attempt) => Math.min(attempt * 50, 1000),
+    // ioredis arms this timer on close() even for a socket that is already gone, and it holds the
+    // process open: 2 s by default after closing a backend whose Redis is down.
+    disconnectTimeout: 100,
+  };
+}
+
 export class RedisBackend implements StateBackend {
   readonly maxValueBytes: number;
   /** The URL without its password, fit for messages and logs. */
@@ -71,22 +95,7 @@ export class RedisBackend implements StateBackend {
     if (typeof this.#prefix !== 'string') throw new TypeError('prefix must be a string');
     this.#clock = Buffer.from(`${this.#prefix}clock`);
     this.#channel = Buffer.from(`${this.#prefix}released`);
-    this.#client = new Redis(options.url, {
-      lazyConnect: true,
-      // Fail fast while disconnected rather than queue calls that may never be served.
-      enableOfflineQueue: false,
-      // A write in flight when the connection drops fails instead of being sent again on reconnect: it may
-      // already have been applied, and appends and versions must not happen twice.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: timeoutMs,
-      commandTimeout: timeoutMs,
-      // Reconnect forever, at most a second apart, so calls work again soon after Redis returns.
-      retryStrategy: (attempt) => Math.min(attempt * 50, 1000),
-      // ioredis arms this timer on close() even for a socket that is already gone, and it holds the
-      // process open: 2 s by default after closing a backend whose Redis is down.
-      disconnectTimeout: 100,
-    }) as Client;
+    this.#client = new Redis(options.url, failFastRedisOptions(timeoutMs)) as Client;
     for (const [name, script] of Object.entries(SCRIPTS)) this.#client.defineCommand(name, script);
     this.#watch(this.#client);
   }

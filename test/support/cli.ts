@@ -54,3 +54,14 @@ export async function startUp(args: string[]): Promise<UpNode> {
     },
   };
 }
+
+/** POSTs `body` to the node's `path`, with the bearer token if given: the status, text and content type. */
+export async function post(
+  node: Pick<UpNode, 'url'>,
+  path: string,
+  body: string,
+  token?: string,
+): Promise<{ status: number; text: string; type: string | null }> {
+  const res = await fetch(`${node.url}${path}`, { method: 'POST', body, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, text: await res.text(), type: res.headers.get('content-type') };
+}
