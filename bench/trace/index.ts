@@ -53,7 +53,7 @@ export async function traceBench(opts: TraceBenchOptions = {}): Promise<TraceBen
     work,
     // Quick: calls end within half a second (a smoke run, not for reporting).
     ...(quick ? { maxDurationMs: 500 } : {}),
-    ...((opts.functions ?? (quick ? 8 : undefined)) === undefined ? {} : { functions: opts.functions ?? 8 }),
+    ...((opts.functions ?? (quick ? 4 : undefined)) === undefined ? {} : { functions: opts.functions ?? 4 }),
   });
   const calls = w.arrivals.reduce((n, a) => n + callCount(a.root), 0);
   progress(

@@ -7,7 +7,7 @@ import { setImmediate as setImmediatePromise, setTimeout as sleep } from 'node:t
 import { round, type CaseResult } from '../report.ts';
 import { encodeCall } from './call-format.ts';
 import { Meter } from './meter.ts';
-import type { Workload } from './workload.ts';
+import type { CallNode, Workload } from './workload.ts';
 
 /** A platform under replay: sends one arrival's root call, counts what its functions ran. */
 export interface TraceCase {
@@ -36,6 +36,15 @@ export interface CaseSeries {
 /** Arrivals beyond this many in flight are dropped (counted): a saturated case must still finish. */
 const MAX_IN_FLIGHT = 4096;
 
+function criticalPathMs(node: CallNode): number {
+  return node.durationMs + Math.max(0, ...node.next.map(criticalPathMs));
+}
+
+function percentile(values: number[], q: number): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN);
+}
+
 export async function replay(
   c: TraceCase,
   w: Workload,
@@ -49,6 +58,9 @@ export async function replay(
   c.measureWith?.(meter);
   const before = await c.counters();
   const samples: number[] = [];
+  // What the platform added: latency minus the work on the call tree's critical path (its own duration,
+  // then its slowest successor's), which no platform can take away.
+  const overhead: number[] = [];
   let errors = 0;
   let dropped = 0;
   const pending = new Set<Promise<void>>();
@@ -80,6 +92,7 @@ export async function replay(
     const done = c.send(a.root.fn, inputs[i]!).then(
       () => {
         samples.push(performance.now() - due);
+        overhead.push(performance.now() - due - criticalPathMs(a.root));
         perMinute[a.minute]!.completed++;
       },
       (err: unknown) => {
@@ -115,6 +128,8 @@ export async function replay(
     p99_ms: at(0.99),
     p999_ms: at(0.999),
     mean_ms: round(sorted.reduce((s, x) => s + x, 0) / Math.max(1, sorted.length)),
+    overhead_p50_ms: percentile(overhead, 0.5),
+    overhead_p99_ms: percentile(overhead, 0.99),
     peak_rss_mb: metered.peak_rss_mb,
     memory_mb_s: metered.memory_mb_s,
     cpu_s: metered.cpu_s,

@@ -12,11 +12,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readyPort, stopChild } from './child.ts';
 
-const require = createRequire(import.meta.url);
 const COMPAT_DATE = '2025-01-01';
 
-/** The workerd binary and its version, or why it cannot run here (the case is then skipped). */
-export function findWorkerd(): { binary: string; version: string } | { missing: string } {
+/**
+ * The workerd binary and its version, or why it cannot run here (the case is then skipped); packages are
+ * looked up from `from` (this file: the repository's node_modules).
+ */
+export function findWorkerd(from: string = import.meta.url): { binary: string; version: string } | { missing: string } {
+  const require = createRequire(from);
   let pkg: string;
   try {
     pkg = require.resolve('workerd/package.json');

@@ -51,7 +51,7 @@ program
   .option('--minutes <m>', 'trace: minutes of trace time to replay (default 30; quick 2)', positiveNumber)
   .option('--speedup <n>', 'trace: trace time runs this many times faster than wall time (default 20; quick 60)', positiveNumber)
   .option('--seed <n>', 'trace: seed of the arrivals and samples (default 1)', nonNegativeInteger)
-  .option('--functions <k>', 'trace: replay the K busiest trace functions (default all; quick 8)', positiveInteger)
+  .option('--functions <k>', 'trace: replay the K busiest trace functions (default all; quick 4)', positiveInteger)
   .addOption(new Option('--work <kind>', 'trace: a call burns its duration of CPU or waits it (default wait)').choices(['cpu', 'wait']))
   .option('--cases <list>', 'trace: comma-separated cases (default plume,process-per-function,workerd)')
   .option('--ppf-concurrency <n>', 'trace: calls one process-per-function instance takes at once (default 10)', positiveInteger)
