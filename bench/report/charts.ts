@@ -14,14 +14,28 @@ export interface Chart {
   readonly points: number;
 }
 
-const base = { width: 520, height: 260, background: 'white', config: { font: 'sans-serif' } } as const;
+const base = { width: 440, height: 240, background: 'white', config: { font: 'sans-serif' } } as const;
 
 export async function render(title: string, spec: Record<string, unknown>, rows: readonly Row[]): Promise<Chart> {
-  const full = { ...base, ...spec, title, data: { values: rows.map((r) => ({ ...r })) } } as TopLevelSpec;
+  // The figure's caption carries the title. The same case gets the same colour in every chart.
+  const cases = [...new Set(rows.map((r) => String(r['case'])))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const encoding = spec['encoding'] as Record<string, Record<string, unknown>> | undefined;
+  const color = encoding?.['color'] ? { color: { ...encoding['color'], scale: { domain: cases, range: palette(cases) } } } : {};
+  const full = { ...base, ...spec, encoding: { ...encoding, ...color }, data: { values: rows.map((r) => ({ ...r })) } } as TopLevelSpec;
   const view = new View(parse(compile(full).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   return { title, svg, points: rows.length };
+}
+
+const KNOWN = ['offered', 'plume', 'process-per-function', 'workerd', 'direct'];
+const COLORS = ['#888888', '#1f77b4', '#ff7f0e', '#d62728', '#2ca02c'];
+const OTHERS = ['#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#aec7e8', '#ffbb78', '#98df8a', '#c5b0d5'];
+const rank = (c: string): number => (KNOWN.indexOf(c) + 1 || KNOWN.length + 1) - 1;
+
+function palette(cases: readonly string[]): string[] {
+  let other = 0;
+  return cases.map((c) => (KNOWN.includes(c) ? COLORS[KNOWN.indexOf(c)]! : OTHERS[other++ % OTHERS.length]!));
 }
 
 /** Cumulative share of requests under each latency, one line per case (log-scaled latency). */
@@ -49,11 +63,12 @@ export function lines(
   xTitle: string,
   yTitle: string,
   logY = false,
+  points = true,
 ): Promise<Chart> {
   return render(
     title,
     {
-      mark: { type: 'line', point: true },
+      mark: { type: 'line', point: points },
       encoding: {
         x: { field: x, type: 'quantitative', title: xTitle },
         y: { field: y, type: 'quantitative', title: yTitle, ...(logY ? { scale: { type: 'log' } } : {}) },

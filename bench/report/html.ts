@@ -62,12 +62,14 @@ async function charts(doc: BenchDocument): Promise<Chart[]> {
         'mb',
         'trace minute',
         'MB',
+        false,
+        false,
       ),
     );
     const offered = series[0]!.minutes.map((m) => ({ case: 'offered', minute: m.minute, rps: (m.offered * speedup) / 60 }));
     out.push(
       await lines(
-        'Throughput vs offered rate, per trace minute',
+        'Throughput vs offered rate, per trace minute (completions by the minute they finished)',
         [
           ...offered,
           ...series.flatMap((s) => s.minutes.map((m) => ({ case: s.case, minute: m.minute, rps: (m.completed * speedup) / 60 }))),

@@ -29,7 +29,7 @@ export interface CaseSeries {
   readonly latency_cdf: [number, number][];
   /** (wall s, MB of all the case's processes). */
   readonly memory: readonly (readonly [number, number])[];
-  /** Per trace minute: arrivals offered, requests completed, cold starts. */
+  /** Per trace minute of wall time since the start: arrivals offered, requests completed, cold starts. */
   readonly minutes: { minute: number; offered: number; completed: number; cold: number }[];
 }
 
@@ -54,6 +54,11 @@ export async function replay(
   const inputs = w.arrivals.map((a) => encodeCall(a.root, w.options.work, roundsPerMs));
   const minutes = Math.ceil(w.options.minutes);
   const perMinute = Array.from({ length: minutes }, (_, minute) => ({ minute, offered: 0, completed: 0, cold: 0 }));
+  /** A trace minute's counts; a case that falls behind completes past the replay's last minute. */
+  const slot = (minute: number): (typeof perMinute)[number] => {
+    while (perMinute.length <= minute) perMinute.push({ minute: perMinute.length, offered: 0, completed: 0, cold: 0 });
+    return perMinute[minute]!;
+  };
   const meter = new Meter(() => c.pids());
   c.measureWith?.(meter);
   const before = await c.counters();
@@ -65,7 +70,7 @@ export async function replay(
   let dropped = 0;
   const pending = new Set<Promise<void>>();
   const start = performance.now();
-  const minuteNow = (): number => Math.min(minutes - 1, Math.floor(((performance.now() - start) * w.options.speedup) / 60_000));
+  const minuteNow = (): number => Math.floor(((performance.now() - start) * w.options.speedup) / 60_000);
 
   let lastCold = before.cold;
   let polling = true;
@@ -73,7 +78,7 @@ export async function replay(
     while (polling) {
       await sleep(1000);
       const { cold } = await c.counters().catch(() => ({ cold: lastCold }));
-      perMinute[minuteNow()]!.cold += cold - lastCold;
+      slot(minuteNow()).cold += cold - lastCold;
       lastCold = cold;
     }
   })();
@@ -84,7 +89,7 @@ export async function replay(
     const due = start + a.atMs;
     const wait = due - performance.now();
     await (wait > 0 ? sleep(wait) : setImmediatePromise());
-    perMinute[a.minute]!.offered++;
+    slot(a.minute).offered++;
     if (pending.size >= MAX_IN_FLIGHT) {
       dropped++;
       continue;
@@ -93,7 +98,7 @@ export async function replay(
       () => {
         samples.push(performance.now() - due);
         overhead.push(performance.now() - due - criticalPathMs(a.root));
-        perMinute[a.minute]!.completed++;
+        slot(minuteNow()).completed++;
       },
       (err: unknown) => {
         if (errors++ === 0) onError(err);
@@ -107,7 +112,7 @@ export async function replay(
   polling = false;
   await poll;
   const after = await c.counters();
-  perMinute[minuteNow()]!.cold += after.cold - lastCold;
+  slot(minuteNow()).cold += after.cold - lastCold;
   const metered = meter.stop();
 
   const sorted = samples.sort((x, y) => x - y);
