@@ -14,7 +14,7 @@ export interface Chart {
   readonly points: number;
 }
 
-const base = { width: 440, height: 240, background: 'white', config: { font: 'sans-serif' } } as const;
+const base = { width: 440, height: 240, background: 'white', config: { font: 'sans-serif', legend: { labelLimit: 240 } } } as const;
 
 export async function render(title: string, spec: Record<string, unknown>, rows: readonly Row[]): Promise<Chart> {
   // The figure's caption carries the title. The same case gets the same colour in every chart.

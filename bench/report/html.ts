@@ -29,7 +29,7 @@ function table(rows: readonly Row[]): string {
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const head = keys.map((k) => `<th>${escape(k)}</th>`).join('');
   const body = rows.map((r) => `<tr>${keys.map((k) => `<td>${escape(String(r[k] ?? ''))}</td>`).join('')}</tr>`).join('\n');
-  return `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<div class="table"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
 /** The charts a scenario's document supports. */
@@ -148,7 +148,12 @@ async function cwasiAlone(): Promise<Chart> {
 
 export async function reportHtml(docs: readonly BenchDocument[], notes: readonly string[] = []): Promise<string> {
   const sections: string[] = [];
+  const seen = new Map<string, number>();
   for (const doc of docs) {
+    // A scenario may appear more than once (several runs): each section keeps an id of its own.
+    const n = (seen.get(doc.scenario) ?? 0) + 1;
+    seen.set(doc.scenario, n);
+    const id = n === 1 ? doc.scenario : `${doc.scenario}-${n}`;
     const figures = (await charts(doc)).map(
       (c) => `<figure data-points="${c.points}"><figcaption>${escape(c.title)}</figcaption>${c.svg}</figure>`,
     );
@@ -158,7 +163,7 @@ export async function reportHtml(docs: readonly BenchDocument[], notes: readonly
           .join(' · ')}</p>`
       : '';
     sections.push(
-      `<section id="${escape(doc.scenario)}"><h2>${escape(doc.scenario)}</h2>` +
+      `<section id="${escape(id)}"><h2>${escape(doc.scenario)}</h2>` +
         `<p class="meta">node ${escape(doc.node)}, ${doc.cpus} cpus${doc.source ? `, from ${escape(doc.source)}` : ''}</p>${settings}` +
         `${table(doc.results)}<div class="charts">${figures.join('\n')}</div></section>`,
     );
@@ -180,7 +185,9 @@ th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th { background: #f3f3f3; }
 td:first-child, th:first-child { text-align: left; }
 .meta { color: #666; font-size: 12px; }
-.charts { display: flex; flex-wrap: wrap; gap: 1em; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1em; }
+figure svg { width: 100%; height: auto; }
+.table { overflow-x: auto; }
 figure { margin: 0; border: 1px solid #eee; padding: 0.5em; }
 figcaption { font-weight: bold; margin-bottom: 0.3em; }
 </style></head>
