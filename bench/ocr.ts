@@ -20,6 +20,7 @@ import { BareHost } from './ocr/bare-host.ts';
 import { ocrPipeline, modelPaths, stepFunctions, textChain, type Pipeline } from './ocr/pipeline.ts';
 import { ProcessChain } from './ocr/process-chain.ts';
 import { round, type CaseResult } from './report.ts';
+import { KeepAlive, ocrTraceArrivals, replayArrivals } from './ocr-trace.ts';
 
 export interface OcrBenchOptions {
   readonly quick?: boolean;
@@ -27,6 +28,8 @@ export interface OcrBenchOptions {
   readonly coldRatio?: number;
   /** `text`: two trivial guests instead of OCR, to see the platforms' own cost (default `ocr`). */
   readonly chain?: 'ocr' | 'text';
+  /** `trace`: after the sweep, the Azure trace's arrival pattern too (bench/ocr-trace.ts). */
+  readonly arrivals?: 'poisson' | 'trace';
   readonly progress?: (label: string) => void;
 }
 
@@ -112,7 +115,51 @@ export async function ocrBench(opts: OcrBenchOptions = {}): Promise<CaseResult[]
   } else {
     process.stderr.write('process-per-function: skipped, redis-server is not installed (Debian: apt-get install redis-server)\n');
   }
+  if (opts.arrivals === 'trace') results.push(...(await underTrace(pipeline, opts.quick ?? false, progress)));
   return results;
+}
+
+/** Both platforms on the trace's arrivals (ocr-trace.ts); process-per-function only with redis-server. */
+async function underTrace(pipeline: Pipeline, quick: boolean, progress: (label: string) => void): Promise<CaseResult[]> {
+  const arrivals = ocrTraceArrivals(quick);
+  const rows: CaseResult[] = [];
+  progress(`plume: ${arrivals.atMs.length} trace arrivals over ${arrivals.minutes} trace minutes at ${arrivals.speedup}×`);
+  const plume = await Plume.start();
+  try {
+    await plume.applyWorkflow(pipeline.spec, { baseDir: pipeline.baseDir });
+    await warm(() => plume.runWorkflow(pipeline.spec.name, pipeline.input));
+    const cold = async (): Promise<number> => Object.values(await plume.stats()).reduce((n, s) => n + s.coldStarts, 0);
+    const before = await cold();
+    const row = await replayArrivals(
+      'plume',
+      arrivals,
+      () => plume.runWorkflow(pipeline.spec.name, pipeline.input),
+      () => ({}),
+    );
+    rows.push({ ...row, cold_starts: (await cold()) - before });
+  } finally {
+    await plume.close();
+  }
+  if (!hasRedisServer()) return rows;
+  progress(`process-per-function: the same trace arrivals, keep-alive ${arrivals.keepAliveMs / 1000} s`);
+  const redis = await startRedis();
+  try {
+    const chain = await ProcessChain.start(pipeline, redis.url);
+    try {
+      await warm(() => pipeline.run(chain.invoke, pipeline.input));
+      const keepAlive = new KeepAlive(chain.functions, arrivals.keepAliveMs);
+      const request = async (): Promise<unknown> => {
+        await keepAlive.before((fn) => chain.restart(fn));
+        return pipeline.run(chain.invoke, pipeline.input);
+      };
+      rows.push(await replayArrivals('process-per-function', arrivals, request, () => ({ cold_starts: keepAlive.coldStarts })));
+    } finally {
+      await chain.close();
+    }
+  } finally {
+    await redis.stop();
+  }
+  return rows;
 }
 
 async function serveDirect(pipeline: Pipeline): Promise<Served> {
@@ -219,6 +266,17 @@ export function ocrVerdict(results: readonly CaseResult[]): string {
     const lowRatio = round(p90(ppf, low) / p90('plume', low));
     lines.push(`  p90 at ${low} req/s vs ${ppf}: ${lowRatio}× lower (${p90(ppf, low)} ms), target ≥ 10×: ${mark(lowRatio >= 10)}`);
     lines.push(`  p90 at ${rate70} req/s vs ${ppf}: ${round(p90(ppf, rate70) / p90('plume', rate70))}× lower (${p90(ppf, rate70)} ms)`);
+  }
+  const traced = (c: string): number =>
+    num(
+      results.find((r) => r.case === `${c}/trace`),
+      'p90_ms',
+    );
+  if (results.some((r) => r.case === `${ppf}/trace`)) {
+    const x = round(traced(ppf) / traced('plume'));
+    lines.push(
+      `  p90 under the trace's arrivals vs ${ppf}: ${x}× lower (${traced('plume')} vs ${traced(ppf)} ms), target ≥ 10× (issue 14): ${mark(x >= 10)}`,
+    );
   }
   return lines.join('\n');
 }

@@ -10,6 +10,8 @@ import { isolation, isolationVerdict } from '../../bench/isolation.ts';
 import { ocrBench, ocrVerdict } from '../../bench/ocr.ts';
 import { report, table, type CaseResult } from '../../bench/report.ts';
 import { transfer } from '../../bench/transfer.ts';
+import { TRACE_CASES, traceBench, type TraceCaseName } from '../../bench/trace/index.ts';
+import { traceVerdict } from '../../bench/trace/verdict.ts';
 import { wasiBench } from '../../bench/wasi.ts';
 import { Progress } from './progress.ts';
 
@@ -20,13 +22,26 @@ interface BenchOptions {
   workers?: number;
   coldRatio?: number;
   chain?: 'ocr' | 'text';
+  arrivals?: 'poisson' | 'trace';
+  minutes?: number;
+  speedup?: number;
+  seed?: number;
+  functions?: number;
+  work?: 'cpu' | 'wait';
+  cases?: string;
+  ppfConcurrency?: number;
+  out?: string;
+  from?: string;
 }
+
+/** A scenario's rows, and for some (trace) more top-level fields of the JSON document (settings, series). */
+type ScenarioOutput = CaseResult[] | { results: CaseResult[]; extra: Record<string, unknown> };
 
 /** The run's progress on stderr (a bar on a terminal without --json); scenarios report stages through `progress`. */
 let bar = new Progress();
 const progress = (label: string): void => bar.stage(label);
 
-const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | CaseResult[]> = {
+const scenarios: Record<string, (opts: BenchOptions) => Promise<ScenarioOutput> | ScenarioOutput> = {
   coldstart: (opts) => coldstart({ quick: opts.quick ?? false, progress }),
   density: (opts) => density(opts.instances ?? (opts.quick ? 2000 : 25_000)),
   transfer: (opts) => transfer({ quick: opts.quick ?? false, progress }),
@@ -44,8 +59,30 @@ const scenarios: Record<string, (opts: BenchOptions) => Promise<CaseResult[]> | 
       progress,
       ...(opts.coldRatio === undefined ? {} : { coldRatio: opts.coldRatio }),
       ...(opts.chain === undefined ? {} : { chain: opts.chain }),
+      ...(opts.arrivals === undefined ? {} : { arrivals: opts.arrivals }),
+    }),
+  trace: (opts) =>
+    traceBench({
+      quick: opts.quick ?? false,
+      progress,
+      ...(opts.minutes === undefined ? {} : { minutes: opts.minutes }),
+      ...(opts.speedup === undefined ? {} : { speedup: opts.speedup }),
+      ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+      ...(opts.functions === undefined ? {} : { functions: opts.functions }),
+      ...(opts.work === undefined ? {} : { work: opts.work }),
+      ...(opts.cases === undefined ? {} : { cases: traceCases(opts.cases) }),
+      ...(opts.ppfConcurrency === undefined ? {} : { ppfConcurrency: opts.ppfConcurrency }),
     }),
 };
+
+function traceCases(list: string): TraceCaseName[] {
+  const names = list.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(TRACE_CASES as readonly string[]).includes(n))
+      throw new TypeError(`--cases: unknown case '${n}' (known: ${TRACE_CASES.join(', ')})`);
+  }
+  return names as TraceCaseName[];
+}
 
 /** Published numbers of the systems Plume competes with, or the issue's targets, printed beside the results (never in the JSON). */
 const references: Record<string, (results: readonly CaseResult[]) => string> = {
@@ -54,6 +91,7 @@ const references: Record<string, (results: readonly CaseResult[]) => string> = {
   isolation: isolationVerdict,
   gateway: gatewayVerdict,
   ocr: ocrVerdict,
+  trace: traceVerdict,
   fanout: () => {
     const lines = (['fanout', 'fanin'] as const).flatMap((kind) => {
       const r = publishedFan(kind);
@@ -74,17 +112,25 @@ const references: Record<string, (results: readonly CaseResult[]) => string> = {
 };
 
 export async function benchCommand(scenario: string, opts: BenchOptions): Promise<void> {
+  if (scenario === 'report') {
+    const { reportCommand } = await import('../../bench/report/command.ts');
+    return reportCommand({
+      out: opts.out ?? 'report.html',
+      quick: opts.quick ?? false,
+      ...(opts.from === undefined ? {} : { from: opts.from }),
+    });
+  }
   const run = scenarios[scenario];
-  if (!run) throw new TypeError(`unknown scenario '${scenario}' (known: ${Object.keys(scenarios).join(', ')})`);
+  if (!run) throw new TypeError(`unknown scenario '${scenario}' (known: ${Object.keys(scenarios).join(', ')}, report)`);
   process.stderr.write(`plume bench ${scenario}\n`);
   bar = new Progress({ json: opts.json ?? false });
-  let results: CaseResult[];
+  let output: ScenarioOutput;
   try {
-    results = await run(opts);
+    output = await run(opts);
   } finally {
     bar.stop();
   }
-  const r = report(scenario, results);
+  const r = Array.isArray(output) ? report(scenario, output) : { ...report(scenario, output.results), ...output.extra };
   const reference = references[scenario]?.(r.results) ?? '';
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -31,7 +31,10 @@ program
 
 program
   .command('bench')
-  .description('run a benchmark scenario: coldstart | density | transfer | fanout | batching | ocr | gateway | isolation | wasi | cluster')
+  .description(
+    'run a benchmark scenario: coldstart | density | transfer | fanout | batching | ocr | gateway | isolation | wasi | cluster | trace; ' +
+      '`report` writes one HTML report of them',
+  )
   .argument('<scenario>', 'the scenario')
   .option('--json', 'print exactly one JSON document on stdout')
   .option('--quick', 'fewer iterations (a smoke run, not for reporting)')
@@ -39,6 +42,21 @@ program
   .option('--workers <n>', 'gateway: worker threads of the node (default: one per core)', positiveInteger)
   .option('--cold-ratio <p>', 'ocr: probability that a process-per-function request restarts a step first (default 0.1)', ratio)
   .addOption(new Option('--chain <name>', 'ocr: the chain served (text: two trivial guests)').choices(['ocr', 'text']))
+  .addOption(
+    new Option('--arrivals <pattern>', "ocr: 'poisson' (the rate sweep) or 'trace' (the Azure trace's arrivals, too)").choices([
+      'poisson',
+      'trace',
+    ]),
+  )
+  .option('--minutes <m>', 'trace: minutes of trace time to replay (default 30; quick 2)', positiveNumber)
+  .option('--speedup <n>', 'trace: trace time runs this many times faster than wall time (default 20; quick 60)', positiveNumber)
+  .option('--seed <n>', 'trace: seed of the arrivals and samples (default 1)', nonNegativeInteger)
+  .option('--functions <k>', 'trace: replay the K busiest trace functions (default all; quick 4)', positiveInteger)
+  .addOption(new Option('--work <kind>', 'trace: a call burns its duration of CPU or waits it (default wait)').choices(['cpu', 'wait']))
+  .option('--cases <list>', 'trace: comma-separated cases (default plume,process-per-function,workerd)')
+  .option('--ppf-concurrency <n>', 'trace: calls one process-per-function instance takes at once (default 10)', positiveInteger)
+  .option('--out <file.html>', 'report: the HTML file to write (default report.html)')
+  .option('--from <dir>', 'report: read the --json outputs (*.json) in DIR instead of running the scenarios')
   .action(async (scenario, opts) => (await import('./bench.ts')).benchCommand(scenario, opts));
 
 program
