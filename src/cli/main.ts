@@ -210,6 +210,5 @@ try {
       ? err.message
       : String((err as Error)?.message ?? err);
   process.stderr.write(`plume: ${message}\n`);
-  if (process.env["PLUME_DEBUG_STACK"]) console.error(err);
   process.exitCode = process.exitCode || 1;
 }
