@@ -6,23 +6,28 @@
  *
  * - `throughput/burn`: a CPU-bound guest (bench/guests/burn.wasm) called through every node's gateway at
  *   once, two calls in flight per node; `speedup` is over the 1-node row with the same `rounds`, same run.
- * - `call/http-in-node`, `call/workflow-in-node`, `call/workflow-cross-node`: a no-op, one call at a time,
- *   the three interleaved. `/function/:name` serves only a node's own functions today (docs/dataplane.md),
- *   so the cross-node call is a one-step workflow on the last node whose function only node a serves; its
- *   baseline is the same workflow with a function served in-node. `overhead_*` is their difference.
- * - `async/accept`, `async/end-to-end`: `POST /async-function/noop` to each node in turn, from the request to
- *   the 202, and to its callback arriving here (today's in-memory async calls).
- * - `failover/peer-down` (3 nodes): node a, which serves the caller's function before node b, is SIGKILLed;
- *   the time from the kill to the first call the caller gets served by b, and the calls that failed before.
- *   `failover/host-lost` (netns, without --quick): the same, but a's link is cut before the kill, so no FIN
- *   reaches anyone, as when a host loses power. See `measureFailover` for the membership path.
+ * - `call/http-in-node`, `call/http-cross-node`: a no-op, one call at a time, the two interleaved, through the
+ *   last node's `/function/:name`: `noop` it serves itself, and `noop-a`, which only node a serves, so the
+ *   gateway forwards it over an authenticated peer link. `overhead_*` is their difference, same run.
+ * - `async/accept`, `async/end-to-end`: `POST /async-function/noop` to each node in turn (the call goes to
+ *   the Redis stream before the 202), from the request to the 202, and to its callback arriving here (the
+ *   nodes get `--callback-allow` for the bridge's subnet, where the receiver listens).
+ * - `failover/peer-down` (3 nodes): of nodes a and b, which both serve `who` for the last node's gateway, the
+ *   one serving its calls is SIGKILLed; the time from the kill to the first call served by the other, and
+ *   the calls that failed before. `failover/host-lost` (netns, without --quick): the same after the victim
+ *   restarted, but its link is cut before the kill, so no FIN reaches anyone, as when a host loses power.
+ *
+ * The nodes find each other through Redis (`--redis`, no `--peer`; `discovery: 'peer'` for the old links)
+ * and prove a cluster secret on every peer link (the harness makes one). Each keeps its deployments to
+ * itself (`--local-registry`, in its own data directory), so that a function can live on one node only; a
+ * restarted node loads them again, with no deploy by hand.
  */
 import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster, type Cluster, type ClusterNode } from './support/cluster.ts';
-import { CallbackReceiver, closeClients, post, workflowOutput } from './cluster-client.ts';
+import { CallbackReceiver, closeClients, post } from './cluster-client.ts';
 import { latency, round, type CaseResult } from './report.ts';
 
 const file = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
@@ -70,6 +75,8 @@ export async function clusterBench(options: ClusterBenchOptions): Promise<CaseRe
       const cluster = await startCluster({
         nodes: n,
         peers: (i) => (i === n - 1 ? [...Array(n - 1).keys()] : []),
+        args: () => ['--local-registry'],
+        callbacks: true,
         ...(options.discovery ? { discovery: options.discovery } : {}),
       });
       // On this cluster's bridge (each cluster has its own), where its nodes can reach it.
@@ -114,29 +121,31 @@ async function deploy(node: ClusterNode, name: string, module: string, query = '
   if (res.status !== 201) throw new Error(`deploy ${name} on node ${node.name}: ${res.status} ${await res.text()}`);
 }
 
-/** The caller (last node) runs a one-step workflow `call-<fn>` for each function it reaches. */
-async function applyCall(node: ClusterNode, fn: string): Promise<void> {
-  const spec = { name: `call-${fn}`, steps: [{ id: 'call', function: fn }] };
-  const res = await fetch(`${node.url}/system/workflows`, { method: 'POST', body: JSON.stringify(spec) });
-  if (res.status !== 201) throw new Error(`apply call-${fn} on node ${node.name}: ${res.status} ${await res.text()}`);
-}
-
 async function prepare(cluster: Cluster): Promise<void> {
   const { nodes } = cluster;
-  const caller = nodes.at(-1)!;
   for (const node of nodes) {
     await deploy(node, 'noop', NOOP);
     await deploy(node, 'burn', BURN, `?env=NODE=${node.name}`);
   }
-  await applyCall(caller, 'noop');
-  if (nodes.length >= 2) {
-    await deploy(nodes[0]!, 'noop-a', NOOP);
-    await applyCall(caller, 'noop-a');
+  if (nodes.length >= 2) await deploy(nodes[0]!, 'noop-a', NOOP);
+  if (nodes.length >= 3) for (const node of nodes.slice(0, 2)) await deploy(node, 'who', BURN, `?env=NODE=${node.name}`);
+  // The caller links to every other node and knows what each serves (their records, renewed every second).
+  const caller = nodes.at(-1)!;
+  const wanted = nodes.length >= 3 ? 'who' : 'noop-a';
+  for (let i = 0; nodes.length >= 2; i++) {
+    const peers = await peersOf(caller);
+    const serving = peers.filter((p) => p.functions.includes(wanted)).length;
+    if (peers.length === nodes.length - 1 && serving === Math.min(2, nodes.length - 1)) break;
+    if (i >= 200) throw new Error(`node ${caller.name} did not learn its peers' functions within 10 s: ${JSON.stringify(peers)}`);
+    await sleep(50);
   }
-  if (nodes.length >= 3) {
-    for (const node of nodes.slice(0, 2)) await deploy(node, 'who', BURN, `?env=NODE=${node.name}`);
-    await applyCall(caller, 'who');
-  }
+}
+
+/** The peers a node links to, with the functions each serves. */
+async function peersOf(node: ClusterNode): Promise<{ node: string; functions: string[] }[]> {
+  const res = await fetch(`${node.url}/system/peers`);
+  if (res.status !== 200) throw new Error(`/system/peers on node ${node.name}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { node: string; functions: string[] }[];
 }
 
 async function throughput(cluster: Cluster, plan: Plan, rounds: number): Promise<Record<string, number>> {
@@ -177,11 +186,8 @@ async function throughput(cluster: Cluster, plan: Plan, rounds: number): Promise
 /** The three no-op paths interleaved, one call at a time, so that the machine's noise hits them alike. */
 async function calls(cluster: Cluster, plan: Plan): Promise<[string, Record<string, number>][]> {
   const caller = cluster.nodes.at(-1)!;
-  const paths: [string, string][] = [
-    ['call/http-in-node', `${caller.url}/function/noop`],
-    ['call/workflow-in-node', `${caller.url}/workflow/call-noop`],
-  ];
-  if (cluster.nodes.length >= 2) paths.push(['call/workflow-cross-node', `${caller.url}/workflow/call-noop-a`]);
+  const paths: [string, string][] = [['call/http-in-node', `${caller.url}/function/noop`]];
+  if (cluster.nodes.length >= 2) paths.push(['call/http-cross-node', `${caller.url}/function/noop-a`]);
   const samples = paths.map((): number[] => []);
   const errors = paths.map(() => 0);
   for (let i = 0; i < plan.calls + 20; i++) {
@@ -193,10 +199,10 @@ async function calls(cluster: Cluster, plan: Plan): Promise<[string, Record<stri
   }
   const stats = samples.map((s, k) => ({ ...latency(s), errors: errors[k]! }));
   const rows: [string, Record<string, number>][] = paths.map(([name], k) => [name, stats[k]!]);
-  if (paths.length === 3) {
-    const [, inNode, cross] = stats as [unknown, ReturnType<typeof latency>, ReturnType<typeof latency>];
-    rows[2]![1] = {
-      ...rows[2]![1],
+  if (paths.length === 2) {
+    const [inNode, cross] = [stats[0]!, stats[1]!];
+    rows[1]![1] = {
+      ...rows[1]![1],
       overhead_p50_ms: round(cross.p50_ms - inNode.p50_ms),
       overhead_p99_ms: round(cross.p99_ms - inNode.p99_ms),
     };
@@ -231,59 +237,66 @@ async function asyncCalls(cluster: Cluster, receiver: CallbackReceiver, plan: Pl
 }
 
 /**
- * Node a serves `who` for the caller (its first link); b serves it too. The fault at t0: `peer-down` is a
- * SIGKILL (the kernel closes a's sockets, so the caller's link sees the close at once); `host-lost` cuts a's
- * link first, so the caller hears nothing and finds out when a call or its refresh (every 10 s) times out.
- * Then calls one after another (each given at most 2 s) until one is served by b: `failover_ms` is t0 to that
- * answer, -1 if none came within `boundMs`.
- *
- * Membership hook (issue 11, part 4): with discovery through Redis, a lost host's key expires after its
- * TTL and calls in flight are retried elsewhere; start the cluster with `discovery: 'redis'` and the same
- * measurement then covers TTL + retry (`failed_calls` should drop to 0 for this stateless function).
+ * Nodes a and b both serve `who` (its output starts with the node's name); the caller (last node) serves it
+ * not, so each of its calls runs on one of them. The one that served the caller's latest call is the victim.
+ * The fault at t0: `peer-down` is a SIGKILL (the kernel closes the victim's sockets, so the caller's link
+ * sees the close at once and retries a call in flight elsewhere); `host-lost` cuts the victim's link first,
+ * so the caller hears nothing and finds out when a call times out or the victim's membership key expires.
+ * Then calls one after another (each given at most 2 s) until one is served by the other node:
+ * `failover_ms` is t0 to that answer, -1 if none came within `boundMs`.
  */
 export async function measureFailover(
   cluster: Cluster,
   how: 'peer-down' | 'host-lost',
   boundMs: number,
 ): Promise<Record<string, number | string>> {
-  const [a, , caller] = [cluster.nodes[0]!, cluster.nodes[1]!, cluster.nodes.at(-1)!];
-  const url = `${caller.url}/workflow/call-who?trace=1`;
+  const caller = cluster.nodes.at(-1)!;
+  const url = `${caller.url}/function/who`;
   const servedBy = async (timeoutMs: number): Promise<string | undefined> => {
     const r = await post(url, '0', {}, timeoutMs).catch(() => undefined);
-    return r?.status === 200 ? workflowOutput(r).split(' ')[0] : undefined;
+    return r?.status === 200 ? r.body.split(' ')[0] : undefined;
   };
-  for (let i = 0; i < 5; i++) {
-    const who = await servedBy(5000);
-    if (who !== 'a') throw new Error(`before the fault the caller should reach node a first, got ${who ?? 'an error'}`);
-  }
+  let last: string | undefined;
+  for (let i = 0; i < 5; i++) last = await servedBy(5000);
+  const victim = cluster.nodes.findIndex((n) => n.name === last);
+  if (victim !== 0 && victim !== 1) throw new Error(`before the fault node a or b should serve who, got ${last ?? 'an error'}`);
+  const other = cluster.nodes[1 - victim]!.name;
   const t0 = performance.now();
-  if (how === 'host-lost') cluster.cut(0);
-  await a.kill('SIGKILL');
+  if (how === 'host-lost') cluster.cut(victim);
+  await cluster.nodes[victim]!.kill('SIGKILL');
   let failed = 0;
   let who: string | undefined;
   while (performance.now() - t0 < boundMs) {
     who = await servedBy(Math.min(2000, Math.max(1, boundMs - (performance.now() - t0))));
-    if (who === 'b') break;
+    if (who === other) break;
     failed++;
   }
-  const ms = who === 'b' ? round(performance.now() - t0) : -1;
-  return { failover_ms: ms, failed_calls: failed, bound_ms: boundMs, detected_by: how === 'peer-down' ? 'socket-close' : 'timeout' };
+  const ms = who === other ? round(performance.now() - t0) : -1;
+  return {
+    failover_ms: ms,
+    failed_calls: failed,
+    bound_ms: boundMs,
+    victim: cluster.nodes[victim]!.name,
+    detected_by: how === 'peer-down' ? 'socket-close' : 'timeout-or-ttl',
+  };
 }
 
-/** After `peer-down`: node a back on its address with its functions, and the caller reaching it first again. */
+/** After `peer-down`: the killed node back on its address, serving its functions at once (its data directory), and linked again. */
 async function restore(cluster: Cluster): Promise<void> {
-  const a = cluster.nodes[0]!;
-  await a.restart();
-  // Today a restarted node starts empty; with the registry (issue 11, part 1) it serves these already.
-  await deploy(a, 'noop-a', NOOP);
-  await deploy(a, 'who', BURN, '?env=NODE=a');
-  const url = `${cluster.nodes.at(-1)!.url}/workflow/call-who?trace=1`;
-  for (let i = 0; i < 120; i++) {
-    const r = await post(url, '0').catch(() => undefined);
-    if (r?.status === 200 && workflowOutput(r).startsWith('a ')) return;
-    await sleep(250);
+  const down = cluster.nodes.slice(0, 2).find((n) => !n.running);
+  if (!down) throw new Error('restore: neither node a nor b is down');
+  await down.restart();
+  for (const fn of ['who', 'burn']) {
+    const r = await post(`${down.url}/function/${fn}`, '0');
+    if (r.status !== 200) throw new Error(`node ${down.name}, restarted, does not serve ${fn} at once: ${r.status} ${r.body}`);
   }
-  throw new Error('node a, restarted, was not reached again by the caller within 30 s');
+  const caller = cluster.nodes.at(-1)!;
+  for (let i = 0; i < 200; i++) {
+    const peer = (await peersOf(caller)).find((p) => p.node === down.id);
+    if (peer?.functions.includes('who')) return;
+    await sleep(50);
+  }
+  throw new Error(`node ${down.name}, restarted, was not linked again by the caller within 10 s`);
 }
 
 /** The issue's targets next to this run's numbers (stderr; never in the JSON). */
@@ -298,8 +311,8 @@ export function clusterVerdict(results: readonly CaseResult[]): string {
     }`;
   return [
     'issue 11 targets (this run):',
-    line('cross-node no-op call p50 (workflow hop)', pick('call/workflow-cross-node', 'p50_ms'), 0.5, 'ms'),
-    line('cross-node overhead p50 (vs in-node)', pick('call/workflow-cross-node', 'overhead_p50_ms'), 0.5, 'ms'),
+    line('cross-node no-op call p50 (/function hop)', pick('call/http-cross-node', 'p50_ms'), 0.5, 'ms'),
+    line('cross-node overhead p50 (vs in-node)', pick('call/http-cross-node', 'overhead_p50_ms'), 0.5, 'ms'),
     line('failover, peer down (kill → served elsewhere)', pick('failover/peer-down', 'failover_ms'), 2000, 'ms'),
     line('failover, host lost', pick('failover/host-lost', 'failover_ms'), 2000, 'ms'),
     line('async accept p99', pick('async/accept', 'p99_ms'), 5, 'ms'),

@@ -33,10 +33,10 @@ describe('plume bench cluster', () => {
       assert.match(doc.node, /^v24\./);
       const mode = netnsUnavailable() === undefined ? 'netns' : 'loopback';
       const cases = (n: number): string[] => doc.results.filter((row) => row['nodes'] === n).map((row) => row.case);
-      const common = ['throughput/burn', 'call/http-in-node', 'call/workflow-in-node'];
+      const common = ['throughput/burn', 'call/http-in-node'];
       assert.deepEqual(cases(1), [...common, 'async/accept', 'async/end-to-end']);
-      assert.deepEqual(cases(2), [...common, 'call/workflow-cross-node', 'async/accept', 'async/end-to-end']);
-      assert.deepEqual(cases(3), [...common, 'call/workflow-cross-node', 'async/accept', 'async/end-to-end', 'failover/peer-down']);
+      assert.deepEqual(cases(2), [...common, 'call/http-cross-node', 'async/accept', 'async/end-to-end']);
+      assert.deepEqual(cases(3), [...common, 'call/http-cross-node', 'async/accept', 'async/end-to-end', 'failover/peer-down']);
       for (const row of doc.results) {
         assert.equal(row['mode'], mode, row.case);
         if ('errors' in row) assert.equal(row['errors'], 0, `${row.case} (${row['nodes']} nodes) had failed calls`);
@@ -49,6 +49,9 @@ describe('plume bench cluster', () => {
       assert.ok(throughput.every((row) => Number(row['throughput_rps']) > 0 && typeof row['speedup'] === 'number'));
       const failover = doc.results.find((row) => row.case === 'failover/peer-down')!;
       assert.ok(Number(failover['failover_ms']) > 0, 'a call was served by the surviving node within the bound');
+      assert.match(String(failover['victim']), /^[ab]$/);
+      const cross = doc.results.find((row) => row.case === 'call/http-cross-node' && row['nodes'] === 3)!;
+      assert.equal(typeof cross['overhead_p50_ms'], 'number', 'the cross-node hop is compared with the in-node call');
       assert.match(r.stderr, /issue 11 targets/);
     },
   );

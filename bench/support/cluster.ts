@@ -5,17 +5,28 @@
  * run on loopback and `mode` says so, with the reason. `PLUME_CLUSTER_MODE=loopback|netns` (or `mode`)
  * forces one; a forced `netns` that cannot be made throws instead of falling back.
  *
- * Nodes find each other the way today's main does, `--peer URL` (`discovery: 'peer'`, each node linking to
- * the ones started before it unless `peers` says otherwise); `discovery: 'redis'` starts them with only
- * `--redis URL` for the membership part of issue 11. Each node gets its own `--host-id`, so every link is
- * TCP (over the veth, or over loopback): a shared id would pick the Unix socket, which no namespace separates.
+ * Nodes find each other through Redis (`discovery: 'redis'`, the default with Redis: only `--redis URL`, no
+ * `--peer`), or by explicit `--peer URL` links (`discovery: 'peer'`, each node linking to the ones started
+ * before it unless `peers` says otherwise). Each node gets its own `--host-id`, so every link is TCP (over
+ * the veth, or over loopback): a shared id would pick the Unix socket, which no namespace separates.
+ *
+ * Every node of a cluster gets the same `--cluster-secret`, fresh from crypto.randomBytes (a node listening
+ * off loopback refuses to start without one; on loopback it is passed all the same, so both modes run the
+ * authenticated path), and its own `--data-dir` in a temporary folder (used with `--local-registry` or
+ * without Redis, so a restarted node finds its deployments; removed on close). `callbacks: true` adds
+ * `--callback-allow` for the network the harness listens on (the bridge's subnet, or 127.0.0.1), since a
+ * node refuses callbacks to private addresses otherwise.
  *
  * Teardown is by PID: `close()` stops the nodes and Redis, then deletes the namespaces; a process 'exit',
  * SIGINT or SIGTERM does the same synchronously, so a failing test or a killed run leaves nothing behind
  * (and `makeNamespaces` reaps what a SIGKILLed run left). Only namespace addresses and loopback are used.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNamespaces, netnsUnavailable, type Namespaces } from './netns.ts';
 import { startRedis, type RedisServer } from './redis.ts';
@@ -30,8 +41,8 @@ export interface ClusterOptions {
   /** Default `$PLUME_CLUSTER_MODE`, else 'auto': namespaces where they can be made, loopback otherwise. */
   readonly mode?: 'auto' | ClusterMode;
   /**
-   * 'peer' (today): `--peer` links; 'redis': no `--peer`, nodes discover each other through Redis.
-   * Default `$PLUME_CLUSTER_DISCOVERY`, else 'peer': one switch moves every test and the benchmark over.
+   * 'redis': no `--peer`, nodes discover each other through Redis; 'peer': explicit `--peer` links.
+   * Default `$PLUME_CLUSTER_DISCOVERY`, else 'redis' when the cluster has Redis and 'peer' without it.
    */
   readonly discovery?: 'peer' | 'redis';
   /** With discovery 'peer': the nodes node `i` links to (each lower than `i`); default all nodes before it. */
@@ -40,6 +51,8 @@ export interface ClusterOptions {
   readonly args?: (i: number) => readonly string[];
   /** Worker threads per node; default 1 (the nodes share this machine's cores). */
   readonly workers?: number;
+  /** Pass `--callback-allow` for the harness's network, so that async callbacks may reach `clientAddress`. */
+  readonly callbacks?: boolean;
 }
 
 export interface ClusterNode {
@@ -50,6 +63,8 @@ export interface ClusterNode {
   /** Its gateway URL (the same after `restart`). */
   readonly url: string;
   readonly pid: number | undefined;
+  /** Its node id in the cluster: the default `<hostname>-<pid>` of its latest process (a restart makes a new one). */
+  readonly id: string;
   readonly running: boolean;
   /** What it wrote to stderr since it last started. */
   stderr(): string;
@@ -71,6 +86,10 @@ export interface Cluster {
   readonly nodes: readonly ClusterNode[];
   /** Where the harness reaches the nodes from, and they reach it (a callback receiver): the bridge's address, or 127.0.0.1. */
   readonly clientAddress: string;
+  /** The `--cluster-secret` every node was given (64 hex digits, new for each cluster). */
+  readonly secret: string;
+  /** How the nodes found each other. */
+  readonly discovery: 'peer' | 'redis';
   /** A command prefix that runs a program in node `i`'s namespace (empty on loopback). */
   launcher(i: number): string[];
   /** Drops every packet to and from node `i` from now on (netns only: loopback cannot lose one host). */
@@ -84,12 +103,13 @@ const START_TIMEOUT_MS = 60_000;
 const NAMES = 'abcdefgh';
 
 /** Everything a cluster still holds, for the synchronous teardown on exit. */
-const live = new Set<{ pids: () => number[]; namespaces: Namespaces | undefined }>();
+const live = new Set<{ pids: () => number[]; namespaces: Namespaces | undefined; dataDirs: string }>();
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const count = options.nodes;
   if (!Number.isInteger(count) || count < 1 || count > NAMES.length) throw new RangeError(`nodes must be 1 to 8, got ${count}`);
-  const discovery = options.discovery ?? discoveryFromEnv();
+  const withRedis = options.redis ?? true;
+  const discovery = options.discovery ?? discoveryFromEnv() ?? (withRedis ? 'redis' : 'peer');
   const peersOf = options.peers ?? ((i: number) => [...Array(i).keys()]);
   for (let i = 0; i < count; i++) {
     for (const j of peersOf(i)) {
@@ -98,7 +118,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     }
   }
   const wanted = options.mode ?? modeFromEnv();
-  const withRedis = options.redis ?? true;
   if (discovery === 'redis' && !withRedis) throw new TypeError('discovery through Redis needs redis: true');
   const { mode, reason } = pickMode(wanted);
   const labels = [...NAMES.slice(0, count), ...(withRedis ? ['r'] : [])];
@@ -106,13 +125,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const launcher = (i: number): string[] => namespaces?.launcher(i) ?? [];
   const nodes: NodeProcess[] = [];
   let redis: RedisServer | undefined;
-  const entry = { pids: () => [...nodes.map((n) => n.pid), redis?.pid].filter((p) => p !== undefined), namespaces };
+  const secret = randomBytes(32).toString('hex');
+  const clientAddress = namespaces?.hostAddress ?? '127.0.0.1';
+  const dataDirs = mkdtempSync(join(tmpdir(), 'plume-cluster-'));
+  const entry = { pids: () => [...nodes.map((n) => n.pid), redis?.pid].filter((p) => p !== undefined), namespaces, dataDirs };
   live.add(entry);
   installExitHandlers();
   const close = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.kill('SIGTERM', 5000)));
     await redis?.stop();
     namespaces?.delete();
+    rmSync(dataDirs, { recursive: true, force: true });
     live.delete(entry);
   };
   try {
@@ -133,6 +156,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
             String(options.workers ?? 1),
             '--host-id',
             `plume-cluster-${NAMES[i]}`,
+            '--cluster-secret',
+            secret,
+            '--data-dir',
+            join(dataDirs, NAMES[i]!),
+            ...(options.callbacks ? ['--callback-allow', namespaces?.subnet ?? clientAddress] : []),
             ...(redis ? ['--redis', redis.url] : []),
             ...(options.args?.(i) ?? []),
           ],
@@ -162,7 +190,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     bridge: namespaces?.bridge,
     redis,
     nodes,
-    clientAddress: namespaces?.hostAddress ?? '127.0.0.1',
+    clientAddress,
+    secret,
+    discovery,
     launcher,
     cut: (i) => {
       if (!namespaces) throw new Error('cut needs network namespaces: on loopback every node shares one link');
@@ -179,10 +209,10 @@ function modeFromEnv(): 'auto' | ClusterMode {
   throw new TypeError(`PLUME_CLUSTER_MODE must be auto, netns or loopback, got '${env}'`);
 }
 
-function discoveryFromEnv(): 'peer' | 'redis' {
+function discoveryFromEnv(): 'peer' | 'redis' | undefined {
   const env = process.env['PLUME_CLUSTER_DISCOVERY'];
-  if (env === undefined || env === '' || env === 'peer') return 'peer';
-  if (env === 'redis') return env;
+  if (env === undefined || env === '') return undefined;
+  if (env === 'redis' || env === 'peer') return env;
   throw new TypeError(`PLUME_CLUSTER_DISCOVERY must be peer or redis, got '${env}'`);
 }
 
@@ -229,6 +259,9 @@ class NodeProcess implements ClusterNode {
   }
   get pid(): number | undefined {
     return this.running ? this.#child?.pid : undefined;
+  }
+  get id(): string {
+    return `${hostname()}-${this.#child?.pid ?? 0}`;
   }
   get running(): boolean {
     return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
@@ -309,6 +342,7 @@ function teardownNow(): void {
     }
     // A namespace whose processes are still dying is freed by the kernel once they are gone.
     entry.namespaces?.delete();
+    rmSync(entry.dataDirs, { recursive: true, force: true });
   }
   live.clear();
 }

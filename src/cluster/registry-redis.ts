@@ -156,6 +156,8 @@ export class RedisRegistryStore implements RegistryStore {
   async watch(listener: StoreListener): Promise<void> {
     // Its own connection: a subscribed client can send nothing else. It may queue: SUBSCRIBE is sent again on reconnect.
     // No command timeout: SUBSCRIBE waits for Redis (with --redis-optional, Redis may not be there yet).
+    // Not `commandTimeout: 0`: ioredis arms a timer for any number, and a 0 ms one fails SUBSCRIBE whenever
+    // Redis's answer is not back before the next turn of the event loop (a loaded machine).
     const subscriber = this.#client.duplicate({
       lazyConnect: false,
       enableOfflineQueue: true,

@@ -112,6 +112,8 @@ describe('the multi-host harness', { timeout: 180_000 }, () => {
     const c = await startCluster({ nodes: 1, redis: false, mode: 'loopback' });
     try {
       assert.equal(c.mode, 'loopback');
+      assert.equal(c.discovery, 'peer', 'without Redis the nodes can only link by --peer');
+      assert.match(c.secret, /^[0-9a-f]{64}$/);
       assert.match(c.reason, /^loopback/);
       assert.deepEqual(c.namespaces, []);
       assert.match(c.nodes[0]!.url, /^http:\/\/127\.0\.0\.1:\d+$/);

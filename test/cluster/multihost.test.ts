@@ -1,16 +1,15 @@
 /**
  * Many hosts on one machine (issue 11, part 6): three `plume up` processes, each in its own network
  * namespace joined by veths and a bridge, Redis in a fourth (bench/support/cluster.ts); and the same cases
- * on loopback, the fallback where namespaces cannot be made. Nodes link today with `--peer` (node c to a
- * and b); once discovery through Redis is merged, `discovery: 'redis'` starts them with no `--peer`.
+ * on loopback, the fallback where namespaces cannot be made. The nodes find each other through Redis (no
+ * `--peer`), prove the cluster's secret on every peer connection, and share one registry in Redis.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
-import { startCluster, type Cluster, type ClusterMode } from '../../bench/support/cluster.ts';
+import { startCluster, type Cluster, type ClusterMode, type ClusterNode } from '../../bench/support/cluster.ts';
 import { netnsUnavailable } from '../../bench/support/netns.ts';
 import { benchGuest, example } from '../helpers.ts';
 import { eventually } from '../support/redis.ts';
@@ -23,34 +22,22 @@ async function deploy(url: string, name: string, module: string, query = ''): Pr
   assert.equal(res.status, 201, await res.text());
 }
 
-interface Through {
-  readonly status: number;
-  readonly text: string;
-  /** The node id that ran the step (`<hostname>-<pid>`), when it ran. */
-  readonly node?: string;
+async function call(url: string, fn: string, body: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${url}/function/${fn}`, { method: 'POST', body, signal: AbortSignal.timeout(15_000) });
+  return { status: res.status, text: await res.text() };
 }
 
-/**
- * Today `/function/:name` serves a node's own functions only (docs/dataplane.md, Linked nodes); a call
- * through node c to a peer's function is a one-step workflow on c, whose trace names the node that ran it.
- */
-async function applyCall(url: string, fn: string): Promise<void> {
-  const spec = { name: `call-${fn}`, steps: [{ id: 'call', function: fn }] };
-  const res = await fetch(`${url}/system/workflows`, { method: 'POST', body: JSON.stringify(spec) });
-  assert.equal(res.status, 201, await res.text());
+/** The node ids a gateway links to (its view of the membership). */
+async function peers(node: ClusterNode): Promise<string[]> {
+  const res = await fetch(`${node.url}/system/peers`);
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { node: string }[]).map((p) => p.node).sort();
 }
 
-async function through(url: string, fn: string, body: string): Promise<Through> {
-  const res = await fetch(`${url}/workflow/call-${fn}?trace=1`, { method: 'POST', body, signal: AbortSignal.timeout(15_000) });
-  if (res.status !== 200) return { status: res.status, text: await res.text() };
-  const { output, trace } = (await res.json()) as { output: string; trace: { steps: { node: string }[] } };
-  return { status: 200, text: Buffer.from(output, 'base64').toString(), node: trace.steps[0]!.node };
-}
-
-/** `through` until it answers 200, bounded: a link reconnects a peer that came back when it next refreshes. */
-async function served(url: string, fn: string, body: string): Promise<Through> {
+/** `call` until it answers 200, bounded: a deploy reaches the other nodes through the registry's notice. */
+async function served(url: string, fn: string, body: string): Promise<{ status: number; text: string }> {
   return eventually(async () => {
-    const r = await through(url, fn, body);
+    const r = await call(url, fn, body);
     if (r.status !== 200) throw new Error(`${url} answered ${r.status}: ${r.text}`);
     return r;
   }, 25_000);
@@ -61,20 +48,25 @@ function threeNodes(mode: ClusterMode): void {
   let cluster: Cluster;
 
   before(async () => {
-    // c links to a and b (a and b start at once, then c): c serves nothing itself.
-    cluster = await startCluster({ nodes: 3, mode, peers: (i) => (i === 2 ? [0, 1] : []) });
+    cluster = await startCluster({ nodes: 3, mode });
   });
   after(async () => {
     await cluster?.close();
   });
 
-  it(`should run the nodes as separate processes in ${mode} mode`, async () => {
+  it(`should run the nodes as separate processes in ${mode} mode, linked through Redis with a secret`, async () => {
     assert.equal(cluster.mode, mode);
+    assert.equal(cluster.discovery, 'redis');
+    assert.match(cluster.secret, /^[0-9a-f]{64}$/);
     const pids = cluster.nodes.map((n) => n.pid);
     assert.equal(new Set(pids).size, 3);
     for (const n of cluster.nodes) {
-      const res = await fetch(`${n.url}/healthz`);
+      const res = await fetch(`${n.url}/readyz`);
       assert.equal(res.status, 200, `node ${n.name}: ${n.stderr()}`);
+    }
+    for (const n of cluster.nodes) {
+      const others = cluster.nodes.filter((o) => o !== n).map((o) => o.id);
+      await eventually(async () => assert.deepEqual(await peers(n), others.sort()), 10_000);
     }
     assert.ok(cluster.redis, 'Redis runs');
     if (mode === 'netns') {
@@ -87,35 +79,34 @@ function threeNodes(mode: ClusterMode): void {
   });
 
   it('should run a function deployed on node a when it is invoked through node c', async () => {
-    const [a, , c] = cluster.nodes as [Cluster['nodes'][0], Cluster['nodes'][0], Cluster['nodes'][0]];
+    const [a, , c] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     await deploy(a.url, 'echo', example('c-echo/echo.wasm'));
-    const listed = (await (await fetch(`${c.url}/system/functions`)).json()) as { name: string }[];
-    assert.ok(!listed.some((f) => f.name === 'echo'), 'c does not serve echo itself');
-    await applyCall(c.url, 'echo');
-    assert.deepEqual(await served(c.url, 'echo', 'hello'), { status: 200, text: 'olleh', node: nodeId(a) });
+    assert.deepEqual(await served(c.url, 'echo', 'hello'), { status: 200, text: 'olleh' });
   });
 
-  it('should bring node b back after SIGKILL: restarted on its address, it rejoins and c reaches it again', async () => {
-    const [, b, c] = cluster.nodes as [Cluster['nodes'][0], Cluster['nodes'][0], Cluster['nodes'][0]];
+  it('should bring node b back after SIGKILL with every deployment, serving at once, and rejoin', async () => {
+    const [a, b, c] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     await deploy(b.url, 'who', benchGuest('burn.wasm'), '?env=NODE=b');
-    await applyCall(c.url, 'who');
-    assert.deepEqual(await served(c.url, 'who', '10'), { status: 200, text: `b ${hash10}`, node: nodeId(b) });
+    assert.deepEqual(await served(c.url, 'who', '10'), { status: 200, text: `b ${hash10}` });
     const before = b.pid;
     await b.kill('SIGKILL');
     assert.equal(b.running, false);
-    assert.notEqual((await through(c.url, 'who', '10')).status, 200, 'no node serves who while b is down');
+    // The registry holds who: the others serve it while b is down.
+    assert.deepEqual(await call(c.url, 'who', '10'), { status: 200, text: `b ${hash10}` });
     await b.restart();
     assert.notEqual(b.pid, before);
-    // Today a restarted node starts empty and is deployed again; with the registry (issue 11, part 1) it
-    // serves what it served before, and this deploy only makes a new version.
-    await deploy(b.url, 'who', benchGuest('burn.wasm'), '?env=NODE=b');
-    // c's link found b gone on the call above and reconnects to the same URL when it next refreshes.
-    assert.deepEqual(await served(c.url, 'who', '10'), { status: 200, text: `b ${hash10}`, node: nodeId(b) });
+    // No deploy after the restart: b loaded the registry before it printed its URL.
+    assert.deepEqual(await call(b.url, 'who', '10'), { status: 200, text: `b ${hash10}` });
+    assert.deepEqual(await call(b.url, 'echo', 'back'), { status: 200, text: 'kcab' });
+    await eventually(async () => {
+      assert.ok((await peers(a)).includes(b.id), 'a links to the restarted b');
+      assert.ok((await peers(c)).includes(b.id), 'c links to the restarted b');
+    }, 10_000);
   });
 
   it('should keep each node reachable only at its own address (no node answers on another node’s loopback)', async (t) => {
     if (mode !== 'netns') return t.skip('loopback mode: every node shares one loopback');
-    const [a, , c] = cluster.nodes as [Cluster['nodes'][0], Cluster['nodes'][0], Cluster['nodes'][0]];
+    const [a, , c] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const port = new URL(c.url).port;
     // A process in a's namespace reaches c over the bridge, and finds nothing at c's port on its own loopback.
     const probe = `const r=async(u)=>{try{return (await fetch(u,{signal:AbortSignal.timeout(5000)})).status}catch(e){return e.cause?.code??e.message}};
@@ -128,9 +119,6 @@ function threeNodes(mode: ClusterMode): void {
     assert.deepEqual(JSON.parse(out), [200, 'ECONNREFUSED'], `from ${a.namespace}`);
   });
 }
-
-/** A node's id as its peers see it: `<hostname>-<pid>` (src/cluster/links.ts). */
-const nodeId = (n: Cluster['nodes'][0]): string => `${hostname()}-${n.pid}`;
 
 /** burn.wasm's hash after 10 rounds (the guest's output after the node's name). */
 const hash10 = ((): string => {
