@@ -478,12 +478,7 @@ export class Plume {
 }
 
 /** What the executor takes of an invoke's options: not the client, whose token stays on this thread. */
-function executorOptions(options: PlumeInvokeOptions): InvokeOptions {
-  if (options.client === undefined) return options;
-  const rest: { -readonly [K in keyof PlumeInvokeOptions]?: PlumeInvokeOptions[K] } = { ...options };
-  delete rest.client;
-  return rest;
-}
+const executorOptions = ({ client: _client, ...rest }: PlumeInvokeOptions): InvokeOptions => rest;
 
 function info(def: FunctionDefinition): FunctionInfo {
   return {
@@ -497,10 +492,5 @@ function info(def: FunctionDefinition): FunctionInfo {
   };
 }
 
-function readModel(path: string): Promise<Uint8Array> {
-  return readFileOr('PLUME_EMODEL', 'model', path);
-}
-
-function readModule(path: string): Promise<Uint8Array> {
-  return readFileOr('PLUME_EMODULE', 'module', path);
-}
+const readModel = (path: string): Promise<Uint8Array> => readFileOr('PLUME_EMODEL', 'model', path);
+const readModule = (path: string): Promise<Uint8Array> => readFileOr('PLUME_EMODULE', 'module', path);
