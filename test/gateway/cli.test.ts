@@ -164,7 +164,10 @@ describe('plume up', () => {
       const url = first.trim();
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
       while (!stderr.includes('\n')) await once(child.stderr, 'data');
-      assert.match(stderr, /node up at http:\/\/127\.0\.0\.1:\d+ \(1 workers, in-memory state, admin token required for \/system\)/);
+      assert.match(
+        stderr,
+        /node up at http:\/\/127\.0\.0\.1:\d+ \(1 workers, in-memory state, admin token required for \/system, no cluster secret: peers on loopback only\)/,
+      );
 
       assert.equal(
         oneLineError(await plume(['ls', '--url', url])),
