@@ -35,32 +35,6 @@ export function pathImports(ctx: WasiContext): Imports {
     }
   };
   const follows = (flags: number): boolean => (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
-  /**
-   * path_open's resolution: the last name is opened with O_NOFOLLOW straight away, and only when that
-   * finds a symlink (ELOOP; ENOTDIR with O_DIRECTORY) is the path resolved again following it. That saves
-   * an lstat on every open of a file that is not a link, the common case.
-   */
-  const openPath = (fd: number, ptr: number, len: number, follow: boolean, op: (r: Resolved) => number): number => {
-    const dir = ctx.table.dir(fd, 0);
-    const path = ctx.path(ptr, len);
-    const attempt = (followLast: boolean): number => {
-      const r = resolve(dir.host, path, followLast);
-      try {
-        return op(r);
-      } finally {
-        r.release();
-      }
-    };
-    // A trailing slash makes resolution look at the last name anyway: nothing to save there.
-    if (!follow || path.endsWith('/')) return attempt(follow);
-    try {
-      return attempt(false);
-    } catch (err) {
-      const code = (err as { code?: string } | null)?.code;
-      if (code !== 'ELOOP' && code !== 'ENOTDIR') throw err;
-      return attempt(true);
-    }
-  };
 
   return {
     path_open(
@@ -87,7 +61,7 @@ export function pathImports(ctx: WasiContext): Imports {
       if ((base & applicable & ~dir.rightsInheriting) !== 0 || (inheriting & applicable & ~dir.rightsInheriting) !== 0) {
         return fail(E.NOTCAPABLE);
       }
-      const host = openPath(fd, path, pathLen, follows(dirflags), (r) => openResolved(r, oflags, base, fdflags));
+      const host = within(fd, 0, path, pathLen, follows(dirflags), (r) => openResolved(r, oflags, base, fdflags));
       let kind: 'file' | 'dir';
       let filetype: number;
       try {

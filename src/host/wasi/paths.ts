@@ -89,19 +89,11 @@ function walk(stack: number[], path: string, follow: boolean, release: () => voi
     if (Buffer.byteLength(name) > NAME_MAX) return fail(E.NAMETOOLONG);
     const dir = stack.at(-1)!;
     if (last && !follow && !slash) return { dir, name, slash, release };
-    let target: string | undefined;
-    if (last) {
-      target = symlinkAt(dir, name, last);
-      if (target === undefined) return { dir, name, slash, release };
-    } else {
-      // A directory on the way is opened first and looked at only when that fails: one syscall per
-      // component in the common case (O_NOFOLLOW|O_DIRECTORY answers ENOTDIR for a symlink and a file alike).
-      const opened = openDirectory(dir, name);
-      if (opened !== undefined) {
-        stack.push(opened);
-        continue;
-      }
-      target = readlinkSync(at(dir, name), 'utf8');
+    const target = symlinkAt(dir, name, last);
+    if (target === undefined) {
+      if (last) return { dir, name, slash, release };
+      stack.push(openSync(at(dir, name), DIR_FLAGS));
+      continue;
     }
     if (last && slash && !follow) return fail(E.NOTDIR);
     if (++links > MAX_SYMLINKS) return fail(E.LOOP);
@@ -127,17 +119,6 @@ function symlinkAt(dir: number, name: string, last: boolean): string | undefined
     return undefined;
   }
   return readlinkSync(at(dir, name), 'utf8');
-}
-
-/** `name` in `dir` opened as a directory; undefined when it is a symlink (to be expanded); ENOTDIR when it is anything else. */
-function openDirectory(dir: number, name: string): number | undefined {
-  try {
-    return openSync(at(dir, name), DIR_FLAGS);
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOTDIR') throw err;
-    if (lstatSync(at(dir, name), { throwIfNoEntry: false })?.isSymbolicLink()) return undefined;
-    return fail(E.NOTDIR);
-  }
 }
 
 function split(path: string): string[] {
