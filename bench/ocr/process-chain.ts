@@ -9,12 +9,12 @@
  * sessions) takes the step's traffic once it is ready; the old one finishes its calls and is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { modelPaths, stepFunctions, type Invoke, type Pipeline, type StepFunction } from './pipeline.ts';
 import type { StepServerConfig } from './step-server.ts';
+import { stopChild } from '../trace/child.ts';
 
 const STEP_SERVER = fileURLToPath(new URL('./step-server.ts', import.meta.url));
 const READY_MS = 120_000;
@@ -89,12 +89,12 @@ export class ProcessChain {
     const old = this.#procs.get(fn);
     this.#procs.set(fn, fresh);
     if (!old) return;
-    if (old.inflight === 0) void this.#stop(old.child);
-    else old.onIdle = () => void this.#stop(old.child);
+    if (old.inflight === 0) void stopChild(old.child);
+    else old.onIdle = () => void stopChild(old.child);
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#all].map((c) => this.#stop(c)));
+    await Promise.all([...this.#all].map((c) => stopChild(c)));
     this.#procs.clear();
     process.removeListener('exit', this.#killAll);
     await this.#redis.quit().catch(() => {});
@@ -116,16 +116,6 @@ export class ProcessChain {
     child.once('exit', () => this.#all.delete(child));
     const port = await readyPort(child, fn);
     return { child, url: `http://127.0.0.1:${port}/`, inflight: 0 };
-  }
-
-  /** SIGTERM to the PID, SIGKILL if it has not exited within 5 s. */
-  async #stop(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
   }
 }
 

@@ -10,6 +10,7 @@
  * that is what the cases are compared on.
  */
 import { loadTrace, sample, sampleCumulative, TRACE_DIR, type Trace, type TraceFunction } from './trace-data.ts';
+import { mulberry32 } from '../load.ts';
 
 export type Work = 'cpu' | 'wait';
 
@@ -154,16 +155,4 @@ export function buildWorkload(opts: WorkloadOptions): Workload {
 /** Calls in a tree (the root and every successor). */
 export function callCount(node: CallNode): number {
   return 1 + node.next.reduce((n, c) => n + callCount(c), 0);
-}
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
