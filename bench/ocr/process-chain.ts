@@ -9,12 +9,11 @@
  * sessions) takes the step's traffic once it is ready; the old one finishes its calls and is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { modelPaths, stepFunctions, type Invoke, type Pipeline, type StepFunction } from './pipeline.ts';
 import type { StepServerConfig } from './step-server.ts';
-import { stopChild } from '../trace/child.ts';
+import { readyPort, stopChild } from '../trace/child.ts';
 
 const STEP_SERVER = fileURLToPath(new URL('./step-server.ts', import.meta.url));
 const READY_MS = 120_000;
@@ -114,31 +113,8 @@ export class ProcessChain {
     });
     this.#all.add(child);
     child.once('exit', () => this.#all.delete(child));
-    const port = await readyPort(child, fn);
+    // Loading the step's ONNX models may take long on a busy machine: READY_MS, not the default.
+    const port = await readyPort(child, `process-per-function: the process for '${fn}'`, undefined, READY_MS);
     return { child, url: `http://127.0.0.1:${port}/`, inflight: 0 };
   }
-}
-
-/** The port from the child's `ready PORT` line; rejects if it exits or stays silent past READY_MS. */
-function readyPort(child: ChildProcess, fn: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      lines.close();
-      child.kill('SIGKILL');
-      reject(new Error(`process-per-function: the process for '${fn}' ${why}`));
-    };
-    const onExit = (code: number | null, signal: string | null): void => fail(`exited (${signal ?? `code ${code}`}) before it was ready`);
-    const timer = setTimeout(() => fail(`was not ready within ${READY_MS / 1000} s`), READY_MS);
-    child.once('exit', onExit);
-    lines.once('line', (line) => {
-      const port = Number(/^ready (\d+)$/.exec(line)?.[1]);
-      if (!port) return fail(`printed '${line}' instead of 'ready PORT'`);
-      clearTimeout(timer);
-      child.removeListener('exit', onExit);
-      lines.close();
-      resolve(port);
-    });
-  });
 }

@@ -32,8 +32,11 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** The port of the child's first line, `ready PORT` (or `PREFIX PORT` for `pattern`). */
-export function readyPort(child: ChildProcess, what: string, pattern = /^ready (\d+)$/): Promise<number> {
+/**
+ * The port of the child's first line, `ready PORT` (or `PREFIX PORT` for `pattern`); rejects if it exits
+ * first or stays silent past `readyMs`.
+ */
+export function readyPort(child: ChildProcess, what: string, pattern = /^ready (\d+)$/, readyMs = READY_MS): Promise<number> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     const fail = (why: string): void => {
@@ -43,7 +46,7 @@ export function readyPort(child: ChildProcess, what: string, pattern = /^ready (
       reject(new Error(`${what}: ${why}`));
     };
     const onExit = (code: number | null, signal: string | null): void => fail(`exited (${signal ?? `code ${code}`}) before it was ready`);
-    const timer = setTimeout(() => fail(`not ready within ${READY_MS / 1000} s`), READY_MS);
+    const timer = setTimeout(() => fail(`not ready within ${readyMs / 1000} s`), readyMs);
     child.once('exit', onExit);
     lines.on('line', (line) => {
       const port = Number(pattern.exec(line)?.[1]);

@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { startCluster, type Cluster, type ClusterNode } from '../../bench/support/cluster.ts';
 import { example, guest, root } from '../helpers.ts';
+import { collect } from '../support/cli.ts';
 import { eventually } from '../support/redis.ts';
 import { memberIds, until } from './membership-support.ts';
 
@@ -39,13 +39,9 @@ async function peerIds(node: ClusterNode): Promise<string[]> {
 async function inNamespace(cluster: Cluster, i: number, script: string): Promise<unknown> {
   const argv = [...cluster.launcher(i), process.execPath, '--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-  const [code] = (await once(child, 'close')) as [number | null];
-  assert.equal(code, 0, err);
-  return JSON.parse(out);
+  const { status, stdout, stderr } = await collect(child);
+  assert.equal(status, 0, stderr);
+  return JSON.parse(stdout);
 }
 
 describe(

@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { startCluster } from '../../bench/support/cluster.ts';
 import { makeNamespaces, netnsUnavailable } from '../../bench/support/netns.ts';
 import { root } from '../helpers.ts';
+import { collect } from '../support/cli.ts';
 
 const netnsWhy = netnsUnavailable();
 const harness = pathToFileURL(`${root}bench/support/cluster.ts`).href;
@@ -144,13 +145,9 @@ describe('the multi-host harness', { timeout: 180_000 }, () => {
         gid: 65534,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-      const [code] = (await once(child, 'close')) as [number | null];
-      assert.equal(code, 0, err);
-      assert.deepEqual(JSON.parse(out), {
+      const { status, stdout, stderr } = await collect(child);
+      assert.equal(status, 0, stderr);
+      assert.deepEqual(JSON.parse(stdout), {
         mode: 'loopback',
         reason: 'loopback: network namespaces need root (ip netns add): this process is not root',
         status: 200,

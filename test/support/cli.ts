@@ -19,10 +19,15 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return collect(child);
+}
+
+/** Waits for a child spawned with piped stdout and stderr to close: its exit status and all it printed. */
+export async function collect(child: ChildProcess): Promise<Run> {
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const [status] = (await once(child, 'close')) as [number | null];
   return { status, stdout, stderr };
 }
