@@ -246,7 +246,7 @@ export class Plume {
         ? await this.#invokeOnPeer(name, bytes, deployed, options)
         : here.batcher
           ? await this.#submitToBatch(here.current, here.batcher, bytes)
-          : await this.#executor.invoke(here.current.id, bytes, executorOptions(options));
+          : await this.#executor.invoke(here.current.id, bytes, options);
       if (events.invocation.hasSubscribers) {
         const { queuedMs, cold } = result;
         events.invocation.publish({ function: name, code: 'ok', ms: performance.now() - started, queuedMs, cold });
@@ -316,7 +316,7 @@ export class Plume {
       const id = local.current.id;
       this.#hold(id);
       try {
-        return await this.#executor.invoke(id, input, executorOptions(options));
+        return await this.#executor.invoke(id, input, options);
       } finally {
         this.#release(id);
       }
@@ -476,9 +476,6 @@ export class Plume {
     this.#options.logTo?.write(`[${fn}] ${line.level}: ${message}\n`);
   }
 }
-
-/** What the executor takes of an invoke's options: not the client, whose token stays on this thread. */
-const executorOptions = ({ client: _client, ...rest }: PlumeInvokeOptions): InvokeOptions => rest;
 
 function info(def: FunctionDefinition): FunctionInfo {
   return {
