@@ -5,10 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { netnsUnavailable } from '../bench/support/netns.ts';
-import { root } from './helpers.ts';
+import { runCliSync } from './support/cli.ts';
 
 const hasRedis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -22,11 +21,7 @@ describe('plume bench cluster', () => {
     'should print every case for 1, 2 and 3 nodes, saying where the nodes ran, with no failed call',
     { skip: hasRedis ? false : 'redis-server is not installed: the cluster runs Redis', timeout: 300_000 },
     () => {
-      const r = spawnSync(
-        process.execPath,
-        ['--disable-warning=ExperimentalWarning', join(root, 'src/cli/main.ts'), 'bench', 'cluster', '--quick', '--json'],
-        { cwd: root, encoding: 'utf8', timeout: 280_000 },
-      );
+      const r = runCliSync(['bench', 'cluster', '--quick', '--json'], 280_000);
       assert.equal(r.status, 0, r.stderr);
       const doc = JSON.parse(r.stdout) as { scenario: string; node: string; cpus: number; results: Row[] };
       assert.equal(doc.scenario, 'cluster');

@@ -5,30 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { root } from '../helpers.ts';
+import { runCliSync } from '../support/cli.ts';
 
 const hasRedis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 
 describe('plume bench ocr --arrivals trace', () => {
   it('should add a plume/trace and a process-per-function/trace row on the same arrivals', { timeout: 240_000 }, () => {
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--disable-warning=ExperimentalWarning',
-        join(root, 'src/cli/main.ts'),
-        'bench',
-        'ocr',
-        '--quick',
-        '--json',
-        '--chain',
-        'text',
-        '--arrivals',
-        'trace',
-      ],
-      { cwd: root, encoding: 'utf8', timeout: 230_000 },
-    );
+    const r = runCliSync(['bench', 'ocr', '--quick', '--json', '--chain', 'text', '--arrivals', 'trace'], 230_000);
     assert.equal(r.status, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { results: Record<string, number | string>[] };
     const traced = doc.results.filter((row) => String(row['case']).endsWith('/trace'));

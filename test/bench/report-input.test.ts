@@ -1,30 +1,15 @@
 /** `plume bench report --from DIR` refuses a directory without documents and a file that is not one. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { root } from '../helpers.ts';
+import { runCliSync } from '../support/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plume-report-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const report = (from: string) =>
-  spawnSync(
-    process.execPath,
-    [
-      '--disable-warning=ExperimentalWarning',
-      join(root, 'src/cli/main.ts'),
-      'bench',
-      'report',
-      '--from',
-      from,
-      '--out',
-      join(dir, 'r.html'),
-    ],
-    { cwd: root, encoding: 'utf8', timeout: 60_000 },
-  );
+const report = (from: string) => runCliSync(['bench', 'report', '--from', from, '--out', join(dir, 'r.html')], 60_000);
 
 describe('plume bench report: bad input', () => {
   it('should refuse a directory with no .json files', () => {

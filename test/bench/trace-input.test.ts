@@ -4,7 +4,6 @@
  * replay's options are checked; a peer that is not installed is reported missing, never replaced.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { TraceFileError } from '../../bench/trace/csv.ts';
 import { loadTrace, TRACE_DIR } from '../../bench/trace/trace-data.ts';
 import { buildWorkload } from '../../bench/trace/workload.ts';
 import { findWorkerd } from '../../bench/trace/workerd.ts';
-import { root } from '../helpers.ts';
+import { runCliSync } from '../support/cli.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -39,12 +38,7 @@ function traceError(dir: string): TraceFileError {
   assert.fail('the trace loaded');
 }
 
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(root, 'src/cli/main.ts'), 'bench', 'trace', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+const cli = (args: string[]) => runCliSync(['bench', 'trace', ...args], 60_000);
 
 describe('plume bench trace: bad input', () => {
   it('should load the shipped trace: the 2019 and 2021 functions, with invocations', () => {

@@ -13,19 +13,13 @@ import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { findWorkerd } from '../../bench/trace/workerd.ts';
-import { root } from '../helpers.ts';
+import { runCliSync } from '../support/cli.ts';
 
 const CHROMIUM = process.env['PLUME_CHROMIUM'] ?? '/usr/bin/chromium';
 const SHOT = process.env['PLUME_REPORT_SCREENSHOT'];
 const hasWorkerd = !('missing' in findWorkerd());
 
-const plume = (args: string[]) =>
-  spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(root, 'src/cli/main.ts'), 'bench', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 240_000,
-    maxBuffer: 64 * 1024 * 1024,
-  });
+const plume = (args: string[]) => runCliSync(['bench', ...args], 240_000);
 
 interface Row {
   readonly case: string;

@@ -1,5 +1,5 @@
 /** The `plume` command as a user runs it, in child processes: one-shot commands, and `plume up` nodes. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { root } from '../helpers.ts';
@@ -10,6 +10,17 @@ export interface Run {
   status: number | null;
   stdout: string;
   stderr: string;
+}
+
+/** Runs the CLI to its end, blocking this process (for commands that need nothing from it, like benchmarks). */
+export function runCliSync(args: string[], timeoutMs: number): Run {
+  const r = spawnSync(process.execPath, [...CLI, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs the CLI in a child process without blocking this one (a node under test may live here). */
