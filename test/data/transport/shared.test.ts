@@ -94,7 +94,7 @@ describe('shared-memory bodies over local', { skip: !sharedFilesAvailable && 'no
       const request = (list: Transfer[]) => list.find((t) => t.direction === 'request')!;
       assert.equal(request(transfers.client).bytesMoved, request(transfers.server).bytesMoved);
       assert.ok(request(transfers.client).bytesMoved > body.length);
-      assert.equal(request(transfers.client).bytesCopied, body.length, 'staged once into a reused buffer');
+      assert.equal(request(transfers.client).bytesCopied, 0, 'written by the kernel straight from the body');
       assert.equal(request(transfers.server).bytesCopied, 0, 'read by the kernel straight into the store');
       assert.deepEqual(ours(), [], 'files are unlinked as soon as they are made');
       // Several at once, each into its own file.
@@ -103,6 +103,25 @@ describe('shared-memory bodies over local', { skip: !sharedFilesAvailable && 'no
         answers.map((a) => Buffer.from(a).toString().split(':')[0]),
         ['3145728', '3145728', '3145728'],
       );
+    } finally {
+      await close();
+    }
+  });
+
+  it('should write a body that is a view into a larger buffer from that view alone, byte for byte', async () => {
+    const { client, close } = await localPair(async ({ body }) => Buffer.from(body));
+    try {
+      // Written straight from the caller's view (no staging copy): the bytes around it must not leak in.
+      const backing = new Uint8Array(9 * MB).fill(0xee);
+      const body = backing.subarray(MB + 3, 7 * MB + 5);
+      body.forEach((_, i) => (body[i] = (i * 13) & 0xff));
+      const expected = Buffer.from(body);
+      const answer = await client.request('echo', body);
+      assert.equal(answer.length, body.length);
+      assert.ok(Buffer.from(answer.buffer, answer.byteOffset, answer.length).equals(expected), 'the body arrived changed');
+      assert.ok(Buffer.from(body).equals(expected), "the caller's body was changed");
+      assert.ok(backing.subarray(0, MB + 3).every((b) => b === 0xee) && backing.subarray(7 * MB + 5).every((b) => b === 0xee));
+      assert.deepEqual(ours(), [], 'files are unlinked as soon as they are made');
     } finally {
       await close();
     }
