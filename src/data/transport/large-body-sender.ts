@@ -20,7 +20,7 @@ const SEND_BUFFERS = new PayloadStore(); // the defaults: 1 GiB at most, 256 MiB
 const SHARED_FILES = new SharedFiles();
 /** A shared body's reference carries no token. */
 const NO_TOKEN = new Uint8Array(PULL_TOKEN_BYTES);
-/** A body is written into its file in chunks of this size, so that the server reads the first while later ones are written. */
+/** A body is written into its file in chunks of this size, so that the server reads each while the next is written. */
 const WRITE_CHUNK = 4 * 1024 * 1024;
 
 /** A body this client holds for its server to pull. */
@@ -142,12 +142,12 @@ export class LargeBodySender {
     const ref = encodePullRef({ length: body.length, token: NO_TOKEN, address: file.path });
     const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
     connection.send(FrameType.Request, id, EMPTY, { prefix: [prefix, ref], flags: FrameFlag.Shared });
-    const written = writeBody(body, file, (written) => connection.send(FrameType.Progress, id, progress(written))).catch(
-      (error: unknown) => {
-        const reason = `its body cannot be written to shared memory: ${(error as Error).message}`;
-        if (this.#pending.reject(id, new PlumeError('PLUME_EPEER', `request '${method}' failed: ${reason}`))) this.#cancel(connection, id);
-      },
-    );
+    let failed = false;
+    const announce = (bytes: number): void => connection.send(FrameType.Progress, id, progress(bytes));
+    const written = writeBody(body, file, announce, () => failed).catch((error: unknown) => {
+      const reason = `its body cannot be written to shared memory: ${(error as Error).message}`;
+      if (this.#pending.reject(id, new PlumeError('PLUME_EPEER', `request '${method}' failed: ${reason}`))) this.#cancel(connection, id);
+    });
     try {
       const answer = await promise;
       await written; // done already: the server has read every byte
@@ -156,6 +156,7 @@ export class LargeBodySender {
       this.#report(method, id, HEADER_BYTES + prefix.length + ref.length + body.length, 0, listener);
       return answer;
     } catch (error) {
+      failed = true;
       await written; // no write may be left in flight when the descriptor closes (its number would be reused)
       SHARED_FILES.forget(file); // the server may still be reading it
       throw error;
@@ -192,37 +193,25 @@ export class LargeBodySender {
 }
 
 /**
- * Writes `body` into the file straight from where it lies, a chunk at a time, and announces each prefix as
- * it lands (`onWritten`: bytes from the start in the file), so that the server reads it while later chunks
- * are written. Every chunk goes to the thread pool at once: tmpfs serializes the writes of one file (its
- * inode lock), but the next write then starts the moment one ends, without waiting for this thread to wake.
- * No staging copy: on tmpfs the kernel writes a buffer that was just allocated and written (a function's
- * fresh output) as fast as a reused one (100 MB: 18.6–23.2 against 20.3–23.8 ms, docs/dataplane.md), so the
- * copy into a warm send buffer this used to make only cost a memcpy. (Over a socket it is otherwise; see
- * #sendByPull.) The caller leaves `body` unchanged until the request settles, and a failed request waits
- * for these writes before it settles its file.
+ * Writes `body` into the file straight from where it lies, a chunk at a time, and announces each chunk as
+ * it lands (`onWritten`: bytes from the start in the file), so that the server reads it while later ones
+ * are written. One write in flight: tmpfs serializes the writes of a file (its inode lock), and writes
+ * waiting on it spin: 10 MB as three 4 MiB writes at once took 3.5 ms and 6.0 ms of CPU, one after the
+ * other 2.8 ms and 2.8 ms, CPU the server's reads need on a 2-core machine. No staging copy: on tmpfs the
+ * kernel writes a buffer that was just allocated and written (a function's fresh output) as fast as a
+ * reused one, so the copy into a warm send buffer this used to make only cost a memcpy (100 MB: 62–64 ms
+ * straight, 87 ms with the copy; docs/dataplane.md, Where the time goes: local transfer). Over a socket it
+ * is otherwise (see #sendByPull). The caller leaves `body` unchanged until the request settles, and a
+ * failed request stops it after the write in flight, and waits for that before it settles its file.
  */
-async function writeBody(body: Uint8Array, file: SharedFile, onWritten: (bytes: number) => void): Promise<void> {
-  const ends: number[] = [];
-  const finished: boolean[] = [];
-  let announced = 0;
-  const writes: Promise<void>[] = [];
-  for (let at = 0; at < body.length; at += WRITE_CHUNK) {
+async function writeBody(body: Uint8Array, file: SharedFile, onWritten: (bytes: number) => void, abandoned: () => boolean): Promise<void> {
+  for (let at = 0; at < body.length;) {
+    if (abandoned()) return; // the request failed: nobody reads the rest
     const end = Math.min(body.length, at + WRITE_CHUNK);
-    const chunk = ends.push(end) - 1;
-    writes.push(
-      writeAt(file.fd, body.subarray(at, end), at).then(() => {
-        // Writes may finish out of order: announce only what is contiguous from the start.
-        finished[chunk] = true;
-        const before = announced;
-        while (finished[announced]) announced++;
-        if (announced > before) onWritten(ends[announced - 1]!);
-      }),
-    );
+    await writeAt(file.fd, body.subarray(at, end), at);
+    onWritten(end);
+    at = end;
   }
-  const outcomes = await Promise.allSettled(writes);
-  const failed = outcomes.find((o) => o.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
   file.size = Math.max(file.size, body.length);
 }
 

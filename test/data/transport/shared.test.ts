@@ -127,6 +127,24 @@ describe('shared-memory bodies over local', { skip: !sharedFilesAvailable && 'no
     }
   });
 
+  it('should stop writing a body whose request timed out, close its file, and go on', async () => {
+    const { client, close } = await localPair(async ({ body }) => Buffer.from(`${body.length}`));
+    try {
+      const fds = (): number => readdirSync('/proc/self/fd').length;
+      await client.request('warm', new Uint8Array(2 * MB)); // the connection and a spare file exist
+      const before = fds();
+      const body = new Uint8Array(100 * MB).fill(1);
+      await assert.rejects(client.request('slow', body, { timeoutMs: 1 }), { code: 'PLUME_ETIMEOUT' });
+      // Its file is closed, not kept for reuse (the server, in this process too, closes its own once the
+      // cancel reaches it).
+      for (let waited = 0; fds() > before && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(fds() <= before, `descriptors: ${fds()} after, ${before} before`);
+      assert.equal(Buffer.from(await client.request('after', new Uint8Array(3 * MB))).toString(), String(3 * MB));
+    } finally {
+      await close();
+    }
+  });
+
   it('should say whether a body fits: in a spare file, or in the free space of /dev/shm', () => {
     const files = new SharedFiles(10 * MB);
     const { bavail, bsize } = statfsSync('/dev/shm');
