@@ -17,8 +17,11 @@ const DIR = '/dev/shm';
 /** Linux with a tmpfs at /dev/shm and /proc: elsewhere `local` mode pulls large bodies over the socket instead. */
 export const sharedFilesAvailable = process.platform === 'linux' && existsSync(DIR) && existsSync('/proc/self/fd');
 
-/** A shared body is read a piece of this size at a time, by up to READERS reads in flight. */
-const READ_PIECE = 1024 * 1024;
+/**
+ * A shared body is read a piece of this size at a time, by up to READERS reads in flight; a body of 2 MiB
+ * or less is one read (each piece costs a thread-pool round trip and a wake-up of this thread).
+ */
+const READ_PIECE = 2 * 1024 * 1024;
 const READERS = 4;
 
 /** The only paths a server opens for a client: another process's descriptor, never a named file. */
