@@ -6,6 +6,8 @@
  * embedded/full-read  B reads every byte into its own memory
  * local/full-read     B runs in a peer process reached over a Unix socket and reads every byte
  * networked/full-read the same over TCP on loopback
+ * tcp-raw             the same bytes over plain Node TCP on loopback to a child process that reads them
+ *                     into a reused buffer and answers with a byte (tcp-raw.ts): the link's own cost
  * memcpy              one TypedArray copy of the same size in the same run: the physical baseline
  * In the peer cases A (`produce`) runs here and its complete output is a Uint8Array; the clock starts
  * then and stops when the peer answers, which it does once B (`consume_full`) has read every byte.
@@ -15,6 +17,7 @@ import { PeerClient, startPeerProcess, type PeerProcess } from '../src/cluster/i
 import { Plume } from '../src/runtime.ts';
 import { CWASI_SIZES_MB } from './cwasi.ts';
 import { latency, type CaseResult } from './report.ts';
+import { openRawLink, type RawLink } from './tcp-raw.ts';
 
 const GUEST = fileURLToPath(new URL('./guests/transfer.wasm', import.meta.url));
 const MB = 1024 * 1024;
@@ -30,10 +33,12 @@ export async function transfer(opts: TransferOptions = {}): Promise<CaseResult[]
   const limits = { maxOutputBytes: 128 * MB, memoryMb: 64, timeoutMs: 60_000 };
   const plume = await Plume.start({ workers: 1 });
   const peers: Peer[] = [];
+  let raw: RawLink | undefined;
   try {
     await plume.deploy('transfer', GUEST, { limits });
     await plume.deploy('produce', GUEST, { entry: 'produce', limits });
     for (const mode of ['local', 'networked'] as const) peers.push(await startPeer(mode, limits));
+    raw = await openRawLink(Math.max(...sizes) * MB);
     for (const size_mb of sizes) {
       const n = opts.quick ? 3 : size_mb <= 20 ? 40 : 15;
       opts.progress?.(`${size_mb} MB × ${n}`);
@@ -54,9 +59,13 @@ export async function transfer(opts: TransferOptions = {}): Promise<CaseResult[]
         const samples = await sequence(n, () => peerFullRead(plume, peer.client, size_mb * MB));
         results.push({ case: `${peer.client.mode}/full-read`, size_mb, ...latency(samples) });
       }
+      const link = raw;
+      await rawSend(plume, link, size_mb * MB);
+      results.push({ case: 'tcp-raw', size_mb, ...latency(await sequence(n, () => rawSend(plume, link, size_mb * MB))) });
       results.push({ case: 'memcpy', size_mb, ...latency(memcpy(size_mb * MB, n)) });
     }
   } finally {
+    await raw?.close();
     for (const peer of peers) {
       await peer.client.close();
       await peer.child.stop();
@@ -89,6 +98,14 @@ async function peerFullRead(plume: Plume, client: PeerClient, bytes: number): Pr
   if (output.length !== bytes) throw new Error(`produce wrote ${output.length} bytes, not ${bytes}`);
   const t0 = performance.now();
   await client.invoke('consume', output);
+  return performance.now() - t0;
+}
+
+/** The same bytes as peerFullRead's, from the same producer, over plain TCP (tcp-raw.ts). */
+async function rawSend(plume: Plume, link: RawLink, bytes: number): Promise<number> {
+  const output = await plume.invoke('produce', String(bytes));
+  const t0 = performance.now();
+  await link.send(output);
   return performance.now() - t0;
 }
 

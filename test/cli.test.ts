@@ -128,7 +128,7 @@ describe('plume bench', () => {
     assert.equal(doc.scenario, 'transfer');
     for (const size of [2, 10]) {
       const cases = doc.results.filter((x: { size_mb: number }) => x.size_mb === size).map((x: { case: string }) => x.case);
-      assert.deepEqual(cases, ['embedded/by-ref', 'embedded/full-read', 'local/full-read', 'networked/full-read', 'memcpy']);
+      assert.deepEqual(cases, ['embedded/by-ref', 'embedded/full-read', 'local/full-read', 'networked/full-read', 'tcp-raw', 'memcpy']);
     }
     for (const row of doc.results) assert.ok(row.p50_ms > 0 && row.p99_ms >= row.p50_ms, JSON.stringify(row));
     assert.match(r.stderr, /CWASI \(SEC 2023\)/);

@@ -103,7 +103,7 @@ function transferVsCwasi(results: readonly Row[]): Promise<Chart> {
         { case: 'WasmEdge (published)', size_mb: p.size_mb, ms: p.wasmedge_ms },
       ]),
     ...results
-      .filter((r) => r['case'] !== 'memcpy')
+      .filter((r) => r['case'] !== 'memcpy' && r['case'] !== 'tcp-raw') // baselines, not systems
       .map((r) => ({ case: `plume ${r['case']}`, size_mb: Number(r['size_mb']), ms: Number(r['p50_ms']) })),
   ];
   return bars(

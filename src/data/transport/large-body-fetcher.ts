@@ -27,6 +27,14 @@ export interface LargeBodyFetcherOptions {
   readonly report: (method: string, id: number, bytesMoved: number, bytesCopied: number) => void;
 }
 
+/** A pull that failed because its connection closed; `reason` is what the caller hears. */
+class ClosedPull {
+  readonly reason: unknown;
+  constructor(reason: unknown) {
+    this.reason = reason;
+  }
+}
+
 export class LargeBodyFetcher {
   readonly #addressing: SocketAddressing;
   readonly #maxPayload: number;
@@ -85,6 +93,13 @@ export class LargeBodyFetcher {
       this.#report(method, id, moved, copied);
       return { body: lease.bytes, lease };
     } catch (error) {
+      // A pull whose connection has closed can no longer write into the buffer, so it is reused rather than
+      // left to the collector: a peer that hangs up mid-body, again and again, then costs no fresh memory
+      // (freed buffers of this size stay resident in the allocator: ~7 MB of RSS per 8 MB body).
+      if (error instanceof ClosedPull) {
+        lease.release();
+        throw error.reason;
+      }
       lease.forget();
       throw error;
     }
@@ -93,9 +108,14 @@ export class LargeBodyFetcher {
   async #pull(ref: PullRef, lease: Lease, requestBytes: number): Promise<{ length: number; moved: number; copied: number }> {
     const puller = await this.#puller(ref.address);
     let copied = 0;
-    const body = await puller.requestInto(PULL_METHOD, ref.token, lease.bytes, (t) => {
-      if (t.direction === 'response') copied = t.bytesCopied;
-    });
+    const body = await puller
+      .requestInto(PULL_METHOD, ref.token, lease.bytes, (t) => {
+        if (t.direction === 'response') copied = t.bytesCopied;
+      })
+      .catch((error: unknown) => {
+        // Failed by the connection's end ('close': its reads are over), not by a timeout or an answer.
+        throw puller.usable ? error : new ClosedPull(error);
+      });
     return { length: body.buffer === lease.bytes.buffer ? body.length : -1, moved: pullBytes(requestBytes, ref.length), copied };
   }
 

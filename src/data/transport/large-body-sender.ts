@@ -14,7 +14,7 @@ import { SocketTransportServer } from './socket-server.ts';
 import { EMPTY, pullBytes, type SocketAddressing } from './socket.ts';
 import type { PendingRequests, TransferListener, TransportLogger } from './transport.ts';
 
-/** Where every client of this process keeps the copies of bodies it sends by pull (see #sendByPull). */
+/** Where every client of this process keeps the copies of bodies it pulls over `local` when shared memory is off (see #sendByPull). */
 const SEND_BUFFERS = new PayloadStore(); // the defaults: 1 GiB at most, 256 MiB of spares
 /** Every `local` client's shared-memory files for large bodies. */
 const SHARED_FILES = new SharedFiles();
@@ -95,33 +95,34 @@ export class LargeBodySender {
     listener: TransferListener | undefined,
   ): Promise<Uint8Array> {
     const address = await this.#pullAddress(connection);
-    // The body is served from a copy in a reused send buffer: on our machines the kernel takes ~6× longer
-    // to send pages that were just allocated than pages it has sent before (100 MB over a Unix socket,
-    // plain node:net: ~90 ms fresh, ~14 ms reused; a memcpy of fresh pages costs ~10 ms), so one copy
-    // here makes a large hop ~3× faster (docs/dataplane.md, Pulled bodies). Waits while the buffers are
-    // all in use (backpressure, like the receiving store).
-    const lease = await SEND_BUFFERS.acquire(body.length);
-    const warm = lease.bytes;
+    // Over TCP the pull is served from the body itself: sending the producer's fresh pages costs the
+    // kernel no more than sending reused ones there, so a copy only adds its own cost (100 MB: ~25 ms of
+    // the sender's CPU, p50 222 → 175 ms in the same run; docs/dataplane.md, Where the time goes:
+    // networked transfer). Over a Unix socket (`local`, a body too large for shared memory) the kernel
+    // sent just-allocated pages ~6× slower than reused ones (100 MB with plain node:net: ~90 ms fresh,
+    // ~14 ms reused, a memcpy ~10 ms), so the body is first copied into a reused send buffer there, which
+    // waits while the buffers are all in use (backpressure, like the receiving store).
+    const lease = this.#addressing.mode === 'networked' ? undefined : await SEND_BUFFERS.acquire(body.length);
     const token = randomBytes(PULL_TOKEN_BYTES);
     const key = token.toString('hex');
-    const exported: Exported = { body: warm, pulled: false };
+    const exported: Exported = { body: lease?.bytes ?? body, pulled: false };
     this.#exports.set(key, exported);
     const ref = encodePullRef({ length: body.length, token, address });
     const { id, promise } = this.#pending.add(method, timeoutMs, listener, (expired) => this.#cancel(connection, expired));
     connection.send(FrameType.Request, id, EMPTY, { prefix: [prefix, ref], flags: FrameFlag.Pull });
     // While the reference travels: the pull is answered on this thread, so never before the copy is done.
-    copyBytes(body, warm, 0);
+    if (lease) copyBytes(body, lease.bytes, 0);
     try {
       const answer = await promise;
-      lease.release(); // answered: the server has every byte, so the buffer can serve the next body
+      lease?.release(); // answered: the server has every byte, so the buffer can serve the next body
       return answer;
     } catch (error) {
-      lease.forget(); // the socket may still be writing it: the collector takes it
+      lease?.forget(); // the socket may still be writing it: the collector takes it
       throw error;
     } finally {
       this.#exports.delete(key);
       const requestBytes = HEADER_BYTES + prefix.length + ref.length;
-      if (exported.pulled) this.#report(method, id, pullBytes(requestBytes, body.length), body.length, listener);
+      if (exported.pulled) this.#report(method, id, pullBytes(requestBytes, body.length), lease ? body.length : 0, listener);
     }
   }
 
