@@ -132,9 +132,13 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       if (typeof name === 'number') return name;
       const input = instance.call.futures?.get(handle >>> 0);
       if (!input) return Errno.badf;
+      if (input.canceled) return Errno.canceled;
       if (!mem.inBounds(outPtr >>> 0, 4)) return Errno.inval;
-      // The input future's output becomes the callee's input by reference, whenever it settles.
-      mem.view.setUint32(outPtr >>> 0, start(name, input.promise), true);
+      // The input future's output becomes the callee's input by reference, whenever it settles. The callee
+      // gets a reference of its own now (or in the microtask the output settles, before the guest can run),
+      // so the caller may cancel its future right after.
+      const handed = input.output ? Promise.resolve(input.output.retain()) : input.promise.then((output) => output.retain());
+      mem.view.setUint32(outPtr >>> 0, start(name, handed), true);
       return Errno.ok;
     },
     call_many(namePtr: number, nameLen: number, inputsPtr: number, count: number, outPtr: number): number {
@@ -198,10 +202,7 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       return Errno.ok;
     },
     cancel(handle: number): number {
-      const future = instance.call.futures?.get(handle >>> 0);
-      if (!future) return Errno.badf;
-      future.canceled = true;
-      return Errno.ok;
+      return instance.call.futures?.cancel(handle >>> 0) ? Errno.ok : Errno.badf;
     },
   };
 }
