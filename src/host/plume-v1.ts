@@ -45,7 +45,7 @@ export const plumeV1: HostInterface = {
       input_read(offset: number, buf: number, len: number, outPtr: number): number {
         const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
         if (!mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
-        const n = instance.call.input.read(off, mem.u8, ptr, max);
+        const n = instance.call.input.read(off, mem.u8, ptr, max, mem.shared);
         instance.call.inputCopied += n;
         mem.view.setUint32(out, n, true);
         return Errno.ok;
@@ -58,7 +58,7 @@ export const plumeV1: HostInterface = {
           call.overflowed = true;
           return Errno.too_big;
         }
-        appendOutput(call.output, call.outputBytes, mem.u8.subarray(ptr, ptr + n));
+        appendOutput(call.output, call.outputBytes, mem.u8, ptr, ptr + n, mem.shared);
         call.outputBytes += n;
         return Errno.ok;
       },
@@ -202,7 +202,7 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       const output = future.output;
       const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
       if (!output || future.canceled || !mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
-      mem.view.setUint32(out, output.read(off, mem.u8, ptr, max), true);
+      mem.view.setUint32(out, output.read(off, mem.u8, ptr, max, mem.shared), true);
       return Errno.ok;
     },
     future_error(handle: number, buf: number, len: number, outPtr: number): number {
