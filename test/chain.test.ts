@@ -77,6 +77,11 @@ describe('chained calls: errnos at call time (C guest)', () => {
     assert.equal((await plume.invokeDetailed('chain', 'badf')).trace, undefined, 'a call without hops carries no trace');
   });
 
+  it('should hand a reused instance a memory whose dirtied pages are zero again', async () => {
+    // One worker: every call after the first reuses the instance the previous one dirtied.
+    for (let i = 0; i < 3; i++) assert.equal(await run('dirty'), 'clean', `call ${i + 1}`);
+  });
+
   it('should let a callee keep an output by reference after its caller cancels that future', async () => {
     // #count holds #fill's 64 KiB (pooled) output; the caller's cancel and a second #fill must not reuse it.
     assert.equal(await run(`handoff:${64 * 1024}`), String(64 * 1024));

@@ -14,6 +14,8 @@
  *   handoff:N        a = #fill(N bytes of 'a'); await a; b = #count(a) by reference; cancel a; then a new
  *                    #fill of 'z' (which may reuse a's memory); output b's count of 'a' bytes (N)
  *   cancel-input     a = #upper, await, cancel a, call_future #reverse(a): output the errno (6)
+ *   dirty            check a 64 KiB static buffer (zero in the snapshot) is still zero, then fill it:
+ *                    output "clean" or "dirty" (a reused instance must start as the snapshot did)
  *   fanin:N:SIZE     call_many #fill of SIZE bytes of 'a'+i%26; await each, count its letter, cancel it;
  *                    output the total count (N × SIZE)
  */
@@ -195,6 +197,13 @@ PLUME_EXPORT("run") int run(void) {
     return out_u64(plume_await(f, 0, &len)), 0;
   }
   if (starts("badf")) return out_u64(plume_await(12345, 0, &len)), 0;
+  if (starts("dirty")) {
+    static uint8_t page[64 * 1024];
+    int clean = 1;
+    for (uint32_t i = 0; i < sizeof page; i++) clean &= page[i] == 0;
+    memset(page, 0xab, sizeof page);
+    return plume_output_str(clean ? "clean" : "dirty"), 0;
+  }
   if (starts("handoff:")) {
     uint32_t n = parse_u32(in + 8, in_len - 8);
     plume_future_t a = call_fill(n, 'a'), b = 0;
