@@ -77,6 +77,22 @@ describe('chained calls: errnos at call time (C guest)', () => {
     assert.equal((await plume.invokeDetailed('chain', 'badf')).trace, undefined, 'a call without hops carries no trace');
   });
 
+  it('should hand a reused instance a memory whose dirtied pages are zero again', async () => {
+    // One worker: every call after the first reuses the instance the previous one dirtied.
+    for (let i = 0; i < 3; i++) assert.equal(await run('dirty'), 'clean', `call ${i + 1}`);
+  });
+
+  it('should let a callee keep an output by reference after its caller cancels that future', async () => {
+    // #count holds #fill's 64 KiB (pooled) output; the caller's cancel and a second #fill must not reuse it.
+    assert.equal(await run(`handoff:${64 * 1024}`), String(64 * 1024));
+    assert.equal(await run('cancel-input'), '6', 'a cancelled future is no input: errno canceled');
+  });
+
+  it('should give a cancelled output back while the next producers reuse its memory', async () => {
+    // Each reader cancels its future after reading: every output must still be its own producer's bytes.
+    assert.equal(await run(`fanin:60:${300 * 1024}`), String(60 * 300 * 1024));
+  });
+
   it('should keep many callers suspended in await on one worker', async () => {
     let done = 0;
     const callers = Array.from({ length: 300 }, () => plume.invoke('chain', 'timeout:100').then((r) => (done++, text(r))));

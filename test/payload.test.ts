@@ -1,7 +1,7 @@
 /** Payload: range reads across chunk boundaries, in any order. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Payload } from '../src/data/payload.ts';
+import { Payload, appendOutput } from '../src/data/payload.ts';
 
 describe('Payload', () => {
   const bytes = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
@@ -35,5 +35,24 @@ describe('Payload', () => {
     assert.deepEqual(out, bytes);
     assert.deepEqual(payload.flatten(), bytes);
     assert.equal(payload.flatten(), payload.flatten());
+  });
+
+  it('should copy ranges in and out of shared memory (a shared guest memory, a shared input)', () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(64 * 1024));
+    for (let i = 0; i < shared.length; i++) shared[i] = (i * 7) % 256;
+    const output: Uint8Array[] = [];
+    // Past the small-output limit, from an offset: pooled chunks filled from the shared source.
+    appendOutput(output, 0, shared, 100, 40_100, true);
+    appendOutput(output, 40_000, shared, 0, 10);
+    const payload = new Payload(output, 40_010);
+    const into = new Uint8Array(new SharedArrayBuffer(40_020));
+    assert.equal(payload.read(0, into, 5, 40_010, true), 40_010);
+    assert.deepEqual(into.subarray(5, 40_005), shared.subarray(100, 40_100));
+    assert.deepEqual(into.subarray(40_005, 40_015), shared.subarray(0, 10));
+    const fromShared = new Payload([shared.subarray(10, 20), shared.subarray(0, 5)]);
+    const out = new Uint8Array(15);
+    assert.equal(fromShared.read(3, out, 0, 15), 12);
+    assert.deepEqual(out.subarray(0, 12), Uint8Array.from([...shared.subarray(13, 20), ...shared.subarray(0, 5)]));
+    payload.release();
   });
 });

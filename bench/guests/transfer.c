@@ -8,7 +8,8 @@
  *   await b                   B has read 1 KB (ref) or every byte into its own memory (full)
  *   t1 → output t1 - t0 in ns (decimal)
  * `run` with "fanout:N": a = #produce(2 MB); await a; t0; N × #consume_full(a) by reference; await all; t1.
- * `run` with "fanin:N":  t0; N × #produce(2 MB); await each and read all of it into this memory; t1.
+ * `run` with "fanin:N":  t0; N × #produce(2 MB); await each, read all of it into this memory and cancel it
+ *                         (done with it: its output chunks serve the next producer); t1.
  * Both output t1 - t0 in ns; per request is that divided by N (CWASI's per-request latency ≈ 1/throughput).
  */
 #include "plume.h"
@@ -98,6 +99,7 @@ static int fanin(uint32_t n) {
     if (plume_await(fs[i], 0, &len) != PLUME_OK) return plume_fail_str("produce failed");
     for (uint32_t off = 0; off < len; off += got)
       if (plume_future_read(fs[i], off, buf, sizeof buf, &got) != PLUME_OK || got == 0) return plume_fail_str("read failed");
+    plume_cancel(fs[i]); /* done with this output: its memory serves the next producer */
   }
   return out_ns(plume_now_ns(PLUME_CLOCK_MONOTONIC) - t0);
 }

@@ -67,6 +67,8 @@ export class Payload {
   /** Holders; counted only for payloads with pooled chunks (the others are left to the collector). */
   #refs = 1;
   readonly #pooled: boolean;
+  /** Whether any chunk lies in a SharedArrayBuffer (see copyBytes), known once instead of per read. */
+  readonly #shared: boolean;
   /** Where the last read ended: the chunk index and the payload offset at which that chunk starts. */
   #cursorIndex = 0;
   #cursorStart = 0;
@@ -74,7 +76,15 @@ export class Payload {
   constructor(chunks: readonly Uint8Array[], length = chunks.reduce((n, c) => n + c.length, 0)) {
     this.#chunks = chunks;
     this.length = length;
-    this.#pooled = chunks.some((c) => outputChunks.owns(c.buffer));
+    let pooled = false;
+    let shared = false;
+    for (const c of chunks) {
+      const buffer = c.buffer;
+      pooled ||= outputChunks.owns(buffer);
+      shared ||= buffer instanceof SharedArrayBuffer;
+    }
+    this.#pooled = pooled;
+    this.#shared = shared;
     if (chunks.length === 1 && !this.#pooled) this.#flat = chunks[0];
   }
 
@@ -108,8 +118,12 @@ export class Payload {
     this.#chunks = [];
   }
 
-  /** Copies up to `max` bytes starting at `offset` into `dst` at `at`; returns how many (0 past the end). */
-  read(offset: number, dst: Uint8Array, at: number, max: number): number {
+  /**
+   * Copies up to `max` bytes starting at `offset` into `dst` at `at`; returns how many (0 past the end).
+   * `dstShared`: whether `dst` lies in a SharedArrayBuffer (a guest memory knows).
+   */
+  read(offset: number, dst: Uint8Array, at: number, max: number, dstShared = isShared(dst)): number {
+    const shared = dstShared || this.#shared;
     const chunks = this.chunks;
     // Readers go front to back: resume the chunk walk where the last read ended instead of at chunk 0,
     // so reading a payload of many chunks sequentially stays linear.
@@ -129,7 +143,7 @@ export class Payload {
         continue;
       }
       const n = Math.min(chunk.length - from, max - copied);
-      copyBytes(from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n), dst, at + copied);
+      copyRange(chunk, from, from + n, dst, at + copied, shared);
       copied += n;
       this.#cursorIndex = index;
       this.#cursorStart = start;
@@ -151,24 +165,51 @@ export class Payload {
 }
 
 /**
- * Appends a copy of `src` to a call's output (`output` holds `outputBytes` so far): small outputs as
- * exact-size copies, larger ones packed into pooled chunks, each chunk as one growing view at the end.
+ * The pooled chunk the last large write went to, and the view of it that write left at the end of its
+ * output: the next write to that output resumes in it without asking the view for its buffer (a call into
+ * the engine that cost more than the bookkeeping around it).
  */
-export function appendOutput(output: Uint8Array[], outputBytes: number, src: Uint8Array): void {
-  if (outputBytes + src.length <= SMALL_OUTPUT) {
-    output.push(src.slice());
+let tailView: Uint8Array | undefined;
+let tailFull: Uint8Array = new Uint8Array(0);
+
+/**
+ * Appends a copy of `src[from, to)` to a call's output (`output` holds `outputBytes` so far): small outputs
+ * as exact-size copies, larger ones packed into pooled chunks, each chunk as one growing view at the end.
+ * `srcShared`: whether `src` lies in a SharedArrayBuffer (a guest memory knows; pooled chunks never do).
+ */
+export function appendOutput(
+  output: Uint8Array[],
+  outputBytes: number,
+  src: Uint8Array,
+  from = 0,
+  to = src.length,
+  srcShared = isShared(src),
+): void {
+  if (outputBytes + (to - from) <= SMALL_OUTPUT) {
+    output.push(src.slice(from, to));
     return;
   }
-  for (let at = 0; at < src.length;) {
+  for (let at = from; at < to;) {
     const last = output.at(-1);
-    const end = last && outputChunks.owns(last.buffer) ? last.byteOffset + last.length : CHUNK_BYTES;
+    const full =
+      last === undefined
+        ? undefined
+        : last === tailView
+          ? tailFull
+          : outputChunks.owns(last.buffer)
+            ? new Uint8Array(last.buffer)
+            : undefined;
+    const start = full ? last!.byteOffset : 0;
+    const end = full ? start + last!.length : CHUNK_BYTES;
     if (end === CHUNK_BYTES) {
-      output.push(new Uint8Array(outputChunks.take(), 0, 0));
+      tailFull = new Uint8Array(outputChunks.take());
+      output.push((tailView = tailFull.subarray(0, 0)));
       continue;
     }
-    const n = Math.min(CHUNK_BYTES - end, src.length - at);
-    copyBytes(src.subarray(at, at + n), new Uint8Array(last!.buffer, end, n), 0);
-    output[output.length - 1] = new Uint8Array(last!.buffer, last!.byteOffset, last!.length + n);
+    const n = Math.min(CHUNK_BYTES - end, to - at);
+    copyRange(src, at, at + n, full!, end, srcShared);
+    tailFull = full!;
+    output[output.length - 1] = tailView = full!.subarray(start, end + n);
     at += n;
   }
 }
@@ -181,6 +222,16 @@ const nativeCopy = Buffer.prototype.copy;
  * Buffer's copy is a plain memmove.
  */
 export function copyBytes(src: Uint8Array, dst: Uint8Array, at: number): void {
-  if (src.buffer instanceof SharedArrayBuffer || dst.buffer instanceof SharedArrayBuffer) nativeCopy.call(src, dst, at);
-  else dst.set(src, at);
+  copyRange(src, 0, src.length, dst, at);
+}
+
+const isShared = (view: Uint8Array): boolean => view.buffer instanceof SharedArrayBuffer;
+
+/**
+ * `copyBytes` of `src[from, to)`; `shared`: whether either side lies in a SharedArrayBuffer, when the
+ * caller knows (the `buffer` getter calls into the engine, more than a hot copy's bookkeeping costs).
+ */
+function copyRange(src: Uint8Array, from: number, to: number, dst: Uint8Array, at: number, shared = isShared(src) || isShared(dst)): void {
+  if (shared) nativeCopy.call(src, dst, at, from, to);
+  else dst.set(from === 0 && to === src.length ? src : src.subarray(from, to), at);
 }

@@ -67,7 +67,9 @@ export interface CallService {
   inputLimit(caller: InstanceHandle, name: string): number | undefined;
   /**
    * Run `name` (a deployed function, or `#export` of the caller's own module) on `input`, which may be a
-   * pending output of another call. Rejects with a PlumeError (PLUME_ENOFUNC for an unknown name).
+   * pending output of another call. The input is handed over: the callee releases it once when done (a
+   * caller passing on a payload it keeps retains it first). Rejects with a PlumeError (PLUME_ENOFUNC for an
+   * unknown name).
    */
   start(caller: InstanceHandle, name: string, input: Payload | Promise<Payload>): Promise<Payload>;
 }
@@ -75,7 +77,7 @@ export interface CallService {
 /** A settled or pending chained call, as the guest's future handle refers to it. */
 export interface Future {
   readonly promise: Promise<Payload>;
-  output?: Payload;
+  output?: Payload | undefined;
   error?: { code: string; message: string };
   canceled?: boolean;
 }
@@ -99,6 +101,20 @@ export class FutureTable {
 
   get(handle: number): Future | undefined {
     return this.#entries[handle - 1];
+  }
+
+  /**
+   * `cancel`: the guest is done with this future. An output that is already there is let go of at once, so
+   * a reader that cancels each future after reading it gives its pooled chunks back to the next producer
+   * while they are still in cache; a pending one is released with the others when the invocation ends.
+   */
+  cancel(handle: number): boolean {
+    const future = this.get(handle);
+    if (!future) return false;
+    future.canceled = true;
+    future.output?.release();
+    future.output = undefined;
+    return true;
   }
 
   /** The invocation ended: it lets go of the outputs it holds (pooled chunks go back for reuse). */

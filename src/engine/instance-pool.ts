@@ -133,24 +133,41 @@ export class InstancePool {
   /**
    * A suspended guest leaves the thread free, so its timeout can be enforced here; the instance is abandoned
    * (its pending promise settles into nothing). A guest spinning in a loop never yields: the executor's
-   * watchdog replaces its worker instead.
+   * watchdog replaces its worker instead. A guest of a module that may suspend but did not this time has
+   * settled already: its reaction runs before the microtask queued after it, so only a call still running
+   * then arms a timer (a fan-in's producers cost no timer each).
    */
-  async #awaitWithTimeout(inst: FunctionInstance, pending: Promise<InvocationResult>): Promise<InvocationResult> {
+  #awaitWithTimeout(inst: FunctionInstance, pending: Promise<InvocationResult>): Promise<InvocationResult> {
+    const { promise, resolve, reject } = Promise.withResolvers<InvocationResult>();
+    let running = true;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(timeoutError(this.def)), this.def.limits.timeoutMs);
+    pending.then(
+      (result) => {
+        if (!running) return;
+        running = false;
+        clearTimeout(timer);
+        this.#release(inst, false);
+        resolve(result);
+      },
+      (err: unknown) => {
+        if (!running) return;
+        running = false;
+        clearTimeout(timer);
+        if (err instanceof PlumeError && err.code === 'PLUME_ETIMEOUT') this.busy--;
+        else this.#release(inst, true);
+        reject(err);
+      },
+    );
+    queueMicrotask(() => {
+      if (!running) return;
+      timer = setTimeout(() => {
+        if (!running) return;
+        running = false;
+        this.busy--;
+        reject(timeoutError(this.def));
+      }, this.def.limits.timeoutMs);
     });
-    try {
-      const result = await Promise.race([pending, timeout]);
-      this.#release(inst, false);
-      return result;
-    } catch (err) {
-      if (err instanceof PlumeError && err.code === 'PLUME_ETIMEOUT') this.busy--;
-      else this.#release(inst, true);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+    return promise;
   }
 
   /**

@@ -99,11 +99,12 @@ const calls: CallService = {
     } catch (err) {
       throw new PlumeError('PLUME_EFAILED', `the input of '${name}' failed: ${(err as Error).message}`, { function: name });
     }
-    if (bytes.length > limit) throw inputError(pool?.def ?? { name, limits: { maxInputBytes: limit } }, bytes.length);
+    // The callee holds its input (handed over by the caller) until it ends; its caller may end first.
+    if (bytes.length > limit) {
+      bytes.release();
+      throw inputError(pool?.def ?? { name, limits: { maxInputBytes: limit } }, bytes.length);
+    }
     if (!pool) return callRemote(from, name, bytes, trace);
-    // The callee holds its input until it ends (its caller may end first); taken in the turn the input
-    // settled, before the caller can release it.
-    bytes.retain();
     // A callee that finds others started and unfinished on this thread waits for a turn of its own
     // instead of running in the next microtask: a caller waiting on the first output of a fan-in then
     // resumes before the next producer runs, reading each output while it is still in cache, and
@@ -143,6 +144,7 @@ async function callRemote(from: string, name: string, bytes: Payload, trace: Hop
   // Copied in the turn the input settled, before its caller can release it: a buffer the peer link owns.
   const body = new Uint8Array(bytes.length);
   bytes.read(0, body, 0, bytes.length);
+  bytes.release();
   const started = performance.now();
   const { output, hop } = await ask<{ output: Uint8Array; hop: RemoteHop }>(
     (requestId) => ({ type: 'remote-call', requestId, name, input: body }),

@@ -8,11 +8,19 @@ export class GuestMemory {
   #u8 = new Uint8Array(0);
   #view = new DataView(new ArrayBuffer(0));
 
+  /** Whether the memory is a SharedArrayBuffer (its views are copied with Buffer's memmove, see copyBytes). */
+  readonly shared: boolean;
+
   constructor(memory: WebAssembly.Memory) {
     this.memory = memory;
+    this.shared = memory.buffer instanceof SharedArrayBuffer;
   }
 
   #refresh(): void {
+    // A grow detaches a private buffer (its length reads 0), so a live one needs no call into the engine;
+    // a shared memory's buffer never detaches, so it is asked every time.
+    const cached = this.#buffer;
+    if (cached !== undefined && cached.byteLength !== 0 && !this.shared) return;
     const buffer = this.memory.buffer as ArrayBuffer;
     if (buffer !== this.#buffer) {
       this.#buffer = buffer;

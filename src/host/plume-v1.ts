@@ -5,7 +5,14 @@ import { Payload, appendOutput } from '../data/payload.ts';
 import { Errno } from './errno.ts';
 import { STATE_IMPORTS, stateImports } from './state-imports.ts';
 import { GuestMemory } from './guest-memory.ts';
-import { FutureTable, type CallState, type HostInterface, type InstanceHandle, type LogLevel } from '../engine/host-interface.ts';
+import {
+  FutureTable,
+  type CallState,
+  type Future,
+  type HostInterface,
+  type InstanceHandle,
+  type LogLevel,
+} from '../engine/host-interface.ts';
 
 const SUSPENDING = new Set<string>(['sleep', 'await', ...STATE_IMPORTS]);
 const decoder = new TextDecoder();
@@ -38,7 +45,7 @@ export const plumeV1: HostInterface = {
       input_read(offset: number, buf: number, len: number, outPtr: number): number {
         const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
         if (!mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
-        const n = instance.call.input.read(off, mem.u8, ptr, max);
+        const n = instance.call.input.read(off, mem.u8, ptr, max, mem.shared);
         instance.call.inputCopied += n;
         mem.view.setUint32(out, n, true);
         return Errno.ok;
@@ -51,7 +58,7 @@ export const plumeV1: HostInterface = {
           call.overflowed = true;
           return Errno.too_big;
         }
-        appendOutput(call.output, call.outputBytes, mem.u8.subarray(ptr, ptr + n));
+        appendOutput(call.output, call.outputBytes, mem.u8, ptr, ptr + n, mem.shared);
         call.outputBytes += n;
         return Errno.ok;
       },
@@ -117,6 +124,14 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
   };
   const start = (name: string, input: Payload | Promise<Payload>): number =>
     futuresOf(instance.call).add(instance.calls!.start(instance, name, input));
+  /** `await`'s answer for a settled (or cancelled) future; the output's length goes to `outPtr`. */
+  const awaited = (future: Future, outPtr: number): number => {
+    if (future.canceled) return Errno.canceled;
+    if (future.error) return future.error.code === 'PLUME_ETIMEOUT' ? Errno.timeout : Errno.failed;
+    if (!mem.inBounds(outPtr >>> 0, 4)) return Errno.inval;
+    mem.view.setUint32(outPtr >>> 0, future.output!.length, true);
+    return Errno.ok;
+  };
 
   return {
     call(namePtr: number, nameLen: number, inPtr: number, inLen: number, outPtr: number): number {
@@ -132,9 +147,13 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       if (typeof name === 'number') return name;
       const input = instance.call.futures?.get(handle >>> 0);
       if (!input) return Errno.badf;
+      if (input.canceled) return Errno.canceled;
       if (!mem.inBounds(outPtr >>> 0, 4)) return Errno.inval;
-      // The input future's output becomes the callee's input by reference, whenever it settles.
-      mem.view.setUint32(outPtr >>> 0, start(name, input.promise), true);
+      // The input future's output becomes the callee's input by reference, whenever it settles. The callee
+      // gets a reference of its own now (or in the microtask the output settles, before the guest can run),
+      // so the caller may cancel its future right after.
+      const handed = input.output ? Promise.resolve(input.output.retain()) : input.promise.then((output) => output.retain());
+      mem.view.setUint32(outPtr >>> 0, start(name, handed), true);
       return Errno.ok;
     },
     call_many(namePtr: number, nameLen: number, inputsPtr: number, count: number, outPtr: number): number {
@@ -155,28 +174,27 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       ranges.forEach(([ptr, len], i) => mem.view.setUint32(out + i * 4, start(name, Payload.of(mem.u8.slice(ptr, ptr + len))), true));
       return Errno.ok;
     },
-    await: new WebAssembly.Suspending(async (handle: number, timeoutMs: number, outPtr: number): Promise<number> => {
+    // A settled future answers without suspending the guest (a Suspending import that returns a value
+    // does not suspend); a pending one costs one promise and one closure, and a timer only with a timeout.
+    await: new WebAssembly.Suspending((handle: number, timeoutMs: number, outPtr: number): number | Promise<number> => {
       const future = instance.call.futures?.get(handle >>> 0);
       if (!future) return Errno.badf;
       if (!mem.inBounds(outPtr >>> 0, 4)) return Errno.inval;
-      if (!future.canceled && future.output === undefined && future.error === undefined) {
-        const settled = future.promise.then(
-          () => 'settled',
-          () => 'settled',
-        );
-        let timer: NodeJS.Timeout | undefined;
-        const limit = timeoutMs >>> 0;
-        const timeout = new Promise<string>((resolve) => {
-          if (limit > 0) timer = setTimeout(() => resolve('timeout'), limit);
+      if (future.canceled || future.output !== undefined || future.error !== undefined) return awaited(future, outPtr);
+      // The table's own reaction (registered first) has recorded the outcome by the time this one runs.
+      const settled = future.promise.then(
+        () => awaited(future, outPtr),
+        () => awaited(future, outPtr),
+      );
+      const limit = timeoutMs >>> 0;
+      if (limit === 0) return settled;
+      return new Promise<number>((resolve) => {
+        const timer = setTimeout(() => resolve(Errno.timeout), limit);
+        void settled.then((errno) => {
+          clearTimeout(timer);
+          resolve(errno);
         });
-        const winner = await Promise.race([settled, timeout]);
-        clearTimeout(timer);
-        if (winner === 'timeout') return Errno.timeout;
-      }
-      if (future.canceled) return Errno.canceled;
-      if (future.error) return future.error.code === 'PLUME_ETIMEOUT' ? Errno.timeout : Errno.failed;
-      mem.view.setUint32(outPtr >>> 0, future.output!.length, true);
-      return Errno.ok;
+      });
     }),
     future_read(handle: number, offset: number, buf: number, len: number, outPtr: number): number {
       const future = instance.call.futures?.get(handle >>> 0);
@@ -184,7 +202,7 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       const output = future.output;
       const [off, ptr, max, out] = [offset >>> 0, buf >>> 0, len >>> 0, outPtr >>> 0];
       if (!output || future.canceled || !mem.inBounds(ptr, max) || !mem.inBounds(out, 4)) return Errno.inval;
-      mem.view.setUint32(out, output.read(off, mem.u8, ptr, max), true);
+      mem.view.setUint32(out, output.read(off, mem.u8, ptr, max, mem.shared), true);
       return Errno.ok;
     },
     future_error(handle: number, buf: number, len: number, outPtr: number): number {
@@ -198,10 +216,7 @@ function chainedCalls(instance: InstanceHandle, mem: GuestMemory): Record<string
       return Errno.ok;
     },
     cancel(handle: number): number {
-      const future = instance.call.futures?.get(handle >>> 0);
-      if (!future) return Errno.badf;
-      future.canceled = true;
-      return Errno.ok;
+      return instance.call.futures?.cancel(handle >>> 0) ? Errno.ok : Errno.badf;
     },
   };
 }

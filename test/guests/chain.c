@@ -11,6 +11,13 @@
  *   timeout:MS       await #slow (sleeps 1 s) with a timeout of MS: output the errno (5)
  *   cancel           call #slow, cancel, await: output the errno (6)
  *   badf             await future 12345: output the errno (4)
+ *   handoff:N        a = #fill(N bytes of 'a'); await a; b = #count(a) by reference; cancel a; then a new
+ *                    #fill of 'z' (which may reuse a's memory); output b's count of 'a' bytes (N)
+ *   cancel-input     a = #upper, await, cancel a, call_future #reverse(a): output the errno (6)
+ *   dirty            check a 64 KiB static buffer (zero in the snapshot) is still zero, then fill it:
+ *                    output "clean" or "dirty" (a reused instance must start as the snapshot did)
+ *   fanin:N:SIZE     call_many #fill of SIZE bytes of 'a'+i%26; await each, count its letter, cancel it;
+ *                    output the total count (N × SIZE)
  */
 #include "plume.h"
 
@@ -74,6 +81,43 @@ PLUME_EXPORT("square") int square(void) {
   uint64_t v = parse_u32(in, in_len);
   out_u64(v * v);
   return 0;
+}
+
+/* Input "N:c": outputs N bytes of c, 4 KiB at a time (past 16 KiB an output fills pooled chunks). */
+PLUME_EXPORT("fill") int fill(void) {
+  static uint8_t block[4096];
+  read_input();
+  if (in_len < 3) return plume_fail_str("fill wants N:c");
+  uint32_t n = parse_u32(in, in_len);
+  memset(block, in[in_len - 1], sizeof block);
+  for (uint32_t k; n > 0; n -= k) {
+    k = n < sizeof block ? n : sizeof block;
+    if (plume_output(block, k) != PLUME_OK) return plume_fail_str("output refused");
+  }
+  return 0;
+}
+
+/* How many bytes of the input equal its first byte. */
+static uint64_t count_first(const uint8_t *p, uint32_t n) {
+  uint64_t c = 0;
+  for (uint32_t i = 0; i < n; i++) c += p[i] == p[0];
+  return c;
+}
+
+PLUME_EXPORT("count") int count(void) {
+  read_input();
+  return out_u64(count_first(in, in_len)), 0;
+}
+
+/* Starts #fill of `n` bytes of `c`. */
+static plume_future_t call_fill(uint32_t n, char c) {
+  char spec[24];
+  uint32_t len = plume_fmt_u64(spec, n);
+  spec[len++] = ':';
+  spec[len++] = c;
+  plume_future_t f = 0;
+  plume_call_str("#fill", spec, len, &f);
+  return f;
 }
 
 PLUME_EXPORT("failing") int failing(void) { return plume_fail_str("callee says no"); }
@@ -153,5 +197,58 @@ PLUME_EXPORT("run") int run(void) {
     return out_u64(plume_await(f, 0, &len)), 0;
   }
   if (starts("badf")) return out_u64(plume_await(12345, 0, &len)), 0;
+  if (starts("dirty")) {
+    static uint8_t page[64 * 1024];
+    int clean = 1;
+    for (uint32_t i = 0; i < sizeof page; i++) clean &= page[i] == 0;
+    memset(page, 0xab, sizeof page);
+    return plume_output_str(clean ? "clean" : "dirty"), 0;
+  }
+  if (starts("handoff:")) {
+    uint32_t n = parse_u32(in + 8, in_len - 8);
+    plume_future_t a = call_fill(n, 'a'), b = 0;
+    if (plume_await(a, 0, &len) != PLUME_OK) return plume_fail_str("fill failed");
+    plume_call_future("#count", 6, a, &b);
+    plume_cancel(a);
+    plume_future_t z = call_fill(n, 'z');
+    if (plume_await(z, 0, &len) != PLUME_OK) return plume_fail_str("second fill failed");
+    plume_cancel(z);
+    return forward(b);
+  }
+  if (starts("cancel-input")) {
+    plume_future_t a = call_own("#upper", "x", 1), b = 0;
+    plume_await(a, 0, &len);
+    plume_cancel(a);
+    return out_u64(plume_call_future("#reverse", 8, a, &b)), 0;
+  }
+  if (starts("fanin:")) {
+    uint32_t n = parse_u32(in + 6, in_len - 6);
+    uint8_t *colon = memchr(in + 6, ':', in_len - 6);
+    if (!colon) return plume_fail_str("fanin:N:SIZE");
+    uint32_t size = parse_u32(colon + 1, in_len - (uint32_t)(colon + 1 - in));
+    uint32_t *pairs = malloc(n * 8 + 1);
+    char *specs = malloc(n * 24 + 1);
+    plume_future_t *fs = malloc(n * 4 + 1);
+    uint8_t *buf = malloc(size + 1);
+    for (uint32_t i = 0; i < n; i++) {
+      char *t = specs + i * 24;
+      uint32_t k = plume_fmt_u64(t, size);
+      t[k++] = ':';
+      t[k++] = (char)('a' + i % 26);
+      pairs[2 * i] = (uint32_t)t;
+      pairs[2 * i + 1] = k;
+    }
+    if (plume_call_many("#fill", 5, pairs, n, fs) != PLUME_OK) return plume_fail_str("call_many failed");
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t got = 0;
+      if (plume_await(fs[i], 0, &len) != PLUME_OK) return plume_fail_str("a fill failed");
+      plume_future_read(fs[i], 0, buf, size, &got);
+      if (got != size || buf[0] != 'a' + i % 26) return plume_fail_str("an output is not its producer's");
+      total += count_first(buf, got);
+      plume_cancel(fs[i]);
+    }
+    return out_u64(total), 0;
+  }
   return plume_fail_str("unknown scenario");
 }
