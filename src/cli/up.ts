@@ -107,6 +107,7 @@ export async function upCommand(opts: UpOptions): Promise<void> {
       port: opts.port,
       node: peerService.info,
       ...(links ? { peers: links } : {}),
+      members: () => membership?.members ?? [],
       ...(adminToken ? { adminToken } : {}),
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
       async: asyncOptions(opts),

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { NodeInfo, PeerLinks } from '../cluster/links.ts';
 import type { Registry } from '../cluster/registry.ts';
+import type { MemberRecord } from '../cluster/membership.ts';
 import type { PeerGuard } from '../cluster/peer.ts';
 import { PlumeError } from '../errors.ts';
 import { events, type InvocationEvent } from '../events.ts';
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   readonly node?: NodeInfo;
   /** The peers this node links to, listed at `GET /system/peers`. */
   readonly peers?: PeerLinks;
+  /** The cluster's other members (`plume up --redis`), for the dashboard's nodes view: their cores, free memory, functions. */
+  readonly members?: () => readonly MemberRecord[];
   /** The dashboard's sessions and live stream (docs/ui.md); defaults suit a node. */
   readonly ui?: Pick<UiOptions, 'sessions' | 'login' | 'live'>;
   /**
@@ -114,7 +117,7 @@ export async function startGateway(plume: GatewayRuntime, options: GatewayOption
   serveAsync(ctx);
   systemRoutes(app, ctx);
   fileRoutes(app, ctx);
-  uiRoutes(app, ctx, metrics, { ...options.ui, node: options.node, peers: options.peers });
+  uiRoutes(app, ctx, metrics, { ...options.ui, node: options.node, peers: options.peers, members: options.members });
   app.get('/healthz', { config: { guard: 'none' } satisfies RouteConfig }, async () => ({
     status: 'ok',
     functions: plume.list().length,

@@ -5,6 +5,7 @@
 import { availableParallelism, freemem, hostname, loadavg, totalmem } from 'node:os';
 import { events, type WorkflowEvent, type WorkflowEventTrace } from '../events.ts';
 import type { NodeInfo, PeerLinks } from '../cluster/links.ts';
+import type { MemberRecord } from '../cluster/membership.ts';
 import type { StepRef, WorkflowSpec } from '../workflow/types.ts';
 import type { GatewayContext } from './context.ts';
 import type { FunctionStatsReader } from './ui-stats.ts';
@@ -12,6 +13,8 @@ import type { FunctionStatsReader } from './ui-stats.ts';
 export interface UiDataOptions {
   readonly node?: NodeInfo | undefined;
   readonly peers?: PeerLinks | undefined;
+  /** The cluster's other members as their membership keys say (on `--redis`): each one's cores, free memory and functions. */
+  readonly members?: (() => readonly MemberRecord[]) | undefined;
 }
 
 interface LastRun {
@@ -59,8 +62,28 @@ export class UiData {
       functions: pools.length,
       instances: { idle: sum((p) => p.instances.idle), busy: sum((p) => p.instances.busy) },
       queueDepth: sum((p) => p.queueDepth),
-      peers: (this.#options.peers?.peers ?? []).map((p) => ({ node: p.node, url: p.url, mode: p.mode, functions: p.functions.length })),
+      peers: this.#peers(),
     };
+  }
+
+  /** The linked peers, with what each one's membership key says of it where it is a cluster member. */
+  #peers(): object[] {
+    const members = new Map((this.#options.members?.() ?? []).map((m) => [m.node, m]));
+    return (this.#options.peers?.peers ?? []).map((p) => {
+      const member = members.get(p.node);
+      return {
+        node: p.node,
+        url: p.url,
+        mode: p.mode,
+        functions: p.functions.length,
+        ...(member && {
+          cores: member.cores,
+          freeMemoryBytes: member.freeMemoryBytes,
+          deployed: member.functions.length,
+          gateway: member.gateway ?? null,
+        }),
+      };
+    });
   }
 
   async functions(): Promise<object[]> {

@@ -9,12 +9,24 @@ import { killAll, startNode, until, type ClusterNode } from './membership-suppor
 
 const ADMIN = 'dashboard-admin-token';
 
-async function dashboardPeers(node: ClusterNode): Promise<string[]> {
+interface DashboardPeer {
+  readonly node: string;
+  readonly mode: string;
+  readonly cores?: number;
+  readonly freeMemoryBytes?: number;
+  readonly gateway?: string | null;
+}
+
+async function dashboardPeerList(node: ClusterNode): Promise<DashboardPeer[]> {
   const res = await fetch(`${node.url}/ui/api/node`, { headers: { authorization: `Bearer ${ADMIN}` } });
   assert.equal(res.status, 200, await res.clone().text());
-  const body = (await res.json()) as { node: string; peers: { node: string; mode: string }[] };
+  const body = (await res.json()) as { node: string; peers: DashboardPeer[] };
   assert.equal(body.node, 'ui-a');
-  return body.peers.map((p) => `${p.node}:${p.mode}`).sort();
+  return body.peers;
+}
+
+async function dashboardPeers(node: ClusterNode): Promise<string[]> {
+  return (await dashboardPeerList(node)).map((p) => `${p.node}:${p.mode}`).sort();
 }
 
 describe('the dashboard on a cluster', () => {
@@ -40,6 +52,12 @@ describe('the dashboard on a cluster', () => {
     const [a, b] = nodes as [ClusterNode, ClusterNode, ClusterNode];
     // Different host ids: the members are reached over TCP.
     await until('a lists b and c', async () => (await dashboardPeers(a)).join() === 'ui-b:networked,ui-c:networked');
+    // Each member's own figures, as its membership key says: its cores, its free memory, its gateway.
+    for (const peer of await dashboardPeerList(a)) {
+      assert.ok(Number.isInteger(peer.cores) && peer.cores! >= 1, `${peer.node}: cores ${peer.cores}`);
+      assert.ok(Number.isFinite(peer.freeMemoryBytes) && peer.freeMemoryBytes! > 0, `${peer.node}: free ${peer.freeMemoryBytes}`);
+      assert.equal(peer.gateway, nodes.find((n) => n.id === peer.node)?.url, `${peer.node}: gateway`);
+    }
     await b.kill();
     await until('a no longer lists b', async () => (await dashboardPeers(a)).join() === 'ui-c:networked', 15_000);
   });

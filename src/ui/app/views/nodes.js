@@ -1,4 +1,4 @@
-// This node (workers, load, memory, warm instances) and the peers it links to.
+// This node (workers, load, memory, warm instances) and the peers it links to (on a cluster: each member's cores and free memory).
 import { fmt, getJSON, html, usePoll } from '../api.js';
 
 export function Nodes() {
@@ -32,6 +32,8 @@ export function Nodes() {
                   <th>URL</th>
                   <th>Link</th>
                   <th class="num">Functions</th>
+                  <th class="num">Cores</th>
+                  <th class="num">Free memory</th>
                 </tr>
               </thead>
               <tbody>
@@ -42,6 +44,8 @@ export function Nodes() {
                       <td><code>${p.url}</code></td>
                       <td>${p.mode}</td>
                       <td class="num">${p.functions}</td>
+                      <td class="num">${p.cores ?? '–'}</td>
+                      <td class="num">${p.freeMemoryBytes === undefined ? '–' : fmt.bytes(p.freeMemoryBytes)}</td>
                     </tr>`,
                 )}
               </tbody>
