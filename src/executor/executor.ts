@@ -29,8 +29,6 @@ const STATS_WAIT_MS = 250;
 const REGISTER_WAIT_MS = 2000;
 const QUIESCE_WAIT_MS = 10_000;
 const decoder = new TextDecoder();
-/** Inputs from this size on that the caller gave up in a SharedArrayBuffer skip the ring (two copies) for a share. */
-const SHARE_FROM = 64 * 1024;
 
 type WorkerBoot = Omit<WorkerInit, 'requests' | 'results' | 'started'>;
 
@@ -294,9 +292,7 @@ export class Executor {
     const callId = this.#nextCall++ >>> 0 || this.#nextCall++;
     const input = call.input!;
     call.placement = placement;
-    // A large input the caller gave up in shared memory is shared as it is, not copied into the ring.
-    const share = call.transfer && input.length >= SHARE_FROM && input.buffer instanceof SharedArrayBuffer;
-    if (!share && slot.requests.write(RecordType.invoke, callId, call.def.id, input)) {
+    if (slot.requests.write(RecordType.invoke, callId, call.def.id, input)) {
       slot.pending.set(callId, call);
       slot.wake();
     } else {

@@ -31,26 +31,13 @@ export function tooBig(bytes: number | string, limit: BodyLimit): PlumeError {
   return new PlumeError('PLUME_ETOOBIG', `request body of ${bytes} bytes is over the limit of ${limit.owner}: ${limit.bytes} bytes`);
 }
 
-/**
- * Bodies from this size on, when their route hands them to a worker whole (`shared`), land in a
- * SharedArrayBuffer: the executor then shares it with the worker instead of copying it there (a 1 MiB
- * echo through the gateway copied and allocated its body twice on the main thread, and the fresh 1 MiB
- * buffers set off a mark-compact every few dozen calls). Smaller ones are copied through the request ring.
- */
-export const SHARED_FROM = 64 * 1024;
-
-/** A buffer of `length` bytes for a body, shared memory when `shared` and the body is large (SHARED_FROM). */
-function bodyBuffer(length: number, shared: boolean): Buffer {
-  return shared && length >= SHARED_FROM ? Buffer.from(new SharedArrayBuffer(length)) : Buffer.allocUnsafe(length);
-}
-
-export function readBody(stream: Readable, headers: IncomingHttpHeaders, limit: BodyLimit, shared = false): Promise<Uint8Array> {
+export function readBody(stream: Readable, headers: IncomingHttpHeaders, limit: BodyLimit): Promise<Uint8Array> {
   const length = declaredLength(headers);
   if (length !== undefined && length > limit.bytes) return Promise.reject(tooBig(length, limit));
   return new Promise<Uint8Array>((resolve, reject) => {
     // Known length: one buffer up front, each chunk copied into place. Chunked: keep the chunks (no copy)
     // and join them once at the end, which is again one copy per byte.
-    const whole = length === undefined ? undefined : bodyBuffer(length, shared);
+    const whole = length === undefined ? undefined : Buffer.allocUnsafe(length);
     const chunks: Buffer[] = [];
     let received = 0;
     const fail = (err: Error): void => {
@@ -71,12 +58,7 @@ export function readBody(stream: Readable, headers: IncomingHttpHeaders, limit: 
     const onEnd = (): void => {
       stream.off('data', onData);
       if (whole) resolve(received === whole.length ? whole : whole.subarray(0, received));
-      else if (shared && received >= SHARED_FROM) {
-        const joined = bodyBuffer(received, true);
-        let at = 0;
-        for (const c of chunks) at += c.copy(joined, at);
-        resolve(joined);
-      } else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     };
     stream.on('data', onData);
     stream.once('end', onEnd);

@@ -49,8 +49,6 @@ export interface RouteConfig {
   readonly guard: Guard;
   /** The body limit of this route; default the gateway's maxBodyBytes. May throw (an unknown function: 404 before reading). */
   readonly limit?: (request: FastifyRequest) => BodyLimit;
-  /** The body goes to a worker whole and nowhere else: a large one lands in shared memory (body.ts, SHARED_FROM). */
-  readonly shared?: boolean;
 }
 
 export type NameParams = { Params: { name: string } };

@@ -18,15 +18,10 @@ export function invokeRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   const fn: RouteConfig = { guard: 'function', limit: (request) => functionLimit(ctx, request) };
   const preParsing = findOnPeers(ctx);
 
-  const sync: RouteConfig = { ...fn, shared: true };
-  app.post<NameParams>('/function/:name', { config: sync, preParsing }, async (request, reply) => {
+  app.post<NameParams>('/function/:name', { config: fn, preParsing }, async (request, reply) => {
     const { name } = request.params;
     admitFunction(ctx, name);
-    const input = body(request);
-    // A body in shared memory is this call's alone: the worker reads it where it is (no copy), and it is
-    // kept to run the call again if its worker is replaced before it started.
-    const options = { client: clientOf(request.headers), transfer: input.buffer instanceof SharedArrayBuffer };
-    const output = await run(ctx, name, () => ctx.plume.invoke(name, input, options));
+    const output = await run(ctx, name, () => ctx.plume.invoke(name, body(request), { client: clientOf(request.headers) }));
     return reply.header('content-type', ctx.settings.get(name)?.contentType ?? OCTETS).send(bytes(output));
   });
 

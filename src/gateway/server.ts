@@ -182,7 +182,7 @@ function configure(app: FastifyInstance, ctx: GatewayContext): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) => {
     const limit = config(request)?.limit?.(request) ?? { bytes: ctx.maxBodyBytes, owner: 'the gateway' };
-    return readBody(payload, request.headers, limit, config(request)?.shared === true);
+    return readBody(payload, request.headers, limit);
   });
 
   app.setErrorHandler((err: FastifyError | PlumeError, _request, reply) => {
