@@ -2,7 +2,7 @@
  * A body over its limit is refused (413) before any of it is copied: from a declared Content-Length with
  * no body byte sent at all, and for a chunked body as soon as it passes the limit, while the client still
  * holds the rest. The function never runs, and the connection is closed rather than read to the end.
- * Bodies within the limit, small (through the ring) and large (shared with the worker), arrive intact.
+ * Bodies within the limit, chunked or not, up to exactly the limit, arrive intact.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
