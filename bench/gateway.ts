@@ -111,21 +111,29 @@ export async function gateway(options: {
   return results;
 }
 
-/** Ratios of the gateway to the baseline (the issue's target: noop ≥ 70% of its throughput) and to node-http+invoke. */
+/** Issue 16's targets: throughput ≥ 90% of the baseline's (noop and echo-1mb), and with one client a p50 ≤ 1.3 × the baseline's. */
+const THROUGHPUT_TARGET = 0.9;
+const ONE_CLIENT_P50_TARGET = 1.3;
+
+/** Ratios of the gateway to the baseline and to node-http+invoke, each with its target when it has one. */
 export function gatewayVerdict(results: readonly CaseResult[]): string {
   const find = (name: string, r: CaseResult): CaseResult | undefined =>
     results.find((b) => b.case === name && b.payload_bytes === r.payload_bytes && b.clients === r.clients);
   const pct = (r: CaseResult, b: CaseResult | undefined): string =>
     b ? `${((Number(r.throughput_rps) / Number(b.throughput_rps)) * 100).toFixed(0)}%` : '?';
+  const met = (ok: boolean): string => (ok ? 'met' : 'missed');
   const lines = results
     .filter((r) => r.case !== BASELINE && r.case !== INVOKE)
     .map((r) => {
       const base = find(BASELINE, r);
-      const target =
-        r.case === 'noop' && base
-          ? ` (target ≥ 70%: ${Number(r.throughput_rps) >= 0.7 * Number(base.throughput_rps) ? 'met' : 'missed'})`
+      const target = base
+        ? ` (target ≥ ${THROUGHPUT_TARGET * 100}%: ${met(Number(r.throughput_rps) >= THROUGHPUT_TARGET * Number(base.throughput_rps))})`
+        : '';
+      const p50 =
+        base && r.clients === 1
+          ? ` (${(Number(r.p50_ms) / Number(base.p50_ms)).toFixed(2)} × the baseline's; target ≤ ${ONE_CLIENT_P50_TARGET}: ${met(Number(r.p50_ms) <= ONE_CLIENT_P50_TARGET * Number(base.p50_ms))})`
           : '';
-      return `${String(r.case).padEnd(9)} ${String(r.clients).padStart(3)} clients: ${pct(r, base)} of ${BASELINE}'s throughput${target}, ${pct(r, find(INVOKE, r))} of ${INVOKE}'s; p50 ${r.p50_ms} / ${find(INVOKE, r)?.p50_ms} / ${base?.p50_ms} ms`;
+      return `${String(r.case).padEnd(9)} ${String(r.clients).padStart(3)} clients: ${pct(r, base)} of ${BASELINE}'s throughput${target}, ${pct(r, find(INVOKE, r))} of ${INVOKE}'s; p50 ${r.p50_ms} / ${find(INVOKE, r)?.p50_ms} / ${base?.p50_ms} ms${p50}`;
     });
   return lines.length ? [`gateway vs ${INVOKE} and ${BASELINE}, same run:`, ...lines].join('\n') : '';
 }

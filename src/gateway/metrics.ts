@@ -31,7 +31,8 @@ export class GatewayMetrics {
   readonly #transferBytes: Counter<'mode'>;
   readonly #copiedBytes: Counter<'mode'>;
   readonly #unsubscribe: () => void;
-  readonly #byCode = new Map<string, Counter.Internal>();
+  /** function → code → its counter: looked up without building a key string per call. */
+  readonly #byCode = new Map<string, Map<string, Counter.Internal>>();
   readonly #byFunction = new Map<string, Histogram.Internal<'function'>>();
 
   constructor(source: MetricsSource) {
@@ -129,9 +130,10 @@ export class GatewayMetrics {
 
   #invocation(e: InvocationEvent): void {
     // Every invocation lands here: label children are looked up once per function and code, not hashed per call.
-    const key = `${e.function}\0${e.code}`;
-    let count = this.#byCode.get(key);
-    if (!count) this.#byCode.set(key, (count = this.#invocations.labels(e.function, e.code)));
+    let codes = this.#byCode.get(e.function);
+    if (!codes) this.#byCode.set(e.function, (codes = new Map()));
+    let count = codes.get(e.code);
+    if (!count) codes.set(e.code, (count = this.#invocations.labels(e.function, e.code)));
     count.inc();
     // A call refused at the door never ran: counting its zero time would drag the latency histogram down.
     if (e.code !== 'PLUME_EBUSY') {

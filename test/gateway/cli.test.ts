@@ -219,6 +219,7 @@ describe('plume bench gateway', () => {
       assert.ok(row.clients > 0 && row.workers > 0 && row.n > 0 && row.throughput_rps > 0, JSON.stringify(row));
       assert.ok(row.p50_ms > 0 && row.p90_ms >= row.p50_ms && row.p99_ms >= row.p90_ms && row.mean_ms > 0, JSON.stringify(row));
     }
-    assert.match(r.stderr, /noop\s+8 clients: \d+% of baseline\/node-http's throughput \(target ≥ 70%: (met|missed)\)/);
+    assert.match(r.stderr, /noop\s+8 clients: \d+% of baseline\/node-http's throughput \(target ≥ 90%: (met|missed)\)/);
+    assert.match(r.stderr, /echo-1mb\s+8 clients: \d+% of baseline\/node-http's throughput \(target ≥ 90%: (met|missed)\)/);
   });
 });
