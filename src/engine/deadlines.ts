@@ -27,6 +27,12 @@ export class Deadlines {
     this.#dropFinished();
   }
 
+  /** The pool is gone: no timer outlives it. */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
   get size(): number {
     return this.#queue.length - this.#head;
   }
@@ -35,10 +41,10 @@ export class Deadlines {
     const q = this.#queue;
     while (this.#head < q.length && !q[this.#head]!.running) this.#head++;
     if (this.#head === q.length) {
+      // The timer stays armed: the next call (a fan-out's callees run one after another) needs one too, and
+      // an armed timer that finds nothing due costs one wake-up per timeout, not a timer per call.
       this.#queue = [];
       this.#head = 0;
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
     } else if (this.#head > 1024 && this.#head * 2 > q.length) {
       this.#queue = q.slice(this.#head);
       this.#head = 0;

@@ -110,6 +110,7 @@ export class InstancePool {
   close(): void {
     clearTimeout(this.#trimTimer);
     this.#trimTimer = undefined;
+    this.#deadlines.close();
     this.trim(0);
   }
 
