@@ -10,6 +10,7 @@ import type { GuestServices, Hop, HostInterface } from './host-interface.ts';
 import type { FunctionDefinition } from './definition.ts';
 import { FunctionInstance, newCall, type InvocationResult, type LogSink } from './instance.ts';
 import type { MemoryPool, MemoryShape } from './memory-pool.ts';
+import { Deadlines, type Deadline } from './deadlines.ts';
 
 export class InstancePool {
   readonly def: FunctionDefinition;
@@ -26,6 +27,8 @@ export class InstancePool {
   #resetScheduled = false;
   readonly #shape: MemoryShape;
   readonly #services: GuestServices;
+  /** The timeouts of this pool's suspended calls. */
+  readonly #deadlines = new Deadlines();
   /** Instances created over this pool's life (prewarmed ones included). */
   created = 0;
   /** Calls that found no idle instance and created one. */
@@ -107,6 +110,7 @@ export class InstancePool {
   close(): void {
     clearTimeout(this.#trimTimer);
     this.#trimTimer = undefined;
+    this.#deadlines.close();
     this.trim(0);
   }
 
@@ -133,40 +137,36 @@ export class InstancePool {
   /**
    * A suspended guest leaves the thread free, so its timeout can be enforced here; the instance is abandoned
    * (its pending promise settles into nothing). A guest spinning in a loop never yields: the executor's
-   * watchdog replaces its worker instead. A guest of a module that may suspend but did not this time has
-   * settled already: its reaction runs before the microtask queued after it, so only a call still running
-   * then arms a timer (a fan-in's producers cost no timer each).
+   * watchdog replaces its worker instead. Every call of a pool has the same timeout, so deadlines come in
+   * start order: they wait in one queue behind one timer (#deadlines), not a timer per call, which a
+   * fan-out's callees (each a promise of a module that may suspend) would otherwise each arm and clear.
    */
   #awaitWithTimeout(inst: FunctionInstance, pending: Promise<InvocationResult>): Promise<InvocationResult> {
     const { promise, resolve, reject } = Promise.withResolvers<InvocationResult>();
-    let running = true;
-    let timer: NodeJS.Timeout | undefined;
+    const deadline: Deadline = {
+      at: performance.now() + this.def.limits.timeoutMs,
+      running: true,
+      expire: () => {
+        this.busy--;
+        reject(timeoutError(this.def));
+      },
+    };
+    this.#deadlines.add(deadline);
     pending.then(
       (result) => {
-        if (!running) return;
-        running = false;
-        clearTimeout(timer);
+        if (!deadline.running) return;
+        this.#deadlines.done(deadline);
         this.#release(inst, false);
         resolve(result);
       },
       (err: unknown) => {
-        if (!running) return;
-        running = false;
-        clearTimeout(timer);
+        if (!deadline.running) return;
+        this.#deadlines.done(deadline);
         if (err instanceof PlumeError && err.code === 'PLUME_ETIMEOUT') this.busy--;
         else this.#release(inst, true);
         reject(err);
       },
     );
-    queueMicrotask(() => {
-      if (!running) return;
-      timer = setTimeout(() => {
-        if (!running) return;
-        running = false;
-        this.busy--;
-        reject(timeoutError(this.def));
-      }, this.def.limits.timeoutMs);
-    });
     return promise;
   }
 
