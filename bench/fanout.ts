@@ -11,6 +11,8 @@ import { Plume } from '../src/runtime.ts';
 import { latency, round, type CaseResult } from './report.ts';
 
 const GUEST = fileURLToPath(new URL('./guests/transfer.wasm', import.meta.url));
+/** Callees run unmeasured before each cell (whole fans of its N; at least one fan). */
+const WARM_CALLEES = 1000;
 
 export interface FanoutOptions {
   readonly quick?: boolean;
@@ -27,7 +29,9 @@ export async function fanout(opts: FanoutOptions = {}): Promise<CaseResult[]> {
     for (const kind of ['fanout', 'fanin'] as const) {
       for (const n of widths) {
         opts.progress?.(`${kind} N=${n} × ${reps}`);
-        await plume.invoke('fan', `${kind}:${n}`); // warm-up
+        // Warm-up: at least WARM_CALLEES callees per cell, so that the first cell does not pay for the host
+        // path's JIT warm-up (a fresh worker's first ~600 callees cost ~2× a warm one's; docs/dataplane.md).
+        for (let warmed = 0; warmed < WARM_CALLEES; warmed += n) await plume.invoke('fan', `${kind}:${n}`);
         const perRequest: number[] = [];
         let totalMs = 0;
         for (let i = 0; i < reps; i++) {
