@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -22,6 +22,7 @@ const E = {
   INVAL: 28,
   NAMETOOLONG: 37,
   NOENT: 44,
+  LOOP: 32,
   NOSYS: 52,
   NOTDIR: 54,
   NOTSOCK: 57,
@@ -30,6 +31,7 @@ const E = {
 };
 const FD_READ = 1n << 1n;
 const FD_WRITE = 1n << 6n;
+const FD_READDIR = 1n << 14n;
 const ALL = (1n << 30n) - 1n;
 type Fn = (...args: (number | bigint)[]) => number;
 
@@ -409,5 +411,91 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(g.imports.path_create_directory!(3, bad, 2), 25);
     assert.equal(g.imports.path_create_directory!(3, p, 0), E.NOENT);
     assert.equal(g.imports.path_create_directory!(3, 2 * 65536 - 1, 4), E.FAULT);
+  });
+
+  it('should open nested paths and symlinks inside the preopen in one lookup, and refuse the same escapes', () => {
+    const where = mkdtempSync(join(tmpdir(), 'plume-wasi-nested-'));
+    mkdirSync(join(where, 'sub', 'deeper'), { recursive: true });
+    writeFileSync(join(where, 'sub', 'deeper', 'f.txt'), 'deep');
+    writeFileSync(join(tmpdir(), 'plume-wasi-outside.txt'), 'outside');
+    symlinkSync('sub/deeper/f.txt', join(where, 'link'));
+    symlinkSync('../sub', join(where, 'sub', 'up'));
+    symlinkSync(tmpdir(), join(where, 'abs'));
+    symlinkSync('../..', join(where, 'sub', 'climb'));
+    const g = guest(where);
+    const openAt = (path: string, follow: boolean): number => {
+      const out = g.alloc(4);
+      const errno = g.imports.path_open!(3, follow ? 1 : 0, ...g.str(path), 0, FD_READ, 0n, 0, out);
+      return errno === E.OK ? g.view().getUint32(out, true) : -errno;
+    };
+    assert.equal(g.read(openAt('sub/deeper/f.txt', false), 10), 'deep');
+    assert.equal(g.read(openAt('sub/up/deeper/../deeper/f.txt', false), 10), 'deep');
+    assert.equal(g.read(openAt('link', true), 10), 'deep');
+    assert.equal(openAt('link', false), -E.LOOP);
+    assert.equal(openAt('sub/../../plume-wasi-outside.txt', true), -E.NOTCAPABLE);
+    assert.equal(openAt('abs/plume-wasi-outside.txt', true), -E.NOTCAPABLE);
+    assert.equal(openAt('sub/climb/plume-wasi-outside.txt', true), -E.NOTCAPABLE);
+    assert.equal(openAt('sub/deeper/missing', true), -E.NOENT);
+    assert.equal(openAt('sub/deeper/f.txt/', true), -E.NOTDIR);
+  });
+
+  it('should answer the same before and after a descriptor is typed: a read first proves a file, a directory keeps its rights', () => {
+    const where = mkdtempSync(join(tmpdir(), 'plume-wasi-typed-'));
+    mkdirSync(join(where, 'd'));
+    writeFileSync(join(where, 'f'), 'file bytes');
+    const g = guest(where);
+    const st = g.alloc(24);
+    const fdstat = (fd: number): number[] => {
+      assert.equal(g.imports.fd_fdstat_get!(fd, st), E.OK);
+      return [...g.u8().subarray(st, st + 24)];
+    };
+    for (const name of ['f', 'd']) {
+      const typedFirst = g.open(name, 0, FD_READ | FD_READDIR);
+      const before = fdstat(typedFirst);
+      const readAfterType = g.read(typedFirst, 4);
+      const readFirst = g.open(name, 0, FD_READ | FD_READDIR);
+      assert.deepEqual(g.read(readFirst, 4), readAfterType, name);
+      assert.deepEqual(fdstat(readFirst), before, name);
+    }
+    assert.equal(g.read(g.open('f'), 4), 'file');
+    assert.equal(fdstat(g.open('d', 0, FD_READ | FD_READDIR))[0], 3);
+  });
+
+  it('should list a large directory with the inode and type of every entry, each descriptor from its own position', () => {
+    const where = mkdtempSync(join(tmpdir(), 'plume-wasi-large-'));
+    for (let i = 0; i < 1000; i++) writeFileSync(join(where, `entry-${i}`), '');
+    mkdirSync(join(where, 'a-dir'));
+    const g = guest(where);
+    const listing = (fds: number[]): Map<string, [bigint, number]>[] => {
+      const out = fds.map(() => new Map<string, [bigint, number]>());
+      const cookies = fds.map(() => 0n);
+      const done = fds.map(() => false);
+      const buf = g.alloc(512);
+      const used = g.alloc(4);
+      // The descriptors take turns, a buffer each time: one's reading never moves the other's.
+      while (done.includes(false)) {
+        fds.forEach((fd, k) => {
+          if (done[k]) return;
+          assert.equal(g.imports.fd_readdir!(fd, buf, 512, cookies[k]!, used), E.OK);
+          const n = g.view().getUint32(used, true);
+          for (let at = 0; at + 24 <= n;) {
+            const len = g.view().getUint32(buf + at + 16, true);
+            if (at + 24 + len > n) break;
+            const name = new TextDecoder().decode(g.u8().subarray(buf + at + 24, buf + at + 24 + len));
+            out[k]!.set(name, [g.view().getBigUint64(buf + at + 8, true), g.view().getUint8(buf + at + 20)]);
+            cookies[k] = g.view().getBigUint64(buf + at, true);
+            at += 24 + len;
+          }
+          if (n < 512) done[k] = true;
+        });
+      }
+      return out;
+    };
+    const [preopen, opened] = listing([3, g.open('.', 2, FD_READDIR)]);
+    assert.equal(preopen!.size, 1003);
+    assert.deepEqual([...opened!.entries()].sort(), [...preopen!.entries()].sort());
+    for (const name of ['entry-0', 'entry-999', 'a-dir', '.']) {
+      assert.deepEqual(preopen!.get(name), [statSync(join(where, name), { bigint: true }).ino, name.startsWith('entry') ? 4 : 3], name);
+    }
   });
 });

@@ -5,7 +5,7 @@
 import type { InstanceHandle } from '../../engine/host-interface.ts';
 import { GuestMemory } from '../guest-memory.ts';
 import { E, FILETYPE, SIZE, fail } from './abi.ts';
-import { DescriptorTable, type Preopen } from './descriptors.ts';
+import { DescriptorTable, filetypeOf, type Preopen } from './descriptors.ts';
 import { decodePath } from './paths.ts';
 
 export class WasiContext {
@@ -119,18 +119,6 @@ export interface FileStat {
   isCharacterDevice(): boolean;
   isBlockDevice(): boolean;
   isSocket(): boolean;
-}
-
-export function filetypeOf(
-  st: Pick<FileStat, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>,
-): number {
-  if (st.isFile()) return FILETYPE.REGULAR_FILE;
-  if (st.isDirectory()) return FILETYPE.DIRECTORY;
-  if (st.isSymbolicLink()) return FILETYPE.SYMBOLIC_LINK;
-  if (st.isCharacterDevice()) return FILETYPE.CHARACTER_DEVICE;
-  if (st.isBlockDevice()) return FILETYPE.BLOCK_DEVICE;
-  if (st.isSocket()) return FILETYPE.SOCKET_STREAM;
-  return FILETYPE.UNKNOWN;
 }
 
 /** Writes a witx `filestat` (64 bytes) at `ptr`. */

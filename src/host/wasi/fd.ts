@@ -1,9 +1,11 @@
 /** The `fd_*` imports: reads and writes, offsets, descriptor and file attributes, directory listings. */
-import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, writeSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 import { Payload } from '../../data/payload.ts';
 import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail, rightsArg, unknownRights } from './abi.ts';
-import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
-import type { Descriptor, DirEntry } from './descriptors.ts';
+import { writeFilestat, type WasiContext } from './context.ts';
+import { filetypeOf, type Descriptor, type DirEntry } from './descriptors.ts';
+import { listDirectory } from './native.ts';
 import { self } from './paths.ts';
 import { setTimes } from './times.ts';
 
@@ -26,6 +28,11 @@ export function fdImports(ctx: WasiContext): Imports {
   const table = (): WasiContext['table'] => ctx.table;
   return {
     fd_read(fd: number, iovs: number, iovsLen: number, nread: number) {
+      const untyped = readUntyped(ctx, table().get(fd), iovs, iovsLen);
+      if (untyped !== undefined) {
+        ctx.setU32(nread, untyped);
+        return E.SUCCESS;
+      }
       const d = table().get(fd, R.FD_READ);
       const vecs = ctx.iovecs(iovs, iovsLen);
       let n: number;
@@ -225,17 +232,44 @@ function transferFile(
   d: Descriptor,
   vecs: [number, number][],
   offset: number,
+  positioned = seekable(d),
 ): number {
   let total = 0;
   let pos = offset;
   for (const [ptr, len] of vecs) {
     if (len === 0) continue;
-    const n = io(d.host, ctx.mem.u8, ptr, len, seekable(d) ? pos : null);
+    const n = io(d.host, ctx.mem.u8, ptr, len, positioned ? pos : null);
     total += n;
     pos += n;
     if (n < len) break;
   }
   return total;
+}
+
+/**
+ * The first read of a descriptor whose type nobody has asked for yet, tried before knowing it: when it
+ * succeeds the descriptor is a file, keeps a file's rights (fd_read among them, as asked) and has read
+ * exactly what a read after an fstat would have. When it fails nothing was read, and undefined sends
+ * fd_read the usual way, which checks the type first (a directory's rights, EISDIR, a pipe's ESPIPE).
+ */
+function readUntyped(ctx: WasiContext, d: Descriptor, iovs: number, iovsLen: number): number | undefined {
+  if (!d.untyped || (d.asked & R.FD_READ) === 0) return undefined;
+  let vecs: [number, number][];
+  let i = 0;
+  let first: number;
+  try {
+    vecs = ctx.iovecs(iovs, iovsLen);
+    while (i < vecs.length && vecs[i]![1] === 0) i++;
+    if (i === vecs.length) return undefined;
+    first = readSync(d.host, ctx.mem.u8, vecs[i]![0], vecs[i]![1], d.position);
+  } catch {
+    return undefined;
+  }
+  d.readSucceeded();
+  let n = first;
+  if (first === vecs[i]![1] && i + 1 < vecs.length) n += transferFile(readSync, ctx, d, vecs.slice(i + 1), d.position + first, true);
+  d.position += n;
+  return n;
 }
 
 const readFile = (ctx: WasiContext, d: Descriptor, vecs: [number, number][], offset: number): number =>
@@ -285,34 +319,26 @@ function readdir(ctx: WasiContext, d: Descriptor, buf: number, bufLen: number, c
   return used;
 }
 
+/** Linux's DT_* as WASI filetypes; DT_UNKNOWN (0, from filesystems that do not say) is asked of lstat. */
+const DT_FILETYPE: Record<number, number> = {
+  1: FILETYPE.UNKNOWN, // a FIFO has no WASI filetype
+  2: FILETYPE.CHARACTER_DEVICE,
+  4: FILETYPE.DIRECTORY,
+  6: FILETYPE.BLOCK_DEVICE,
+  8: FILETYPE.REGULAR_FILE,
+  10: FILETYPE.SYMBOLIC_LINK,
+  12: FILETYPE.SOCKET_STREAM,
+};
+
 function list(host: number): DirEntry[] {
-  const dir = self(host);
-  // Names as strings (Buffer paths make each lstat twice as slow), unless one is not UTF-8: Node shows it
-  // with U+FFFD, and then the whole listing goes by bytes so that the guest gets every name as it is.
-  const text = readdirSync(dir);
-  const names: (string | Buffer)[] = text.some((n) => n.includes('\uFFFD')) ? readdirSync(dir, { encoding: 'buffer' }) : text;
-  names.unshift('.', '..');
-  // Entries are stat'ed for d_ino and d_type through the directory's current host path when that path
-  // still names this very directory before and after: an lstat through /proc/self/fd/N/name costs twice
-  // as much. Only metadata is read this way, never contents; if the directory moved, /proc it is.
-  const own = fstatSync(host, { bigint: true });
-  const path = readlinkSync(dir, 'utf8');
-  const isOwn = (): boolean => {
-    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    return st?.ino === own.ino && st.dev === own.dev;
-  };
-  const statAll = (prefix: string): DirEntry[] => {
-    const head = Buffer.from(`${prefix}/`);
-    return names.map((name) => {
-      const full = typeof name === 'string' ? `${prefix}/${name}` : Buffer.concat([head, name]);
-      const st = lstatSync(full, { bigint: true, throwIfNoEntry: false });
-      const bytes = typeof name === 'string' ? encoder.encode(name) : new Uint8Array(name);
-      return { name: bytes, ino: st?.ino ?? 0n, type: st ? filetypeOf(st) : FILETYPE.UNKNOWN };
-    });
-  };
-  if (path.startsWith('/') && isOwn()) {
-    const entries = statAll(path);
-    if (isOwn()) return entries;
-  }
-  return statAll(dir);
+  const raw = listDirectory(host);
+  if (raw === undefined) return fail(E.NOSYS);
+  if (typeof raw === 'number') throw Object.assign(new Error('reading the directory failed'), { code: getSystemErrorName(raw) });
+  return raw.map((e) => ({ name: e.name, ino: e.ino, type: DT_FILETYPE[e.dtype] ?? typeOf(host, e.name) }));
+}
+
+/** The filetype of `name` in the directory `host` when the directory listing did not carry it. */
+function typeOf(host: number, name: Uint8Array): number {
+  const st = lstatSync(Buffer.concat([Buffer.from(`${self(host)}/`), name]), { throwIfNoEntry: false });
+  return st ? filetypeOf(st) : FILETYPE.UNKNOWN;
 }

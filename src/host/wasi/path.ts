@@ -14,7 +14,9 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { DIR_RIGHTS, E, FDFLAGS, FILE_RIGHTS, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, fail, rightsArg } from './abi.ts';
-import { filetypeOf, writeFilestat, type WasiContext } from './context.ts';
+import { writeFilestat, type WasiContext } from './context.ts';
+import { Descriptor } from './descriptors.ts';
+import { O_CLOEXEC, openBeneath } from './native.ts';
 import { hostPath, namePath, openPathNoFollow, resolve, type Resolved } from './paths.ts';
 import { setTimes } from './times.ts';
 
@@ -61,20 +63,12 @@ export function pathImports(ctx: WasiContext): Imports {
       if ((base & applicable & ~dir.rightsInheriting) !== 0 || (inheriting & applicable & ~dir.rightsInheriting) !== 0) {
         return fail(E.NOTCAPABLE);
       }
-      const host = within(fd, 0, path, pathLen, follows(dirflags), (r) => openResolved(r, oflags, base, fdflags));
-      let kind: 'file' | 'dir';
-      let filetype: number;
-      try {
-        const st = fstatSync(host);
-        filetype = filetypeOf(st);
-        kind = st.isDirectory() ? 'dir' : 'file';
-      } catch (err) {
-        closeSync(host);
-        throw err;
-      }
-      const rightsBase = base & (kind === 'dir' ? DIR_RIGHTS : FILE_RIGHTS);
+      const name = ctx.path(path, pathLen);
+      const host =
+        openFast(dir.host, name, follows(dirflags), oflags, base, fdflags) ??
+        within(fd, 0, path, pathLen, follows(dirflags), (r) => openResolved(r, oflags, base, fdflags));
       const flags = fdflags & (FDFLAGS.APPEND | FDFLAGS.NONBLOCK | FDFLAGS.DSYNC | FDFLAGS.RSYNC | FDFLAGS.SYNC);
-      const entry = { kind, host, owned: true, filetype, rightsBase, rightsInheriting: inheriting, fdflags: flags, position: 0 };
+      const entry = Descriptor.opened(host, base, inheriting, flags, (oflags & OFLAGS.DIRECTORY) !== 0);
       try {
         ctx.setU32(opened, ctx.table.add(entry));
       } catch (err) {
@@ -175,36 +169,58 @@ function statNoFollow(r: Resolved) {
   }
 }
 
-/** The host open for path_open: access mode from the rights asked for, never following the last name. */
-function openResolved(r: Resolved, oflags: number, base: number, fdflags: number): number {
+/**
+ * The host flags for path_open: access mode from the rights asked for, O_NOFOLLOW left to the caller.
+ * `slash`: the path ended in `/`.
+ */
+function openFlags(oflags: number, base: number, fdflags: number, slash: boolean): number {
   if ((oflags & OFLAGS.DIRECTORY) !== 0 && (oflags & (OFLAGS.CREAT | OFLAGS.TRUNC)) !== 0) return fail(E.INVAL);
   const directory = (oflags & OFLAGS.DIRECTORY) !== 0;
   const read = (base & READ_RIGHTS) !== 0;
   // O_DIRECTORY with fd_write is EISDIR, as the kernel answers it (wasi-testsuite path_open_preopen).
   const write = (base & WRITE_RIGHTS) !== 0 || (oflags & OFLAGS.TRUNC) !== 0;
-  let flags = constants.O_NOFOLLOW;
+  let flags = 0;
   if (oflags & OFLAGS.CREAT) flags |= constants.O_CREAT;
   if (oflags & OFLAGS.EXCL) flags |= constants.O_EXCL;
   if (oflags & OFLAGS.TRUNC) flags |= constants.O_TRUNC;
-  if (directory || r.slash) flags |= constants.O_DIRECTORY;
+  if (directory || slash) flags |= constants.O_DIRECTORY;
   // "name/" cannot be created as a file (POSIX: EISDIR), and O_CREAT|O_DIRECTORY is not portable.
-  if (r.slash && (oflags & OFLAGS.CREAT) !== 0) return fail(E.ISDIR);
+  if (slash && (oflags & OFLAGS.CREAT) !== 0) return fail(E.ISDIR);
   // Append is ours to honour (fd_write seeks to the end first), never the host's O_APPEND: a guest may turn
   // it off with fd_fdstat_set_flags, and Node cannot change a host descriptor's flags.
   if (fdflags & FDFLAGS.DSYNC) flags |= constants.O_DSYNC;
   if (fdflags & (FDFLAGS.SYNC | FDFLAGS.RSYNC)) flags |= constants.O_SYNC;
   // Always non-blocking on the host: opening or reading a FIFO would otherwise hold the worker thread until
   // some writer appears (regular files and directories ignore the flag). The guest sees EAGAIN instead.
-  flags |= constants.O_NONBLOCK;
+  flags |= constants.O_NONBLOCK | O_CLOEXEC;
+  return flags | (read && write ? constants.O_RDWR : write ? constants.O_WRONLY : constants.O_RDONLY);
+}
+
+/**
+ * The whole path in one openat2 call, confined by the kernel (RESOLVE_BENEATH): the common case of a path
+ * that exists and stays inside. Any failure — an escape, a missing name, a symlink not to follow, a
+ * directory opened for writing — answers undefined, and resolve() then walks the path itself, for the
+ * errno WASI wants (ENOTCAPABLE, not the kernel's EXDEV) and the cases the kernel answers differently.
+ */
+function openFast(dir: number, path: string, follow: boolean, oflags: number, base: number, fdflags: number): number | undefined {
+  const flags = openFlags(oflags, base, fdflags, path.endsWith('/'));
+  const fd = openBeneath(dir, path, follow ? flags : flags | constants.O_NOFOLLOW, 0o666);
+  return fd === undefined || fd < 0 ? undefined : fd;
+}
+
+/** The host open for path_open after resolve(): never following the last name, which is no symlink when following. */
+function openResolved(r: Resolved, oflags: number, base: number, fdflags: number): number {
+  const flags = openFlags(oflags, base, fdflags, r.slash) | constants.O_NOFOLLOW;
   const path = namePath(r);
-  const mode = read && write ? constants.O_RDWR : write ? constants.O_WRONLY : constants.O_RDONLY;
   try {
-    return openSync(path, flags | mode, 0o666);
+    return openSync(path, flags, 0o666);
   } catch (err) {
     const code = (err as { code?: string }).code;
     // Guests pass every right they may hold (wasi-libc does): a directory opened with write-ish rights
     // but without fd_write itself is opened for reading, and its rights are cut to a directory's.
-    if (code === 'EISDIR' && (base & R.FD_WRITE) === 0 && (oflags & OFLAGS.TRUNC) === 0) return openSync(path, flags | constants.O_RDONLY);
+    if (code === 'EISDIR' && (base & R.FD_WRITE) === 0 && (oflags & OFLAGS.TRUNC) === 0) {
+      return openSync(path, (flags & ~(constants.O_RDWR | constants.O_WRONLY)) | constants.O_RDONLY);
+    }
     if (code === 'ELOOP' && r.slash) return fail(E.NOTDIR);
     throw err;
   }
