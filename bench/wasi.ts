@@ -10,8 +10,11 @@
  * published, so none are printed beside them. Then, on a node with 2 workers, Plume only:
  *   noop-idle / noop-beside-sleepers   a no-op call's latency alone, and while 1,000 WASI guests
  *                                      (bench/guests/wasi-sleep.c) sleep in poll_oneoff on the same workers
+ *   noop-beside-pipe-readers           the same while 1,000 guests (bench/guests/wasi-pipe.c) wait in
+ *                                      fd_read on FIFOs with nothing in them yet
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WASI } from 'node:wasi';
@@ -29,7 +32,8 @@ export interface WasiBenchOptions {
 
 interface Ops {
   write_at_start(fd: number, buf: number, len: number): number;
-  open_read_close(dirfd: number, path: number, pathLen: number, buf: number, len: number): number;
+  /** Through WebAssembly.promising for both layers (Plume's fd_read may suspend). */
+  open_read_close_n(n: number, dirfd: number, path: number, pathLen: number, buf: number, len: number): Promise<number>;
   list_dir(dirfd: number, path: number, pathLen: number, buf: number, len: number): number;
 }
 
@@ -46,6 +50,7 @@ interface Layer {
 
 const MODULE = new URL('./guests/wasi-ops.wasm', import.meta.url);
 const SLEEP = new URL('./guests/wasi-sleep.wasm', import.meta.url);
+const PIPE = new URL('./guests/wasi-pipe.wasm', import.meta.url);
 const NOOP = new URL('../examples/noop/noop.wasm', import.meta.url);
 /** Guest addresses past the module's own first page: path strings, then the data buffer. */
 const SCRATCH = 65536;
@@ -67,7 +72,7 @@ export async function wasiBench(opts: WasiBenchOptions = {}): Promise<CaseResult
     const samples = (n: number): number => Math.ceil(n * scale);
     // One case at a time for both layers, in an order that alternates between cases, so that neither
     // layer always runs first on a machine whose load drifts.
-    const cases: { label: string; run: (layer: Layer, at: Addresses) => CaseResult }[] = [];
+    const cases: { label: string; run: (layer: Layer, at: Addresses) => CaseResult | Promise<CaseResult> }[] = [];
     for (const [kb, batch] of [
       [1, 200],
       [1024, 2],
@@ -85,7 +90,8 @@ export async function wasiBench(opts: WasiBenchOptions = {}): Promise<CaseResult
     }
     cases.push({
       label: 'open-read-close',
-      run: (l, at) => timed(`${l.name}/open-read-close`, {}, samples(300), 100, l, () => l.ops.open_read_close(3, ...at.small, DATA, 4096)),
+      run: (l, at) =>
+        timedInGuest(`${l.name}/open-read-close`, {}, samples(300), 100, l, (n) => l.ops.open_read_close_n(n, 3, ...at.small, DATA, 4096)),
     });
     cases.push({
       label: 'readdir-1000',
@@ -94,11 +100,11 @@ export async function wasiBench(opts: WasiBenchOptions = {}): Promise<CaseResult
     });
     const addresses = new Map(layers.map((l) => [l, addressesIn(l)]));
     const rows: CaseResult[][] = layers.map(() => []);
-    cases.forEach((c, i) => {
+    for (const [i, c] of cases.entries()) {
       progress(c.label);
       const order = i % 2 === 0 ? [0, 1] : [1, 0];
-      for (const k of order) rows[k]!.push(c.run(layers[k]!, addresses.get(layers[k]!)!));
-    });
+      for (const k of order) rows[k]!.push(await c.run(layers[k]!, addresses.get(layers[k]!)!));
+    }
     results.push(...rows.flat());
     results.push(...(await besideSleepers(opts.quick ? 200 : 1000, Math.ceil(2000 * scale), progress)));
     return results;
@@ -136,13 +142,67 @@ async function besideSleepers(sleepers: number, calls: number, progress: (label:
     const beside = await noops();
     const woke = await Promise.all(asleep);
     if (!woke.every((out) => new TextDecoder().decode(out) === 'slept')) throw new Error('bench wasi: a sleeper did not wake');
+    progress(`noop beside ${sleepers} pipe readers`);
+    const readers = await besidePipeReaders(plume, sleepers, noops);
     return [
       { case: 'plume/noop-idle', workers: 2, ...latency(idle) },
       { case: 'plume/noop-beside-sleepers', workers: 2, sleepers, ...latency(beside) },
+      { case: 'plume/noop-beside-pipe-readers', workers: 2, readers: sleepers, ...latency(readers) },
     ];
   } finally {
     await plume.close();
   }
+}
+
+/**
+ * The no-op's latencies while `count` guests (bench/guests/wasi-pipe.c) wait on FIFOs that a writer here
+ * holds open and has written nothing to; then each pipe gets its bytes and every reader must answer them.
+ */
+async function besidePipeReaders(plume: Plume, count: number, noops: () => Promise<number[]>): Promise<number[]> {
+  const where = mkdtempSync(join(tmpdir(), 'plume-bench-pipes-'));
+  const writers: number[] = [];
+  try {
+    const paths = Array.from({ length: count }, (_, i) => join(where, `pipe-${i}`));
+    execFileSync('mkfifo', paths);
+    // O_RDWR on a FIFO never waits for a reader (Linux) and keeps a writer on it: readers see no end of file.
+    for (const p of paths) writers.push(openSync(p, constants.O_RDWR | constants.O_NONBLOCK));
+    await plume.deploy('pipe', readFileSync(PIPE), { dirs: { '/p': where } });
+    const reading = paths.map((_, i) => plume.invoke('pipe', `/p/pipe-${i}\n`));
+    await Promise.all([plume.invoke('noop'), plume.invoke('noop')]);
+    const beside = await noops();
+    writers.forEach((fd, i) => writeSync(fd, `pipe ${i}`));
+    writers.splice(0).forEach((fd) => closeSync(fd));
+    const got = await Promise.all(reading);
+    if (!got.every((out, i) => new TextDecoder().decode(out) === `pipe ${i}`))
+      throw new Error('bench wasi: a pipe reader did not get its bytes');
+    return beside;
+  } finally {
+    for (const fd of writers) closeSync(fd);
+    rmSync(where, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `samples` timings of one `call(batch)` each, the guest looping `batch` times (a promise: an await is paid
+ * once per sample), as ms per iteration; every call must succeed.
+ */
+async function timedInGuest(
+  name: string,
+  extra: Record<string, number>,
+  samples: number,
+  batch: number,
+  layer: Layer,
+  call: (n: number) => Promise<number>,
+): Promise<CaseResult> {
+  for (let i = 0; i < 5; i++) check(name, await call(batch));
+  const ms: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    layer.reset();
+    const t = performance.now();
+    check(name, await call(batch));
+    ms.push((performance.now() - t) / batch);
+  }
+  return { case: name, ...extra, ...latency(ms) };
 }
 
 /** `samples` timings of `batch` calls each, as ms per call; every call must succeed. */
@@ -208,7 +268,7 @@ function plumeLayer(module: WebAssembly.Module, root: string): Layer {
   const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: imports, env: { memory } });
   return {
     name: 'plume',
-    ops: instance.exports as unknown as Ops,
+    ops: opsOf(instance),
     memory,
     imports,
     // Each invocation starts with an empty output; the bench's writes to stdout would otherwise pile up.
@@ -227,5 +287,15 @@ function nodeWasiLayer(module: WebAssembly.Module, root: string): Layer {
   const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: imports, env: { memory } });
   wasi.initialize({ exports: { memory } });
   process.once('exit', () => closeSync(devNull));
-  return { name: 'node-wasi', ops: instance.exports as unknown as Ops, memory, imports, reset: quiet };
+  return { name: 'node-wasi', ops: opsOf(instance), memory, imports, reset: quiet };
+}
+
+/** The guest's exports, the looping one through WebAssembly.promising for either layer alike. */
+function opsOf(instance: WebAssembly.Instance): Ops {
+  const exports = instance.exports as Record<string, (...args: number[]) => number>;
+  return {
+    write_at_start: exports.write_at_start!,
+    list_dir: exports.list_dir!,
+    open_read_close_n: WebAssembly.promising(exports.open_read_close_n!) as unknown as Ops['open_read_close_n'],
+  };
 }

@@ -35,6 +35,7 @@ const artefacts: { src: string; out: string; kind: Kind }[] = [
   { src: 'bench/guests/burn.c', out: 'bench/guests/burn.wasm', kind: 'reactor' },
   { src: 'bench/guests/wasi-ops.c', out: 'bench/guests/wasi-ops.wasm', kind: 'bare-imported-memory' },
   { src: 'bench/guests/wasi-sleep.c', out: 'bench/guests/wasi-sleep.wasm', kind: 'command' },
+  { src: 'bench/guests/wasi-pipe.c', out: 'bench/guests/wasi-pipe.wasm', kind: 'command' },
   { src: 'test/guests/wasi-echo.c', out: 'test/guests/wasi-echo.wasm', kind: 'command' },
   { src: 'test/guests/wasi-cat.c', out: 'test/guests/wasi-cat.wasm', kind: 'command' },
   { src: 'test/guests/wasi-probe.c', out: 'test/guests/wasi-probe.wasm', kind: 'command' },

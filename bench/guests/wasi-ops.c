@@ -42,6 +42,17 @@ EXPORT(open_read_close) int32_t open_read_close(int32_t dirfd, const char *path,
   return err ? -err : n;
 }
 
+/* open_read_close n times (the host times one call of many: Plume's fd_read is a JSPI import, called
+ * through WebAssembly.promising, whose own cost is then shared by n): the last result, or the first -errno. */
+EXPORT(open_read_close_n) int32_t open_read_close_n(int32_t n, int32_t dirfd, const char *path, int32_t pathlen, void *buf, int32_t len) {
+  int32_t r = 0;
+  for (int32_t i = 0; i < n; i++) {
+    r = open_read_close(dirfd, path, pathlen, buf, len);
+    if (r < 0) return r;
+  }
+  return r;
+}
+
 /* Opens the directory `path`, reads all of it through buf with cookies, closes it: the entries, or -errno. */
 EXPORT(list_dir) int32_t list_dir(int32_t dirfd, const char *path, int32_t pathlen, uint8_t *buf, int32_t len) {
   int32_t fd, used, entries = 0;

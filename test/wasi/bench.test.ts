@@ -28,7 +28,7 @@ describe('plume bench wasi', () => {
       'open-read-close',
       'readdir-1000',
     ];
-    const sleepers = ['plume/noop-beside-sleepers', 'plume/noop-idle'];
+    const sleepers = ['plume/noop-beside-pipe-readers', 'plume/noop-beside-sleepers', 'plume/noop-idle'];
     assert.deepEqual(cases, [...expected.map((c) => `node-wasi/${c}`), ...expected.map((c) => `plume/${c}`), ...sleepers].sort());
     for (const x of doc.results) assert.ok(x.n > 0 && x.p50_ms > 0, JSON.stringify(x));
   });

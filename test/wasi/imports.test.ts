@@ -14,6 +14,15 @@ import { GuestExit, type InstanceHandle, type LogLevel } from '../../src/engine/
 import { WASI_FUNCTIONS, wasiPreview1 } from '../../src/host/wasi/index.ts';
 
 const wabt = await (await import('wabt')).default();
+const readerModule = new WebAssembly.Module(
+  wabt
+    .parseWat(
+      'reader.wat',
+      `(module (import "wasi_snapshot_preview1" "fd_read" (func $r (param i32 i32 i32 i32) (result i32)))
+         (func (export "read") (param i32 i32 i32 i32) (result i32) (call $r (local.get 0) (local.get 1) (local.get 2) (local.get 3))))`,
+    )
+    .toBinary({}).buffer as Uint8Array<ArrayBuffer>,
+);
 
 const E = {
   OK: 0,
@@ -50,6 +59,9 @@ function guest(dir: string, input = '', stateful = false, kind: 'command' | 'rea
     log: (_level: LogLevel, message: string) => logs.push(message),
   } satisfies InstanceHandle;
   const raw = wasiPreview1.bind(handle) as Record<string, unknown>;
+  // fd_read is a JSPI import (it may suspend on a pipe): called through a one-call guest, as a module does.
+  const reader = new WebAssembly.Instance(readerModule, { wasi_snapshot_preview1: { fd_read: raw.fd_read as WebAssembly.ImportValue } });
+  const fdRead = WebAssembly.promising(reader.exports.read as Fn) as unknown as (...args: number[]) => Promise<number>;
   const imports = new Proxy(raw, { get: (t, name: string) => t[name] as Fn }) as unknown as Record<string, Fn>;
   const view = () => new DataView(memory.buffer);
   const u8 = () => new Uint8Array(memory.buffer);
@@ -82,10 +94,10 @@ function guest(dir: string, input = '', stateful = false, kind: 'command' | 'rea
     const errno = imports.fd_write!(fd, iov(...str(s)), 1, out);
     return errno === E.OK ? view().getUint32(out, true) : -errno;
   };
-  const read = (fd: number, n: number): string | number => {
+  const read = async (fd: number, n: number): Promise<string | number> => {
     const buf = alloc(n);
     const out = alloc(4);
-    const errno = imports.fd_read!(fd, iov(buf, n), 1, out);
+    const errno = await fdRead(fd, iov(buf, n), 1, out);
     return errno === E.OK ? new TextDecoder().decode(u8().subarray(buf, buf + view().getUint32(out, true))) : -errno;
   };
   return { imports, handle, logs, view, u8, alloc, str, iov, open, write, read };
@@ -100,7 +112,8 @@ describe('wasi_snapshot_preview1 imports', () => {
   it('should offer every preview1 function and nothing else', () => {
     const g = guest(dir);
     assert.equal(WASI_FUNCTIONS.size, 46);
-    for (const name of WASI_FUNCTIONS) assert.equal(typeof g.imports[name], name === 'poll_oneoff' ? 'object' : 'function', name);
+    for (const name of WASI_FUNCTIONS)
+      assert.equal(typeof g.imports[name], name === 'poll_oneoff' || name === 'fd_read' ? 'object' : 'function', name);
     assert.equal(wasiPreview1.provides('path_open'), true);
     assert.equal(wasiPreview1.provides('fd_dup'), false);
   });
@@ -155,11 +168,11 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(g.imports.random_get!(2 * 65536 - 10, 11), E.FAULT);
   });
 
-  it('should serve stdin from the call input, stdout to the output and stderr to the log', () => {
+  it('should serve stdin from the call input, stdout to the output and stderr to the log', async () => {
     const g = guest(dir, 'hello world');
-    assert.equal(g.read(0, 5), 'hello');
-    assert.equal(g.read(0, 100), ' world');
-    assert.equal(g.read(0, 100), '');
+    assert.equal(await g.read(0, 5), 'hello');
+    assert.equal(await g.read(0, 100), ' world');
+    assert.equal(await g.read(0, 100), '');
     assert.equal(g.write(1, 'out'), 3);
     assert.equal(g.write(2, 'to the '), 7);
     assert.equal(g.write(2, 'log\nnext'), 8);
@@ -171,21 +184,21 @@ describe('wasi_snapshot_preview1 imports', () => {
     wasiPreview1.end!(g.handle);
     assert.deepEqual(g.logs, ['to the log', 'next']);
     assert.equal(g.write(0, 'x'), -E.NOTCAPABLE);
-    assert.equal(g.read(1, 1), -E.NOTCAPABLE);
+    assert.equal(await g.read(1, 1), -E.NOTCAPABLE);
     assert.equal(g.write(9, 'x'), -E.BADF);
     assert.equal(g.imports.fd_seek!(1, 0n, 0, g.alloc(8)), E.SPIPE);
     assert.equal(g.imports.fd_write!(1, 2 * 65536 - 4, 1, g.alloc(4)), E.FAULT);
     assert.equal(g.imports.fd_write!(1, g.iov(2 * 65536 - 2, 8), 1, g.alloc(4)), E.FAULT);
   });
 
-  it('should read, write, seek and tell a file, with positioned I/O and append', () => {
+  it('should read, write, seek and tell a file, with positioned I/O and append', async () => {
     const g = guest(dir);
     const fd = g.open('rw.txt', 1 | 8);
     assert.equal(g.write(fd, 'abcdef'), 6);
     const pos = g.alloc(8);
     assert.equal(g.imports.fd_seek!(fd, -4n, 1, pos), E.OK);
     assert.equal(g.view().getBigUint64(pos, true), 2n);
-    assert.equal(g.read(fd, 2), 'cd');
+    assert.equal(await g.read(fd, 2), 'cd');
     assert.equal(g.imports.fd_tell!(fd, pos), E.OK);
     assert.equal(g.view().getBigUint64(pos, true), 4n);
     assert.equal(g.imports.fd_seek!(fd, -1n, 2, pos), E.OK);
@@ -207,7 +220,7 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(g.imports.fd_close!(fd), E.BADF);
   });
 
-  it('should report and set file attributes: fdstat, rights, filestat, size, times, advise, allocate, sync', () => {
+  it('should report and set file attributes: fdstat, rights, filestat, size, times, advise, allocate, sync', async () => {
     const g = guest(dir);
     const fd = g.open('attrs.txt', 1 | 8);
     const st = g.alloc(64);
@@ -235,7 +248,7 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(g.imports.fd_fdstat_get!(fd, st), E.OK);
     const base = g.view().getBigUint64(st + 8, true);
     assert.equal(g.imports.fd_fdstat_set_rights!(fd, base & ~FD_READ, 0n), E.OK);
-    assert.equal(g.read(fd, 1), -E.NOTCAPABLE);
+    assert.equal(await g.read(fd, 1), -E.NOTCAPABLE);
     assert.equal(g.imports.fd_fdstat_set_rights!(fd, ALL, 0n), E.NOTCAPABLE);
     assert.equal(g.imports.fd_fdstat_set_rights!(fd, FD_WRITE, 0n), E.OK);
     assert.equal(g.imports.fd_filestat_set_size!(fd, 1n), E.NOTCAPABLE);
@@ -280,17 +293,17 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.deepEqual(names.sort(), [[0x2e], [0x2e, 0x2e], [0xff, 0x61]].sort());
   });
 
-  it('should give a reactor an empty stdin (its input comes through plume_v1), a command its input', () => {
-    assert.equal(guest(dir, 'the input', false, 'reactor').read(0, 100), '');
-    assert.equal(guest(dir, 'the input', false, 'command').read(0, 100), 'the input');
+  it('should give a reactor an empty stdin (its input comes through plume_v1), a command its input', async () => {
+    assert.equal(await guest(dir, 'the input', false, 'reactor').read(0, 100), '');
+    assert.equal(await guest(dir, 'the input', false, 'command').read(0, 100), 'the input');
   });
 
-  it('should open and read a FIFO without holding the thread (end of file while no writer holds it, no offset)', () => {
+  it('should open and read a FIFO without holding the thread (end of file while no writer holds it, no offset)', async () => {
     const where = mkdtempSync(join(tmpdir(), 'plume-wasi-fifo-'));
     execFileSync('mkfifo', [join(where, 'pipe')]);
     const g = guest(where);
     const fd = g.open('pipe', 0, FD_READ);
-    assert.equal(g.read(fd, 10), '');
+    assert.equal(await g.read(fd, 10), '');
     assert.equal(g.imports.fd_seek!(fd, 0n, 0, g.alloc(8)), E.SPIPE);
     assert.equal(g.imports.fd_close!(fd), E.OK);
   });
@@ -413,7 +426,7 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(g.imports.path_create_directory!(3, 2 * 65536 - 1, 4), E.FAULT);
   });
 
-  it('should open nested paths and symlinks inside the preopen in one lookup, and refuse the same escapes', () => {
+  it('should open nested paths and symlinks inside the preopen in one lookup, and refuse the same escapes', async () => {
     const where = mkdtempSync(join(tmpdir(), 'plume-wasi-nested-'));
     mkdirSync(join(where, 'sub', 'deeper'), { recursive: true });
     writeFileSync(join(where, 'sub', 'deeper', 'f.txt'), 'deep');
@@ -428,9 +441,9 @@ describe('wasi_snapshot_preview1 imports', () => {
       const errno = g.imports.path_open!(3, follow ? 1 : 0, ...g.str(path), 0, FD_READ, 0n, 0, out);
       return errno === E.OK ? g.view().getUint32(out, true) : -errno;
     };
-    assert.equal(g.read(openAt('sub/deeper/f.txt', false), 10), 'deep');
-    assert.equal(g.read(openAt('sub/up/deeper/../deeper/f.txt', false), 10), 'deep');
-    assert.equal(g.read(openAt('link', true), 10), 'deep');
+    assert.equal(await g.read(openAt('sub/deeper/f.txt', false), 10), 'deep');
+    assert.equal(await g.read(openAt('sub/up/deeper/../deeper/f.txt', false), 10), 'deep');
+    assert.equal(await g.read(openAt('link', true), 10), 'deep');
     assert.equal(openAt('link', false), -E.LOOP);
     assert.equal(openAt('sub/../../plume-wasi-outside.txt', true), -E.NOTCAPABLE);
     assert.equal(openAt('abs/plume-wasi-outside.txt', true), -E.NOTCAPABLE);
@@ -439,7 +452,7 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(openAt('sub/deeper/f.txt/', true), -E.NOTDIR);
   });
 
-  it('should answer the same before and after a descriptor is typed: a read first proves a file, a directory keeps its rights', () => {
+  it('should answer the same before and after a descriptor is typed: a read first proves a file, a directory keeps its rights', async () => {
     const where = mkdtempSync(join(tmpdir(), 'plume-wasi-typed-'));
     mkdirSync(join(where, 'd'));
     writeFileSync(join(where, 'f'), 'file bytes');
@@ -452,12 +465,12 @@ describe('wasi_snapshot_preview1 imports', () => {
     for (const name of ['f', 'd']) {
       const typedFirst = g.open(name, 0, FD_READ | FD_READDIR);
       const before = fdstat(typedFirst);
-      const readAfterType = g.read(typedFirst, 4);
+      const readAfterType = await g.read(typedFirst, 4);
       const readFirst = g.open(name, 0, FD_READ | FD_READDIR);
-      assert.deepEqual(g.read(readFirst, 4), readAfterType, name);
+      assert.deepEqual(await g.read(readFirst, 4), readAfterType, name);
       assert.deepEqual(fdstat(readFirst), before, name);
     }
-    assert.equal(g.read(g.open('f'), 4), 'file');
+    assert.equal(await g.read(g.open('f'), 4), 'file');
     assert.equal(fdstat(g.open('d', 0, FD_READ | FD_READDIR))[0], 3);
   });
 

@@ -8,6 +8,7 @@ import { fstatSync } from 'node:fs';
 import { DIR_RIGHTS, E, FILE_RIGHTS, FILETYPE, STDIN_RIGHTS, STDOUT_RIGHTS, fail } from './abi.ts';
 import type { FileStat } from './context.ts';
 import { closeHost } from './native.ts';
+import type { HostStream } from './streams.ts';
 
 export type DescriptorKind = 'stdin' | 'stdout' | 'stderr' | 'file' | 'dir';
 
@@ -43,6 +44,8 @@ export class Descriptor {
   readonly preopen: string | undefined;
   /** The directory's listing, taken when a readdir starts from cookie 0. */
   listing: DirEntry[] | undefined;
+  /** A pipe or socket whose reads wait without a thread, once one had nothing to give (./streams.ts). */
+  stream: HostStream | undefined;
   /** The rights asked for, before they are cut to what a file or a directory can have. */
   readonly asked: number;
   #kind: DescriptorKind | undefined;
@@ -184,5 +187,7 @@ export class DescriptorTable {
 }
 
 function release(d: Descriptor): void {
-  if (d.owned) closeHost(d.host);
+  if (!d.owned) return;
+  if (d.stream) d.stream.close();
+  else closeHost(d.host);
 }

@@ -6,6 +6,7 @@ import { E, FDFLAGS, FILETYPE, R, SIZE, WHENCE, fail, rightsArg, unknownRights }
 import { writeFilestat, type WasiContext } from './context.ts';
 import { filetypeOf, type Descriptor, type DirEntry } from './descriptors.ts';
 import { listDirectory } from './native.ts';
+import { HostStream } from './streams.ts';
 import { self } from './paths.ts';
 import { setTimes } from './times.ts';
 
@@ -22,12 +23,12 @@ function offsetArg(offset: bigint): number {
   return Number(offset);
 }
 
-type Imports = Record<string, (...args: never[]) => number>;
+type Imports = Record<string, (...args: never[]) => number | Promise<number>>;
 
 export function fdImports(ctx: WasiContext): Imports {
   const table = (): WasiContext['table'] => ctx.table;
   return {
-    fd_read(fd: number, iovs: number, iovsLen: number, nread: number) {
+    fd_read(fd: number, iovs: number, iovsLen: number, nread: number): number | Promise<number> {
       const untyped = readUntyped(ctx, table().get(fd), iovs, iovsLen);
       if (untyped !== undefined) {
         ctx.setU32(nread, untyped);
@@ -35,12 +36,19 @@ export function fdImports(ctx: WasiContext): Imports {
       }
       const d = table().get(fd, R.FD_READ);
       const vecs = ctx.iovecs(iovs, iovsLen);
-      let n: number;
+      let n: number | Promise<number>;
       if (d.kind === 'stdin') n = readStdin(ctx, vecs);
-      else if (d.kind === 'file') d.position += n = readFile(ctx, d, vecs, d.position);
+      else if (d.kind === 'file' && seekable(d)) d.position += n = readFile(ctx, d, vecs, d.position);
+      else if (d.kind === 'file') n = readStream(ctx, d, vecs);
       else return fail(E.BADF);
-      ctx.setU32(nread, n);
-      return E.SUCCESS;
+      if (typeof n === 'number') {
+        ctx.setU32(nread, n);
+        return E.SUCCESS;
+      }
+      return n.then((bytes) => {
+        ctx.setU32(nread, bytes);
+        return E.SUCCESS;
+      });
     },
     fd_pread(fd: number, iovs: number, iovsLen: number, offset: bigint, nread: number) {
       const d = table().get(fd);
@@ -238,12 +246,46 @@ function transferFile(
   let pos = offset;
   for (const [ptr, len] of vecs) {
     if (len === 0) continue;
-    const n = io(d.host, ctx.mem.u8, ptr, len, positioned ? pos : null);
+    let n: number;
+    try {
+      n = io(d.host, ctx.mem.u8, ptr, len, positioned ? pos : null);
+    } catch (err) {
+      // A pipe that ran dry (or full) after some bytes moved: those bytes are the answer, not the error.
+      if (total > 0 && (err as { code?: string }).code === 'EAGAIN') return total;
+      throw err;
+    }
     total += n;
     pos += n;
     if (n < len) break;
   }
   return total;
+}
+
+/**
+ * A read of a pipe, socket or device (no offset): what is there now, or, where the host says EAGAIN, a
+ * promise of what arrives (the guest suspends; see ./streams.ts). EAGAIN stays the answer only for a
+ * descriptor libuv cannot watch (a terminal, say).
+ */
+function readStream(ctx: WasiContext, d: Descriptor, vecs: [number, number][]): number | Promise<number> {
+  if (!d.stream) {
+    try {
+      return readFile(ctx, d, vecs, 0);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EAGAIN') throw err;
+    }
+    d.stream = HostStream.open(d.host) ?? fail(E.AGAIN);
+  }
+  const stream = d.stream;
+  const n = stream.take(ctx.mem.u8, vecs);
+  if (n !== undefined) return n;
+  const next = async (): Promise<number> => {
+    for (;;) {
+      await stream.wait();
+      const got = stream.take(ctx.mem.u8, vecs);
+      if (got !== undefined) return got;
+    }
+  };
+  return next();
 }
 
 /**

@@ -68,11 +68,28 @@ export const WASI_FUNCTIONS: ReadonlySet<string> = new Set([
 const contexts = new WeakMap<InstanceHandle, WasiContext>();
 
 type Import = (...args: never[]) => number;
+/** fd_read and poll_oneoff: four numbers in, an errno or the promise of one out. */
+type Wait = (a: number, b: number, c: number, d: number) => number | Promise<number>;
 
 /**
  * `fn` answering its errno instead of throwing. Wrappers of fixed arity for the imports that carry the
  * hot paths (a rest-and-spread wrapper cost a tenth of an open-read-close).
  */
+/**
+ * `fn` as a JSPI import that suspends the guest only when `fn` answers a promise (a plain value returns at
+ * once), its errno either way.
+ */
+function suspending(fn: Wait): WebAssembly.Suspending {
+  return new WebAssembly.Suspending(((a: number, b: number, c: number, d: number): number | Promise<number> => {
+    try {
+      const result = fn(a, b, c, d);
+      return result instanceof Promise ? result.catch(errnoOf) : result;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }) as Wait as (...args: never[]) => Promise<number>);
+}
+
 function guarded(fn: Import): Import {
   const f = fn as (...args: unknown[]) => number;
   const errno = (err: unknown): number => errnoOf(err);
@@ -115,23 +132,19 @@ function guarded(fn: Import): Import {
 export const wasiPreview1: HostInterface = {
   module: 'wasi_snapshot_preview1',
   provides: (name) => WASI_FUNCTIONS.has(name),
-  suspends: (name) => name === 'poll_oneoff',
+  suspends: (name) => name === 'poll_oneoff' || name === 'fd_read',
   bind(instance: InstanceHandle) {
     const ctx = new WasiContext(instance, preopensOf(instance.config));
     contexts.set(instance, ctx);
     const imports: Record<string, unknown> = {};
-    const raw = { ...processImports(ctx), ...fdImports(ctx), ...pathImports(ctx) };
+    const { fd_read: fdRead, ...fd } = fdImports(ctx);
+    const raw = { ...processImports(ctx), ...fd, ...pathImports(ctx) } as Record<string, Import>;
     for (const [name, fn] of Object.entries(raw)) imports[name] = guarded(fn);
-    // A Suspending import that returns a plain value does not suspend: only a real sleep costs a switch.
-    const poll = (inPtr: number, outPtr: number, nsubs: number, nevents: number): number | Promise<number> => {
-      try {
-        const result = pollOneoff(ctx, inPtr, outPtr, nsubs, nevents);
-        return result instanceof Promise ? result.catch(errnoOf) : result;
-      } catch (err) {
-        return errnoOf(err);
-      }
-    };
-    imports.poll_oneoff = new WebAssembly.Suspending(poll as (...args: never[]) => Promise<number>);
+    // The two imports that may wait: a clock in poll_oneoff, a pipe with nothing yet in fd_read.
+    imports.fd_read = suspending(fdRead! as Wait);
+    imports.poll_oneoff = suspending((inPtr: number, outPtr: number, nsubs: number, nevents: number) =>
+      pollOneoff(ctx, inPtr, outPtr, nsubs, nevents),
+    );
     return imports;
   },
   end(instance: InstanceHandle) {

@@ -1,0 +1,70 @@
+/**
+ * A host pipe or socket with nothing to read yet. Host descriptors are always non-blocking, so such a read
+ * answers EAGAIN at once; instead of handing that to a guest that expects read() to wait, the descriptor is
+ * given to a net.Socket (libuv watches it with epoll: no thread waits on it) and the guest suspends (JSPI)
+ * until bytes or the end arrive. From then on every read of that descriptor is served from the socket.
+ */
+import { Socket } from 'node:net';
+
+export class HostStream {
+  readonly #socket: Socket;
+  #ended = false;
+  #error: Error | undefined;
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    // Always listened to: an 'error' with no listener would take the worker down.
+    socket.on('error', (err) => (this.#error = err));
+    socket.on('end', () => (this.#ended = true));
+    socket.on('close', () => (this.#ended = true));
+  }
+
+  /** A stream over the host descriptor `fd` (which it then owns), or undefined for one libuv cannot watch. */
+  static open(fd: number): HostStream | undefined {
+    try {
+      return new HostStream(new Socket({ fd, readable: true, writable: false }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Copies what has arrived into `vecs` (ranges of `u8`, already checked): the bytes copied, 0 at the end,
+   * undefined when nothing has arrived and the stream is still open.
+   */
+  take(u8: Uint8Array, vecs: readonly (readonly [number, number])[]): number | undefined {
+    if (this.#error) throw this.#error;
+    const chunk = this.#socket.read() as Buffer | null;
+    if (chunk === null) return this.#ended || this.#socket.readableEnded ? 0 : undefined;
+    let at = 0;
+    for (const [ptr, len] of vecs) {
+      const n = Math.min(len, chunk.length - at);
+      u8.set(chunk.subarray(at, at + n), ptr);
+      at += n;
+      if (at === chunk.length) break;
+    }
+    if (at < chunk.length) this.#socket.unshift(chunk.subarray(at));
+    return at;
+  }
+
+  /** Settles once there is something to take: bytes, the end, or an error. */
+  wait(): Promise<void> {
+    if (this.#error || this.#ended) return Promise.resolve();
+    return new Promise((done) => {
+      const settle = (): void => {
+        this.#socket.off('readable', settle);
+        this.#socket.off('end', settle);
+        this.#socket.off('error', settle);
+        done();
+      };
+      this.#socket.on('readable', settle);
+      this.#socket.on('end', settle);
+      this.#socket.on('error', settle);
+    });
+  }
+
+  /** Closes the socket and with it the host descriptor. */
+  close(): void {
+    this.#socket.destroy();
+  }
+}
