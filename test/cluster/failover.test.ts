@@ -66,39 +66,43 @@ describe('failover and drain', () => {
 
   it('should retry stateless calls on another node when the node running them stops answering (SIGSTOP, no FIN), fail stateful ones with PLUME_EPEER_LOST, and use it again once it answers', async () => {
     const [a, b, c] = await Promise.all([start('ta'), start('tb'), start('tc')]);
-    await deploy(b!.url, 'slow', SLOW);
-    await deploy(c!.url, 'slow', SLOW);
-    await deploy(b!.url, 'stateful', SLOW, '?stateful=true');
-    await until('a linked to b and c', async () => {
-      const ids = await peerIds(a!.url);
-      return ids.includes('tb') && ids.includes('tc');
-    });
-
-    const stateless = Array.from({ length: 6 }, () => call(a!.url, 'slow', 'sleep:1500'));
-    const stateful = Array.from({ length: 2 }, () => call(a!.url, 'stateful', 'sleep:1500'));
-    await until('calls running on B', async () => (await busy(b!.url, 'stateful')) >= 1 && (await busy(b!.url, 'slow')) >= 1);
-    // B's process stops but its sockets stay open: no FIN, no RST, only silence (its pings go unanswered).
-    process.kill(b!.child.pid!, 'SIGSTOP');
     try {
-      for (const r of await Promise.all(stateful)) {
-        assert.equal(r.status, 502, r.body);
-        assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'PLUME_EPEER_LOST');
+      // Names of their own: the other tests' nodes serve `slow` and `stateful` too.
+      await deploy(b!.url, 'slow-t', SLOW);
+      await deploy(c!.url, 'slow-t', SLOW);
+      await deploy(b!.url, 'stateful-t', SLOW, '?stateful=true');
+      await until('a knows what b and c serve', async () => {
+        const [tb, tc] = [await linkOf(a!.url, 'tb'), await linkOf(a!.url, 'tc')];
+        return tb?.functions.join() === 'slow-t,stateful-t' && tc?.functions.join() === 'slow-t';
+      });
+
+      const stateless = Array.from({ length: 6 }, () => call(a!.url, 'slow-t', 'sleep:1500'));
+      const stateful = Array.from({ length: 2 }, () => call(a!.url, 'stateful-t', 'sleep:1500'));
+      await until('calls running on B', async () => (await busy(b!.url, 'stateful-t')) >= 1 && (await busy(b!.url, 'slow-t')) >= 1);
+      // B's process stops but its sockets stay open: no FIN, no RST, only silence (its pings go unanswered).
+      process.kill(b!.child.pid!, 'SIGSTOP');
+      try {
+        for (const r of await Promise.all(stateful)) {
+          assert.equal(r.status, 502, r.body);
+          assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'PLUME_EPEER_LOST');
+        }
+        assert.equal((await linkOf(a!.url, 'tb'))?.down, true, 'a holds its link to the silent node as down');
+        // Calls made while B is silent go to C at once.
+        assert.deepEqual(await call(a!.url, 'slow-t', 'sleep:1'), { status: 200, body: 'slept' });
+      } finally {
+        process.kill(b!.child.pid!, 'SIGCONT');
       }
-      assert.ok((await linkOf(a!.url, 'tb'))?.down, 'a holds its link to the silent node as down');
-      // Calls made while B is silent go to C at once.
-      assert.deepEqual(await call(a!.url, 'slow', 'sleep:1'), { status: 200, body: 'slept' });
+      const done = await Promise.all(stateless);
+      assert.deepEqual(
+        done.map((r) => `${r.status} ${r.body}`),
+        done.map(() => '200 slept'),
+      );
+      // B answers again: A links to it again and sends it calls (only B serves the stateful function).
+      await until('a links to tb again', async () => (await linkOf(a!.url, 'tb'))?.down === false, 15_000);
+      assert.deepEqual(await call(a!.url, 'stateful-t', 'sleep:1'), { status: 200, body: 'slept' });
     } finally {
-      process.kill(b!.child.pid!, 'SIGCONT');
+      await killAll([a, b, c]);
     }
-    const done = await Promise.all(stateless);
-    assert.deepEqual(
-      done.map((r) => `${r.status} ${r.body}`),
-      done.map(() => '200 slept'),
-    );
-    // B answers again: A links to it again and sends it calls (only B serves the stateful function).
-    await until('a links to tb again', async () => (await linkOf(a!.url, 'tb'))?.down === false, 15_000);
-    assert.deepEqual(await call(a!.url, 'stateful', 'sleep:1'), { status: 200, body: 'slept' });
-    await killAll([a, b, c]); // they serve 'slow': the next tests' calls must not reach them
   });
 
   it('should run a call spread to a peer that is killed here, when no other peer serves the function', async () => {
@@ -192,8 +196,8 @@ describe('failover and drain', () => {
 });
 
 /** What a gateway's /system/peers says of its link to `node`. */
-async function linkOf(url: string, node: string): Promise<{ node: string; down: boolean } | undefined> {
-  const peers = (await (await fetch(`${url}/system/peers`)).json()) as { node: string; down: boolean }[];
+async function linkOf(url: string, node: string): Promise<{ node: string; functions: string[]; down: boolean } | undefined> {
+  const peers = (await (await fetch(`${url}/system/peers`)).json()) as { node: string; functions: string[]; down: boolean }[];
   return peers.find((p) => p.node === node);
 }
 
