@@ -139,8 +139,9 @@ export interface ClientOptions extends Omit<ServerOptions, 'store' | 'bodyLimit'
    */
   peerTimeoutMs?: number;
   /**
-   * Socket modes: called once when the connection ends other than by `close()` (the server closed it,
-   * was lost, sent a malformed frame), after the requests in flight were rejected with `reason`.
+   * Socket modes: called once when a connection that `connect()` made ends other than by `close()` (the
+   * server closed it, was lost, sent a malformed frame), after the requests in flight were rejected with
+   * `reason`. A connect that fails rejects instead.
    */
   onLost?: (reason: PlumeError) => void;
 }

@@ -2,7 +2,8 @@
  * Liveness on the socket transports (src/data/transport/liveness.ts): a client with `peerTimeoutMs` pings a
  * quiet server and ends the connection as lost when nothing comes back; a server answers pings from its
  * main thread, with one pong for a batch of them; a ping or pong at the wrong end is refused like any frame
- * that end does not take. Servers that stop answering for real (SIGSTOP) are in test/cluster/peer-liveness.test.ts.
+ * that end does not take. Nodes that stop answering for real (SIGSTOP, a cut link) are in
+ * test/cluster/failover.test.ts and done-failover.test.ts.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -100,6 +101,24 @@ describe('transport liveness', () => {
       await client.connect(await server.listen());
       const answer = await client.request('slow', Buffer.from('still here'));
       assert.equal(Buffer.from(answer).toString(), 'still here');
+      assert.deepEqual(lost, []);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it("should not lose a connection when this end's own event loop stalls for many timeouts", async () => {
+    const server = createNetworkedServer(async ({ body }) => body, quiet);
+    const lost: PlumeError[] = [];
+    const client = createNetworkedClient({ ...quiet, peerTimeoutMs: 150, onLost: (reason) => lost.push(reason) });
+    try {
+      await client.connect(await server.listen());
+      await client.request('before', Buffer.from('x'));
+      // This thread (client and server alike) does nothing for 1 s: its timer then runs once, not as a loss.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+      assert.equal(Buffer.from(await client.request('after', Buffer.from('still here'))).toString(), 'still here');
+      await sleep(400); // more ticks: pings answered
       assert.deepEqual(lost, []);
     } finally {
       await client.close();
