@@ -15,7 +15,8 @@
  * - `failover/peer-down` (3 nodes): of nodes a and b, which both serve `who` for the last node's gateway, the
  *   one serving its calls is SIGKILLed; the time from the kill to the first call served by the other, and
  *   the calls that failed before. `failover/host-lost` (netns, without --quick): the same after the victim
- *   restarted, but its link is cut before the kill, so no FIN reaches anyone, as when a host loses power.
+ *   restarted, but its link is cut before the kill, so no FIN reaches anyone, as when a host loses power:
+ *   the caller's link finds it lost when its pings go unanswered for `--peer-timeout-ms` (default 1 s).
  *
  * The nodes find each other through Redis (`--redis`, no `--peer`; `discovery: 'peer'` for the old links)
  * and prove a cluster secret on every peer link (the harness makes one). Each keeps its deployments to
@@ -241,7 +242,8 @@ async function asyncCalls(cluster: Cluster, receiver: CallbackReceiver, plan: Pl
  * not, so each of its calls runs on one of them. The one that served the caller's latest call is the victim.
  * The fault at t0: `peer-down` is a SIGKILL (the kernel closes the victim's sockets, so the caller's link
  * sees the close at once and retries a call in flight elsewhere); `host-lost` cuts the victim's link first,
- * so the caller hears nothing and finds out when a call times out or the victim's membership key expires.
+ * so the caller hears nothing and finds out when its link to the victim has heard nothing for the peer
+ * timeout (pings unanswered, docs/dataplane.md, Liveness): the call in flight there is then retried.
  * Then calls one after another (each given at most 2 s) until one is served by the other node:
  * `failover_ms` is t0 to that answer, -1 if none came within `boundMs`.
  */
@@ -277,7 +279,7 @@ export async function measureFailover(
     failed_calls: failed,
     bound_ms: boundMs,
     victim: cluster.nodes[victim]!.name,
-    detected_by: how === 'peer-down' ? 'socket-close' : 'timeout-or-ttl',
+    detected_by: how === 'peer-down' ? 'socket-close' : 'peer-timeout',
   };
 }
 

@@ -94,6 +94,8 @@ export interface Cluster {
   launcher(i: number): string[];
   /** Drops every packet to and from node `i` from now on (netns only: loopback cannot lose one host). */
   cut(i: number): void;
+  /** Undoes `cut(i)`: node `i` is reachable again, with the sockets it had (netns only). */
+  heal(i: number): void;
   close(): Promise<void>;
 }
 
@@ -197,6 +199,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     cut: (i) => {
       if (!namespaces) throw new Error('cut needs network namespaces: on loopback every node shares one link');
       namespaces.cut(i);
+    },
+    heal: (i) => {
+      if (!namespaces) throw new Error('heal needs network namespaces: on loopback every node shares one link');
+      namespaces.heal(i);
     },
     close,
   };

@@ -28,6 +28,8 @@ export interface Namespaces {
    * anyone, as when a host loses power or its network (a killed process on a live host closes its sockets).
    */
   cut(i: number): void;
+  /** Brings namespace `i`'s bridge port up again after `cut`: the host is back on the network. */
+  heal(i: number): void;
   /** Deletes the namespaces (their veths go with them) and the bridge; safe to call twice. */
   delete(): void;
 }
@@ -102,6 +104,7 @@ export function makeNamespaces(labels: readonly string[]): Namespaces {
     bridge,
     launcher: (i) => ['ip', 'netns', 'exec', names[i]!],
     cut: (i) => void ip(['link', 'set', `pv${tag}h${i}`, 'down']),
+    heal: (i) => void ip(['link', 'set', `pv${tag}h${i}`, 'up']),
     delete: remove,
   };
 }

@@ -2,6 +2,7 @@
 /** The `plume` command. Each subcommand is a thin adapter over the in-process API. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PlumeError } from '../errors.ts';
+import { MIN_PEER_TIMEOUT_MS } from '../data/transport/liveness.ts';
 
 const program = new Command('plume')
   .description('Featherlight, stateful WebAssembly functions composed into fast inference workflows')
@@ -86,6 +87,14 @@ program
     new Option('--drain-timeout <ms>', 'on SIGTERM, wait at most this long for calls in flight (default 25000)')
       .env('PLUME_DRAIN_TIMEOUT')
       .argParser(nonNegativeInteger),
+  )
+  .addOption(
+    new Option(
+      '--peer-timeout-ms <ms>',
+      'a peer silent this long (pings unanswered) is lost: its calls are retried elsewhere (default 1000; 0: off)',
+    )
+      .env('PLUME_PEER_TIMEOUT_MS')
+      .argParser(peerTimeout),
   )
   .option('--redis-optional', 'start single-node when --redis cannot be reached (default: refuse to start)')
   .option('--apply <spec.yaml>', 'apply a workflow spec before serving (repeatable)', collect, [])
@@ -207,6 +216,13 @@ function positiveInteger(value: string): number {
 function nonNegativeInteger(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected an integer ≥ 0');
   return Number(value);
+}
+
+function peerTimeout(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || (n !== 0 && n < MIN_PEER_TIMEOUT_MS))
+    throw new InvalidArgumentError(`expected 0 (off) or a number of ms ≥ ${MIN_PEER_TIMEOUT_MS}`);
+  return n;
 }
 
 function port(value: string): number {

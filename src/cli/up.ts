@@ -56,6 +56,8 @@ export interface UpOptions {
   /** The host peers reach this node's TCP peer server at (never a wildcard). */
   advertise?: string;
   peerPort?: number;
+  /** Ms a peer may stay silent (pings unanswered) before it is lost; default 1000, 0: off. */
+  peerTimeoutMs?: number;
   /** Ms SIGTERM waits for calls in flight; default 25 s. */
   drainTimeout?: number;
   /** Start single-node when Redis cannot be reached. */
@@ -217,6 +219,7 @@ async function linkPeers(plume: Plume, service: PeerService, opts: UpOptions, se
     self: service.info,
     ...(token ? { token } : {}),
     ...(secret === undefined ? {} : { secret }),
+    ...(opts.peerTimeoutMs === undefined ? {} : { peerTimeoutMs: opts.peerTimeoutMs }),
     onChange: () => plume.remoteChanged(),
   });
   try {

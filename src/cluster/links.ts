@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { PlumeError } from '../errors.ts';
 import type { RemoteHop } from '../executor/protocol.ts';
 import { formatHostPort, parseHostPort } from '../data/transport/networked.ts';
+import { DEFAULT_PEER_TIMEOUT_MS, checkPeerTimeout, type ClientOptions } from '../data/transport/index.ts';
 import { advertisedHost, removeStaleSockets } from './membership-sockets.ts';
 import type { Plume, RemoteFunctions } from '../runtime.ts';
 import { PeerClient, PeerServer, type PeerCaller, type PeerFunction, type PeerGuard } from './peer.ts';
@@ -99,7 +100,10 @@ interface Link {
   /** Calls this node has sent it that have not finished. */
   inflight: number;
   functions: readonly PeerFunction[];
-  /** Set once a call found the peer gone: its functions leave the catalog until `refresh` reconnects. */
+  /**
+   * Set once its connection was lost (closed, or silent past the peer timeout): its functions leave the
+   * catalog until a reconnect (`refresh`, and soon after the loss) succeeds.
+   */
   down: boolean;
   /** Unlinked: no new calls; its connection closes once the calls in flight there have finished. */
   retired: boolean;
@@ -110,6 +114,8 @@ export interface LinkedPeer {
   readonly node: string;
   readonly mode: 'local' | 'networked';
   readonly functions: readonly string[];
+  /** Its connection was lost: no calls go there until a reconnect succeeds. */
+  readonly down: boolean;
 }
 
 export interface PeerLinksOptions {
@@ -126,7 +132,16 @@ export interface PeerLinksOptions {
    * that a function deployed on a peer later, which this node also serves, is found for spreading.
    */
   readonly refreshMs?: number;
+  /**
+   * A peer that sends nothing for this many ms, pings unanswered, is lost (`plume up --peer-timeout-ms`;
+   * default 1000, 0: off): the calls in flight there fail with PLUME_EPEER, and are retried as on a closed
+   * connection. Without it a host lost without a FIN holds its calls until their own timeout.
+   */
+  readonly peerTimeoutMs?: number;
 }
+
+/** After a link is lost, reconnects are tried this long apart, doubling, up to the refresh period. */
+const RECONNECT_FIRST_MS = 1000;
 
 /** The peers this node reaches, cheapest first, and the functions they serve. */
 export class PeerLinks implements RemoteFunctions {
@@ -137,11 +152,19 @@ export class PeerLinks implements RemoteFunctions {
   readonly catalog = new Map<string, number>();
   #refreshing: Promise<void> | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
+  readonly #refreshMs: number;
+  readonly #clientOptions: ClientOptions;
+  /** The next reconnect of lost links, and how long after it the one after would be. */
+  #reconnect: { timer: NodeJS.Timeout | undefined; afterMs: number } = { timer: undefined, afterMs: RECONNECT_FIRST_MS };
+  #closed = false;
 
   constructor(options: PeerLinksOptions) {
     this.#options = options;
     const every = options.refreshMs ?? 10_000;
     if (!(Number.isFinite(every) && every >= 0)) throw new RangeError(`refreshMs must be a number of ms ≥ 0, got ${every}`);
+    this.#refreshMs = every;
+    const peerTimeoutMs = checkPeerTimeout(options.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS);
+    this.#clientOptions = { peerTimeoutMs, ...(options.secret === undefined ? {} : { secret: options.secret }) };
     if (every > 0) {
       // Never keeps the process alive; a failed round leaves the links as they were (refresh marks dead ones).
       this.#timer = setInterval(() => void this.refresh().catch(() => {}), every);
@@ -228,7 +251,9 @@ export class PeerLinks implements RemoteFunctions {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#reconnect.timer);
     const links = this.#links.splice(0);
     this.#rebuild();
     await Promise.all(links.map((l) => l.client.close().catch(() => {})));
@@ -241,10 +266,8 @@ export class PeerLinks implements RemoteFunctions {
       return { output, hop: { node: link.node, mode: link.mode, bytesMoved: call.bytesMoved, bytesCopied: call.bytesCopied } };
     } catch (err) {
       const code = (err as PlumeError).code;
-      if (code === 'PLUME_EPEER' && !link.retired) {
-        link.down = true;
-        this.#rebuild();
-      } else if (code === 'PLUME_ENOFUNC') void this.refresh().catch(() => {}); // removed there since we last asked
+      if (code === 'PLUME_EPEER') this.#lost(link);
+      else if (code === 'PLUME_ENOFUNC') void this.refresh().catch(() => {}); // removed there since we last asked
       throw err;
     } finally {
       if (--link.inflight === 0 && link.retired) void link.client.close().catch(() => {});
@@ -259,6 +282,34 @@ export class PeerLinks implements RemoteFunctions {
       if (!best || (link.inflight + 1) / link.workers < (best.inflight + 1) / best.workers) best = link;
     }
     return best;
+  }
+
+  /** Its connection ended (a call failed with PLUME_EPEER, or the client saw it go): out of the catalog until it reconnects. */
+  #lost(link: Link): void {
+    if (link.retired || link.down || !this.#links.includes(link)) return;
+    link.down = true;
+    this.#rebuild();
+    this.#scheduleReconnect();
+  }
+
+  /**
+   * Reconnects lost links soon, not only at the next refresh: a peer that was silent for a moment (a
+   * stalled process, a network blip) serves again a second later. Doubling while some stay down.
+   */
+  #scheduleReconnect(): void {
+    if (this.#reconnect.timer !== undefined || this.#closed) return;
+    const afterMs = this.#reconnect.afterMs;
+    this.#reconnect.timer = setTimeout(() => {
+      void this.refresh()
+        .catch(() => {})
+        .finally(() => {
+          const stillDown = this.#links.some((l) => l.down);
+          const cap = this.#refreshMs > 0 ? this.#refreshMs : 10_000;
+          this.#reconnect = { timer: undefined, afterMs: stillDown ? Math.min(afterMs * 2, cap) : RECONNECT_FIRST_MS };
+          if (stillDown) this.#scheduleReconnect();
+        });
+    }, afterMs);
+    this.#reconnect.timer.unref();
   }
 
   #add(link: Link): Link {
@@ -276,15 +327,17 @@ export class PeerLinks implements RemoteFunctions {
     const mode = sameHost ? 'local' : 'networked';
     let address = sameHost ? info.local : info.networked;
     let client: PeerClient;
+    // The link this connection becomes: told when the connection is lost (closed, or silent past the timeout).
+    let link: Link | undefined;
     try {
       if (!sameHost && !member) address = reachable(address, url);
-      client = await PeerClient.connect(address, mode, this.#options.secret === undefined ? {} : { secret: this.#options.secret });
+      client = await PeerClient.connect(address, mode, { ...this.#clientOptions, onLost: () => link && this.#lost(link) });
     } catch (err) {
       throw new PlumeError('PLUME_EPEER', `cannot reach peer ${url} over ${mode} at ${address}: ${(err as Error).message}`);
     }
     try {
       const functions = await client.functions({ timeoutMs: 10_000 });
-      return {
+      return (link = {
         url,
         node: info.node,
         mode,
@@ -296,7 +349,7 @@ export class PeerLinks implements RemoteFunctions {
         functions,
         down: false,
         retired: false,
-      };
+      });
     } catch (err) {
       await client.close().catch(() => {});
       throw err;
@@ -316,7 +369,7 @@ export class PeerLinks implements RemoteFunctions {
             else await fresh.client.close(); // unlinked meanwhile
           } else link.functions = await link.client.functions({ timeoutMs: 10_000 });
         } catch {
-          link.down = true; // still unreachable: its functions stay out of the catalog
+          this.#lost(link); // unreachable: its functions stay out of the catalog, and it is tried again soon
         }
       }),
     );
@@ -353,6 +406,7 @@ const described = (link: Link): LinkedPeer => ({
   node: link.node,
   mode: link.mode,
   functions: link.functions.map((f) => f.name),
+  down: link.down,
 });
 
 const rank = (link: Link): number => (link.mode === 'local' ? 0 : 1);

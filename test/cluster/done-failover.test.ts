@@ -155,4 +155,39 @@ describe('failover and drain across 3 hosts', { skip: hasRedis ? false : 'redis-
     assert.match(c.stderr(), /membership: left the cluster as /);
     t.diagnostic(`${answers.length} calls through a, 0 failed; a unlinked c ${Math.round(unlinkedMs)} ms after its exit`);
   });
+
+  it('should retry the stateless calls on b when its host is lost (link cut: no FIN), fail the stateful ones, and use b again once its link is back', async (t) => {
+    if (cluster.mode !== 'netns')
+      return t.skip('a cut link needs namespaces; test/cluster/failover.test.ts covers a silent node (SIGSTOP) on loopback');
+    await c.restart(); // drained by the test before: it serves `slow` again at once, from its data directory
+    await until('a links to c again', async () => (await peersOf(a)).get(c.id)?.includes('slow') === true);
+    const traffic = load(a, 6, 'sleep:300');
+    const stateful = Array.from({ length: 2 }, () => call(a.url, 'stateful', 'sleep:2000'));
+    await until('stateful and stateless calls running on b', async () => (await busy(b, 'stateful')) >= 1 && (await busy(b, 'slow')) >= 1);
+    const bi = cluster.nodes.indexOf(b);
+    cluster.cut(bi);
+    let outcomes: Answer[];
+    try {
+      outcomes = await Promise.all(stateful);
+      await sleep(500); // more load with b silent: all on c
+    } finally {
+      cluster.heal(bi);
+    }
+    const answers = await traffic.stop();
+
+    assert.deepEqual(
+      answers.filter((r) => r.status !== 200 || r.body !== 'slept').map((r) => `${r.status} ${r.body}`),
+      [],
+      'every stateless call succeeded',
+    );
+    // Both were on b: one running, one waiting for b's single instance. Neither is retried elsewhere.
+    for (const r of outcomes) {
+      assert.equal(r.status, 502, r.body);
+      assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'PLUME_EPEER_LOST');
+    }
+    // b is back on the network, with the same process: a sends it calls again (only b serves `stateful`).
+    await until('a calls b again', async () => (await call(a.url, 'stateful', 'sleep:1')).status === 200, 20_000);
+    const survivors = latency(answers.map((r) => r.ms));
+    t.diagnostic(`host lost: ${answers.length} stateless calls, 0 failed, p99 ${survivors.p99_ms} ms (300 ms guest sleep)`);
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * Failover and drain (docs/cluster.md): calls that A's gateway sends to its peers while one of them is
- * SIGKILLed (stateless calls are retried on another node, stateful ones fail with PLUME_EPEER_LOST) or
- * SIGTERMed (it drains: no call fails, and it leaves the membership before it exits).
+ * SIGKILLed or SIGSTOPped (stateless calls are retried on another node, stateful ones fail with
+ * PLUME_EPEER_LOST; a stopped node is silent, and found lost by its link's pings) or SIGTERMed (it drains:
+ * no call fails, and it leaves the membership before it exits).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -61,6 +62,47 @@ describe('failover and drain', () => {
     }
     // With B gone the stateless function still runs, on C.
     assert.deepEqual(await call(a!.url, 'slow', 'sleep:1'), { status: 200, body: 'slept' });
+  });
+
+  it('should retry stateless calls on another node when the node running them stops answering (SIGSTOP, no FIN), fail stateful ones with PLUME_EPEER_LOST, and use it again once it answers', async () => {
+    const [a, b, c] = await Promise.all([start('ta'), start('tb'), start('tc')]);
+    try {
+      // Names of their own: the other tests' nodes serve `slow` and `stateful` too.
+      await deploy(b!.url, 'slow-t', SLOW);
+      await deploy(c!.url, 'slow-t', SLOW);
+      await deploy(b!.url, 'stateful-t', SLOW, '?stateful=true');
+      await until('a knows what b and c serve', async () => {
+        const [tb, tc] = [await linkOf(a!.url, 'tb'), await linkOf(a!.url, 'tc')];
+        return tb?.functions.join() === 'slow-t,stateful-t' && tc?.functions.join() === 'slow-t';
+      });
+
+      const stateless = Array.from({ length: 6 }, () => call(a!.url, 'slow-t', 'sleep:1500'));
+      const stateful = Array.from({ length: 2 }, () => call(a!.url, 'stateful-t', 'sleep:1500'));
+      await until('calls running on B', async () => (await busy(b!.url, 'stateful-t')) >= 1 && (await busy(b!.url, 'slow-t')) >= 1);
+      // B's process stops but its sockets stay open: no FIN, no RST, only silence (its pings go unanswered).
+      process.kill(b!.child.pid!, 'SIGSTOP');
+      try {
+        for (const r of await Promise.all(stateful)) {
+          assert.equal(r.status, 502, r.body);
+          assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'PLUME_EPEER_LOST');
+        }
+        assert.equal((await linkOf(a!.url, 'tb'))?.down, true, 'a holds its link to the silent node as down');
+        // Calls made while B is silent go to C at once.
+        assert.deepEqual(await call(a!.url, 'slow-t', 'sleep:1'), { status: 200, body: 'slept' });
+      } finally {
+        process.kill(b!.child.pid!, 'SIGCONT');
+      }
+      const done = await Promise.all(stateless);
+      assert.deepEqual(
+        done.map((r) => `${r.status} ${r.body}`),
+        done.map(() => '200 slept'),
+      );
+      // B answers again: A links to it again and sends it calls (only B serves the stateful function).
+      await until('a links to tb again', async () => (await linkOf(a!.url, 'tb'))?.down === false, 15_000);
+      assert.deepEqual(await call(a!.url, 'stateful-t', 'sleep:1'), { status: 200, body: 'slept' });
+    } finally {
+      await killAll([a, b, c]);
+    }
   });
 
   it('should run a call spread to a peer that is killed here, when no other peer serves the function', async () => {
@@ -152,6 +194,12 @@ describe('failover and drain', () => {
     assert.notEqual((await long).status, 200);
   });
 });
+
+/** What a gateway's /system/peers says of its link to `node`. */
+async function linkOf(url: string, node: string): Promise<{ node: string; functions: string[]; down: boolean } | undefined> {
+  const peers = (await (await fetch(`${url}/system/peers`)).json()) as { node: string; functions: string[]; down: boolean }[];
+  return peers.find((p) => p.node === node);
+}
 
 /** Busy instances of a function on a node, from its /metrics. */
 async function busy(url: string, name: string): Promise<number> {

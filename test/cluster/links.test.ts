@@ -235,19 +235,23 @@ describe('spreading to a peer for memory', () => {
 describe('linked nodes on different hosts (networked mode)', () => {
   it('should link over TCP when the host ids differ, and fail calls fast once the peer dies', async () => {
     const a = await up('--host-id', 'another-host');
-    // No periodic refresh: the call itself must find the peer gone (a refresh would find it first).
+    // No periodic refresh: the link itself must find the peer gone (a refresh would find it first).
     const b = await linkedNode([a.url], undefined, 0);
     try {
       await deployOver(a.url, 'echo', example('c-echo/echo.wasm'));
+      await deployOver(a.url, 'slow', guest('conformance-c.wasm'));
       const r = await b.plume.invokeDetailed('echo', 'tcp');
       assert.equal(text(r.output), 'pct');
       assert.equal(r.remote?.mode, 'networked');
 
+      const inFlight = rejection(b.plume.invoke('slow', 'sleep:10000'));
+      await new Promise((resolve) => setTimeout(resolve, 200)); // on its way to a, or running there
       a.child.kill('SIGKILL');
       await once(a.child, 'close');
-      const lost = await rejection(b.plume.invoke('echo', 'gone'));
-      assert.equal(lost.code, 'PLUME_EPEER');
-      // The dead peer's functions leave the catalog: the next call is refused as unknown, not hung.
+      assert.equal((await inFlight).code, 'PLUME_EPEER');
+      // The dead peer's functions leave the catalog (the link saw its connection close): a call is refused
+      // as unknown, not hung.
+      assert.equal(b.links.peers[0]?.down, true);
       assert.equal((await rejection(b.plume.invoke('echo', 'gone'))).code, 'PLUME_ENOFUNC');
     } finally {
       await b.close();

@@ -54,7 +54,7 @@ describe('three nodes on one Redis, no --peer', () => {
     const peers = (await (await fetch(`${c.url}/system/peers`)).json()) as { node: string; mode: string; functions: string[] }[];
     assert.deepEqual(
       peers.find((p) => p.node === 'a'),
-      { url: a.url, node: 'a', mode: 'networked', functions: ['echo'] },
+      { url: a.url, node: 'a', mode: 'networked', functions: ['echo'], down: false },
     );
   });
 

@@ -196,6 +196,15 @@ describe('plume up', () => {
       await node.close();
     }
   });
+  it('should refuse a --peer-timeout-ms that is not 0 or at least 100 ms, in one line', async () => {
+    for (const value of ['50', '1.5', 'soon']) {
+      const r = await plume(['up', '--port', '0', '--peer-timeout-ms', value]);
+      assert.match(
+        oneLineError(r),
+        /option '--peer-timeout-ms <ms>' argument '.*' is invalid\. expected 0 \(off\) or a number of ms ≥ 100/,
+      );
+    }
+  });
 });
 
 describe('plume bench gateway', () => {

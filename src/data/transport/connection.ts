@@ -5,8 +5,9 @@
  */
 import net from 'node:net';
 import { PlumeError } from '../../errors.ts';
-import { FrameDecoder, encodeHeader, type DecoderOptions, type Frame, type FrameType } from './frame.ts';
+import { FrameDecoder, FrameType, PING_FRAME, PONG_FRAME, encodeHeader, type DecoderOptions, type Frame } from './frame.ts';
 import { Handshake, type Role } from './handshake.ts';
+import { Liveness } from './liveness.ts';
 import type { Log } from './transport.ts';
 
 export interface ConnectionOptions {
@@ -24,6 +25,11 @@ export interface ConnectionOptions {
   auth?: { readonly key: Buffer; readonly timeoutMs: number };
   /** Called once the other end is authenticated (at once without `auth`). */
   onReady?(): void;
+  /**
+   * A client's connection only: end it as lost (PLUME_EPEER) once nothing has arrived from the server for
+   * this many ms, pinging it while the connection is quiet (liveness.ts). Servers answer pings always.
+   */
+  peerTimeoutMs?: number;
 }
 
 export interface SendOptions {
@@ -45,6 +51,10 @@ export class FramedConnection {
   /** Until the other end is authenticated: every byte it sends goes here, none to the decoder. */
   #handshake: Handshake | undefined;
   #handshakeTimer: NodeJS.Timeout | undefined;
+  readonly #role: Role;
+  readonly #liveness: Liveness | undefined;
+  /** Pings arrived in the bytes being fed: one pong answers them all, after the bytes are decoded. */
+  #pongDue = false;
 
   private constructor(socket: net.Socket, peer: string, decoder: FrameDecoder, options: ConnectionOptions, role: Role) {
     this.socket = socket;
@@ -52,6 +62,17 @@ export class FramedConnection {
     this.#log = options.log;
     this.#decoder = decoder;
     this.#onReady = options.onReady;
+    this.#role = role;
+    const timeoutMs = options.peerTimeoutMs ?? 0;
+    if (timeoutMs > 0 && role === 'client') {
+      // Pings wait for the handshake: before it, the server would take a frame for a bad proof.
+      const ping = (): void => void (this.ready && !socket.destroyed && socket.write(PING_FRAME));
+      this.#liveness = new Liveness(timeoutMs, ping, () => {
+        const reason = new PlumeError('PLUME_EPEER', `peer ${peer} was lost: nothing arrived from it for ${timeoutMs} ms, pings included`);
+        this.#log(`dropped connection ${peer}: ${reason.message}`);
+        this.destroy(reason);
+      });
+    }
     if (options.auth) {
       const { key, timeoutMs } = options.auth;
       this.#handshake = new Handshake(role, key, (bytes) => socket.write(bytes));
@@ -71,6 +92,7 @@ export class FramedConnection {
     });
     socket.on('close', () => {
       clearTimeout(this.#handshakeTimer);
+      this.#liveness?.stop();
       options.onClose(this.#reason ?? this.#peerClosed());
     });
   }
@@ -82,7 +104,7 @@ export class FramedConnection {
 
   /** A socket a server accepted: Node offers no `onread` there, so chunks arrive as 'data' and are copied into place. */
   static accept(socket: net.Socket, peer: string, options: ConnectionOptions): FramedConnection {
-    const decoder = newDecoder(options);
+    const decoder = newDecoder(options, (type) => connection.#control(type));
     const connection = new FramedConnection(socket, peer, decoder, options, 'server');
     socket.on('data', (chunk: Buffer) => connection.#feed(() => connection.#frames(chunk) && decoder.push(chunk)));
     if (connection.#handshake) connection.#handshake.start();
@@ -100,7 +122,7 @@ export class FramedConnection {
     peer: string,
     options: ConnectionOptions,
   ): { connection: FramedConnection; connected: Promise<void> } {
-    const decoder = newDecoder(options);
+    const decoder = newDecoder(options, (type) => connection.#control(type));
     const socket = net.connect({
       ...connectOptions,
       onread: {
@@ -117,11 +139,13 @@ export class FramedConnection {
       const fail = (error: NodeJS.ErrnoException) =>
         reject(new PlumeError('PLUME_EPEER', `cannot connect to ${peer}: ${error.code ?? error.message}`));
       socket.once('error', fail);
+      // Also before the connect: a connection ended then (the handshake's timeout, liveness) emits no
+      // 'error', and the connect must still settle. After it settled, a rejection is a no-op.
+      socket.once('close', () => reject(connection.#reason ?? connection.#handshakeClosed()));
       socket.once('connect', () => {
         socket.off('error', fail);
         if (!connection.#handshake) return resolve();
         connection.#readyWaiter = resolve;
-        socket.once('close', () => reject(connection.#reason ?? connection.#handshakeClosed()));
         connection.#handshake.start();
       });
     });
@@ -181,9 +205,26 @@ export class FramedConnection {
     );
   }
 
+  /**
+   * A ping or pong the decoder recognised. Only a client pings and only a server answers: either arriving
+   * at the wrong end is refused like any frame that end does not take.
+   */
+  #control(type: typeof FrameType.Ping | typeof FrameType.Pong): void {
+    if (type === FrameType.Ping && this.#role === 'server') this.#pongDue = true;
+    else if (type !== FrameType.Pong || this.#role !== 'client')
+      throw new PlumeError('PLUME_EFRAME', `malformed frame: a ${type === FrameType.Ping ? 'ping from a server' : 'pong from a client'}`);
+  }
+
   #feed(decode: () => void): void {
+    this.#liveness?.heard();
     try {
       decode();
+      if (this.#pongDue) {
+        this.#pongDue = false;
+        // Bytes already queued reach the client before a pong would, and tell it as much: a client that
+        // pings without reading makes this end queue one pong at most.
+        if (this.socket.writableLength === 0 && !this.socket.destroyed) this.socket.write(PONG_FRAME);
+      }
     } catch (error) {
       const reason = error instanceof PlumeError ? error : new PlumeError('PLUME_EFRAME', `frame handling failed: ${String(error)}`);
       this.#log(`dropped connection ${this.peer}: ${reason.message}`, error);
@@ -198,8 +239,8 @@ export class FramedConnection {
   }
 }
 
-function newDecoder(options: ConnectionOptions): FrameDecoder {
-  const decoderOptions: DecoderOptions = { maxPayload: options.maxPayload };
+function newDecoder(options: ConnectionOptions, onControl: NonNullable<DecoderOptions['onControl']>): FrameDecoder {
+  const decoderOptions: DecoderOptions = { maxPayload: options.maxPayload, onControl };
   if (options.allocate) decoderOptions.allocate = options.allocate;
   return new FrameDecoder(options.onFrame, decoderOptions);
 }

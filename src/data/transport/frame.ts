@@ -43,6 +43,10 @@ export const FrameType = {
   Cancel: 4,
   /** payload = u32 BE: how many bytes of request `id`'s shared body (FrameFlag.Shared) the client has written */
   Progress: 5,
+  /** id 0, no payload: a client whose connection has been quiet asks whether the server still lives (liveness.ts) */
+  Ping: 6,
+  /** id 0, no payload: the server's answer to pings, from its main thread */
+  Pong: 7,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -102,6 +106,13 @@ export function encodeHeader(header: FrameHeader): Buffer {
   return bytes;
 }
 
+/**
+ * A ping's and a pong's whole bytes: a header with nothing variable in it (id 0, no payload), so each is
+ * one constant, recognised by comparing bytes and written without encoding anything.
+ */
+export const PING_FRAME = encodeHeader({ type: FrameType.Ping, aux: 0, id: 0, length: 0 });
+export const PONG_FRAME = encodeHeader({ type: FrameType.Pong, aux: 0, id: 0, length: 0 });
+
 /** Validates a complete header; throws `PLUME_EFRAME` naming the first fault. */
 export function decodeHeader(bytes: Uint8Array, maxPayload: number = DEFAULT_MAX_PAYLOAD): Required<FrameHeader> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
@@ -126,6 +137,8 @@ export function decodeHeader(bytes: Uint8Array, maxPayload: number = DEFAULT_MAX
   if (type === FrameType.Request ? aux > length : aux !== 0) throw frameError(`aux ${aux} is invalid for type ${type}`);
   if (type === FrameType.Cancel && length !== 0) throw frameError('a cancel frame carries no payload');
   if (type === FrameType.Progress && length !== 4) throw frameError(`a progress frame carries 4 bytes, not ${length}`);
+  if ((type === FrameType.Ping || type === FrameType.Pong) && (length !== 0 || id !== 0))
+    throw frameError('a ping or pong frame is its header alone, with id 0');
   return { type: type as FrameType, flags, aux, id, length };
 }
 
@@ -137,6 +150,11 @@ export interface DecoderOptions {
    * Uint8Array (an ArrayBuffer of its own, so a receiver may transfer it to a worker).
    */
   allocate?: (header: Required<FrameHeader>) => Uint8Array;
+  /**
+   * Takes pings and pongs instead of `onFrame`: they are told apart from other frames by their constant
+   * bytes, so that a flood of them costs the decoder a 20-byte comparison each and allocates nothing.
+   */
+  onControl?: (type: typeof FrameType.Ping | typeof FrameType.Pong) => void;
 }
 
 /** Below this, a payload's remaining bytes are read into the scratch buffer with what follows them. */
@@ -156,6 +174,7 @@ export class FrameDecoder {
   readonly #onFrame: (frame: Frame) => void;
   readonly #maxPayload: number;
   readonly #allocate: (header: Required<FrameHeader>) => Uint8Array;
+  readonly #onControl: DecoderOptions['onControl'];
   readonly #header = new Uint8Array(HEADER_BYTES);
   #headerFilled = 0;
   #current: Required<FrameHeader> | undefined;
@@ -174,6 +193,7 @@ export class FrameDecoder {
     this.#onFrame = onFrame;
     this.#maxPayload = maxPayload;
     this.#allocate = options.allocate ?? ((header) => new Uint8Array(header.length));
+    this.#onControl = options.onControl;
   }
 
   /** Bytes received of the frame in progress and its declared size; undefined between frames. */
@@ -231,6 +251,12 @@ export class FrameDecoder {
   }
 
   #startPayload(): void {
+    const control = this.#onControl && controlType(this.#header);
+    if (control !== undefined) {
+      this.#headerFilled = 0;
+      this.#onControl!(control);
+      return;
+    }
     try {
       this.#current = decodeHeader(this.#header, this.#maxPayload);
     } catch (e) {
@@ -284,6 +310,13 @@ export function decodePullRef(bytes: Uint8Array): PullRef {
     token: Uint8Array.from(bytes.subarray(4, 4 + PULL_TOKEN_BYTES)),
     address: Buffer.from(bytes.buffer, bytes.byteOffset + 4 + PULL_TOKEN_BYTES, bytes.length - 4 - PULL_TOKEN_BYTES).toString('utf8'),
   };
+}
+
+/** Ping or Pong when `header` is exactly one of their constant frames; undefined for anything else. */
+function controlType(header: Uint8Array): typeof FrameType.Ping | typeof FrameType.Pong | undefined {
+  if (header[3] === FrameType.Ping) return PING_FRAME.equals(header) ? FrameType.Ping : undefined;
+  if (header[3] === FrameType.Pong) return PONG_FRAME.equals(header) ? FrameType.Pong : undefined;
+  return undefined;
 }
 
 function frameError(reason: string): PlumeError {

@@ -4,6 +4,7 @@ import { FramedConnection } from './connection.ts';
 import { DEFAULT_MAX_PAYLOAD, FrameType, HEADER_BYTES, type Frame, type FrameHeader } from './frame.ts';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, secretKey } from './handshake.ts';
 import { LargeBodySender } from './large-body-sender.ts';
+import { checkPeerTimeout } from './liveness.ts';
 import { EMPTY, type SocketAddressing } from './socket.ts';
 import {
   DEFAULT_TIMEOUT_MS,
@@ -57,6 +58,8 @@ export class SocketTransportClient implements TransportClient {
   readonly #into = new Map<number, Uint8Array>();
   readonly #largeBodies: LargeBodySender;
   readonly #auth: { readonly key: Buffer; readonly timeoutMs: number } | undefined;
+  readonly #peerTimeoutMs: number;
+  #closed = false;
   #connection: FramedConnection | undefined;
   /** Why requests cannot be sent: not yet connected, closed, or the connection's end. */
   #unusable: PlumeError = new PlumeError('PLUME_ECLOSED', 'the client is not connected');
@@ -73,6 +76,7 @@ export class SocketTransportClient implements TransportClient {
     this.#pullThreshold = threshold;
     this.#log = makeLog(this.mode, options.logger);
     this.#auth = authOf(options);
+    this.#peerTimeoutMs = checkPeerTimeout(options.peerTimeoutMs ?? 0);
     this.#largeBodies = new LargeBodySender(addressing, {
       maxPayload: this.#maxPayload,
       secret: options.secret,
@@ -96,11 +100,14 @@ export class SocketTransportClient implements TransportClient {
       log: this.#log,
       allocate: (header) => this.#allocate(header),
       ...(this.#auth ? { auth: this.#auth } : {}),
+      peerTimeoutMs: this.#peerTimeoutMs,
       onFrame: (frame) => this.#onFrame(frame),
       onClose: (reason) => {
         this.#unusable = reason;
         this.#into.clear();
         this.#pending.rejectAll((method) => new PlumeError(reason.code, `request '${method}' failed: ${reason.message}`));
+        // Only a connection that was up is lost: a failed connect rejects `connect()` instead.
+        if (!this.#closed && this.#connection === connection) this.#options.onLost?.(reason);
       },
     });
     // Before the connect completes (Node applies it then): Nagle must not hold the handshake's small writes.
@@ -132,6 +139,7 @@ export class SocketTransportClient implements TransportClient {
 
   async close(): Promise<void> {
     const connection = this.#connection;
+    this.#closed = true;
     this.#unusable = new PlumeError('PLUME_ECLOSED', 'the client is closed');
     this.#pending.rejectAll((method) => new PlumeError('PLUME_ECLOSED', `request '${method}' failed: the client closed`));
     await this.#largeBodies.close();

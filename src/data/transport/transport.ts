@@ -132,6 +132,18 @@ export interface ClientOptions extends Omit<ServerOptions, 'store' | 'bodyLimit'
    * that cannot connect back). See docs/dataplane.md, Pulled bodies.
    */
   pullThreshold?: number;
+  /**
+   * Socket modes: declare the server lost once nothing has arrived from it for this many ms, pinging it
+   * while the connection is quiet (liveness.ts); its requests in flight then reject with `PLUME_EPEER`, as
+   * when it closes. 0 or absent: off (the connection waits for the kernel to say it is gone).
+   */
+  peerTimeoutMs?: number;
+  /**
+   * Socket modes: called once when a connection that `connect()` made ends other than by `close()` (the
+   * server closed it, was lost, sent a malformed frame), after the requests in flight were rejected with
+   * `reason`. A connect that fails rejects instead.
+   */
+  onLost?: (reason: PlumeError) => void;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;

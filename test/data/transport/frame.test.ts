@@ -8,6 +8,8 @@ import {
   FrameFlag,
   FrameType,
   HEADER_BYTES,
+  PING_FRAME,
+  PONG_FRAME,
   decodeHeader,
   decodePullRef,
   encodeHeader,
@@ -97,6 +99,21 @@ describe('frame codec', () => {
       () => decodeHeader(encodeHeader({ type: FrameType.Progress, aux: 0, id: 1, length: 3 })),
       /progress frame carries 4 bytes, not 3/,
     );
+    efram(() => decodeHeader(encodeHeader({ type: FrameType.Ping, aux: 0, id: 1, length: 0 })), /a ping or pong frame is its header alone/);
+    efram(() => decodeHeader(encodeHeader({ type: FrameType.Pong, aux: 0, id: 0, length: 2 })), /a ping or pong frame is its header alone/);
+  });
+
+  it('should hand pings and pongs to onControl, never to onFrame, and allocate nothing for them', () => {
+    const frames: number[] = [];
+    const control: number[] = [];
+    const decoder = new FrameDecoder((f) => frames.push(f.type), {
+      onControl: (type) => control.push(type),
+      allocate: () => assert.fail('nothing is allocated for a ping or a pong'),
+    });
+    const bytes = Buffer.concat([PING_FRAME, PONG_FRAME, PING_FRAME]);
+    for (let i = 0; i < bytes.length; i += 7) decoder.push(bytes.subarray(i, i + 7)); // cut mid-header
+    assert.deepEqual(control, [FrameType.Ping, FrameType.Pong, FrameType.Ping]);
+    assert.deepEqual(frames, []);
   });
 
   it('should accept the pull and shared flags on a request', () => {
