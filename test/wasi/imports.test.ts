@@ -449,6 +449,14 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(openAt('abs/plume-wasi-outside.txt', true), -E.NOTCAPABLE);
     assert.equal(openAt('sub/climb/plume-wasi-outside.txt', true), -E.NOTCAPABLE);
     assert.equal(openAt('sub/deeper/missing', true), -E.NOENT);
+    // The same bytes at the same place, then other bytes there: each open reads the path it is given.
+    const [p, n] = g.str('link');
+    const out = g.alloc(4);
+    assert.equal(g.imports.path_open!(3, 1, p, n, 0, FD_READ, 0n, 0, out), E.OK);
+    g.u8().set(new TextEncoder().encode('lin\0'), p);
+    assert.equal(g.imports.path_open!(3, 1, p, n, 0, FD_READ, 0n, 0, out), E.INVAL);
+    g.u8().set(new TextEncoder().encode('sub/'), p);
+    assert.equal(g.imports.path_open!(3, 1, p, n, 2, FD_READ, 0n, 0, out), E.OK);
     assert.equal(openAt('sub/deeper/f.txt/', true), -E.NOTDIR);
   });
 

@@ -15,6 +15,8 @@ export class WasiContext {
   #table: DescriptorTable | undefined;
   #stdinCall: object | undefined;
   #stdin = 0;
+  #lastPath = new Uint8Array(0);
+  #lastPathText = '';
   /** Text written to the log streams since their last newline: a log record is one whole line. */
   readonly #partial = { stdout: '', stderr: '' };
 
@@ -86,8 +88,30 @@ export class WasiContext {
     return out;
   }
 
+  /**
+   * The guest path at [ptr, ptr+len), decoded and checked (decodePath). The last short one is kept with its
+   * bytes: a guest naming the same path again gets the very same string back, already flat for the system
+   * call, after a compare of at most 64 bytes.
+   */
   path(ptr: number, len: number): string {
-    return decodePath(this.bytes(ptr, len));
+    const bytes = this.bytes(ptr, len);
+    const last = this.#lastPath;
+    if (last.length === bytes.length && bytes.length <= 64) {
+      let same = true;
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] !== last[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.#lastPathText;
+    }
+    const text = decodePath(bytes);
+    if (bytes.length <= 64) {
+      this.#lastPath = bytes.slice();
+      this.#lastPathText = text;
+    }
+    return text;
   }
 
   /** A view checked for `len` bytes at `ptr`, for writing a result struct. */
