@@ -4,7 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -396,6 +407,40 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(await poll(subs, events, 1, count), E.OK);
     assert.equal(event(0).error, E.INVAL);
     assert.equal(await poll(subs, events, 0, count), E.INVAL);
+
+    // A pipe is ready once bytes come: an empty one beside a short clock gives the clock only; beside a
+    // long clock, the pipe wakes the guest as soon as it is written.
+    const where = mkdtempSync(join(tmpdir(), 'plume-wasi-poll-pipe-'));
+    execFileSync('mkfifo', [join(where, 'pipe')]);
+    const writer = openSync(join(where, 'pipe'), constants.O_RDWR | constants.O_NONBLOCK);
+    const p = guest(where);
+    const pipe = p.open('pipe', 0, FD_READ | (1n << 27n)); // fd_read, poll_fd_readwrite
+    const instance2 = new WebAssembly.Instance(module, {
+      wasi_snapshot_preview1: { poll_oneoff: p.imports.poll_oneoff },
+      env: { memory: p.handle.memory },
+    });
+    const poll2 = WebAssembly.promising(instance2.exports.poll as (...args: number[]) => number) as (...args: number[]) => Promise<number>;
+    const psubs = p.alloc(48 * 2);
+    const pevents = p.alloc(32 * 2);
+    const pcount = p.alloc(4);
+    const psub = (i: number, userdata: bigint, type: number, fdOrClock: number, timeoutNs = 0n) => {
+      p.view().setBigUint64(psubs + i * 48, userdata, true);
+      p.view().setUint8(psubs + i * 48 + 8, type);
+      p.view().setUint32(psubs + i * 48 + 16, fdOrClock, true);
+      p.view().setBigUint64(psubs + i * 48 + 24, timeoutNs, true);
+    };
+    const pevent = (i: number) => [p.view().getBigUint64(pevents + i * 32, true), p.view().getUint8(pevents + i * 32 + 10)];
+    psub(0, 1n, 1, pipe);
+    psub(1, 2n, 0, 1, 30_000_000n);
+    assert.equal(await poll2(psubs, pevents, 2, pcount), E.OK);
+    assert.deepEqual([p.view().getUint32(pcount, true), pevent(0)], [1, [2n, 0]]);
+    psub(1, 2n, 0, 1, 60_000_000_000n);
+    const woken = poll2(psubs, pevents, 2, pcount);
+    setTimeout(() => writeSync(writer, 'ping'), 20);
+    assert.equal(await woken, E.OK);
+    assert.deepEqual([p.view().getUint32(pcount, true), pevent(0), p.view().getBigUint64(pevents + 16, true)], [1, [1n, 1], 4n]);
+    assert.equal(await p.read(pipe, 10), 'ping');
+    closeSync(writer);
   });
 
   it('should exit by GuestExit, refuse signals, yield, and answer socket calls without sockets', () => {

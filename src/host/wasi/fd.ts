@@ -266,6 +266,15 @@ function transferFile(
  * promise of what arrives (the guest suspends; see ./streams.ts). EAGAIN stays the answer only for a
  * descriptor libuv cannot watch (a terminal, say).
  */
+/**
+ * The stream a poll_oneoff on `d` for reading waits on: a pipe or socket's (made now if it has none yet),
+ * undefined for anything a read never waits on (files, directories, the call's stdin) or libuv cannot watch.
+ */
+export function pollStream(d: Descriptor): HostStream | undefined {
+  if (!d.owned || d.kind !== 'file' || seekable(d)) return undefined;
+  return (d.stream ??= HostStream.open(d.host));
+}
+
 function readStream(ctx: WasiContext, d: Descriptor, vecs: [number, number][]): number | Promise<number> {
   if (!d.stream) {
     try {

@@ -10,6 +10,8 @@ export class HostStream {
   readonly #socket: Socket;
   #ended = false;
   #error: Error | undefined;
+  /** 'readable' came since the last take(): bytes, or the end, are there to be read without waiting. */
+  #readable = false;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
@@ -17,6 +19,17 @@ export class HostStream {
     socket.on('error', (err) => (this.#error = err));
     socket.on('end', () => (this.#ended = true));
     socket.on('close', () => (this.#ended = true));
+    socket.on('readable', () => (this.#readable = true));
+  }
+
+  /** A read would not wait: bytes have arrived, or the end, or an error (what poll_oneoff reports ready). */
+  get ready(): boolean {
+    return this.#readable || this.#ended || this.#error !== undefined || this.#socket.readableLength > 0;
+  }
+
+  /** The bytes a read would get now. */
+  get buffered(): number {
+    return this.#socket.readableLength;
   }
 
   /** A stream over the host descriptor `fd` (which it then owns), or undefined for one libuv cannot watch. */
@@ -34,6 +47,7 @@ export class HostStream {
    */
   take(u8: Uint8Array, vecs: readonly (readonly [number, number])[]): number | undefined {
     if (this.#error) throw this.#error;
+    this.#readable = false;
     const chunk = this.#socket.read() as Buffer | null;
     if (chunk === null) return this.#ended || this.#socket.readableEnded ? 0 : undefined;
     let at = 0;
@@ -49,18 +63,28 @@ export class HostStream {
 
   /** Settles once there is something to take: bytes, the end, or an error. */
   wait(): Promise<void> {
-    if (this.#error || this.#ended) return Promise.resolve();
-    return new Promise((done) => {
-      const settle = (): void => {
-        this.#socket.off('readable', settle);
-        this.#socket.off('end', settle);
-        this.#socket.off('error', settle);
-        done();
-      };
-      this.#socket.on('readable', settle);
-      this.#socket.on('end', settle);
-      this.#socket.on('error', settle);
-    });
+    return new Promise((done) => this.whenReady(done));
+  }
+
+  /** Calls `then` once, when the stream is ready (at once if it is); the function returned cancels that. */
+  whenReady(then: () => void): () => void {
+    if (this.ready) {
+      then();
+      return () => {};
+    }
+    const settle = (): void => {
+      cancel();
+      then();
+    };
+    const cancel = (): void => {
+      this.#socket.off('readable', settle);
+      this.#socket.off('end', settle);
+      this.#socket.off('error', settle);
+    };
+    this.#socket.on('readable', settle);
+    this.#socket.on('end', settle);
+    this.#socket.on('error', settle);
+    return cancel;
   }
 
   /** Closes the socket and with it the host descriptor. */
