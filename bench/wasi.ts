@@ -167,11 +167,11 @@ async function besidePipeReaders(plume: Plume, count: number, noops: () => Promi
     // O_RDWR on a FIFO never waits for a reader (Linux) and keeps a writer on it: readers see no end of file.
     for (const p of paths) writers.push(openSync(p, constants.O_RDWR | constants.O_NONBLOCK));
     await plume.deploy('pipe', readFileSync(PIPE), { dirs: { '/p': where } });
-    const reading = paths.map((_, i) => plume.invoke('pipe', `/p/pipe-${i}\n`));
+    const reading = paths.map((_, i) => plume.invoke('pipe', `/p/pipe-${i} ${`pipe ${i}`.length}\n`));
     await Promise.all([plume.invoke('noop'), plume.invoke('noop')]);
     const beside = await noops();
+    // The writers stay open until their readers are done: a FIFO's bytes go when its last end closes.
     writers.forEach((fd, i) => writeSync(fd, `pipe ${i}`));
-    writers.splice(0).forEach((fd) => closeSync(fd));
     const got = await Promise.all(reading);
     if (!got.every((out, i) => new TextDecoder().decode(out) === `pipe ${i}`))
       throw new Error('bench wasi: a pipe reader did not get its bytes');

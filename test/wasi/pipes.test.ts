@@ -41,28 +41,27 @@ describe('WASI guests reading pipes', () => {
 
   it('should suspend a guest whose pipe is empty and give it the bytes once they are written', async () => {
     const { paths, writers } = fifos('one', 1);
-    const reading = plume.invoke('pipe', `/p/${paths[0]}\n`);
+    const reading = plume.invoke('pipe', `/p/${paths[0]} 12\n`);
     // The worker is free while the guest waits: a call made after it finishes first.
     await plume.invoke('noop');
     await plume.invoke('noop');
     writeSync(writers[0]!, 'first ');
     writeSync(writers[0]!, 'second');
-    closeSync(writers[0]!);
     assert.equal(text(await reading), 'first second');
+    closeSync(writers[0]!);
   });
 
   it('should hold 1,000 guests waiting on pipes on 2 workers, none of them holding a thread', async () => {
     const { paths, writers } = fifos('many', 1000);
     const done: string[] = [];
-    const readers = paths.map((p) => plume.invoke('pipe', `/p/${p}\n`).then((out) => done.push(text(out))));
+    const readers = paths.map((p, i) => plume.invoke('pipe', `/p/${p} ${`pipe ${i}`.length}\n`).then((out) => done.push(text(out))));
     // Queued behind all 1,000 on the same two workers, quick calls still finish while every reader waits.
     for (let i = 0; i < 20; i++) await plume.invoke('noop');
     assert.equal(done.length, 0);
-    writers.forEach((fd, i) => {
-      writeSync(fd, `pipe ${i}`);
-      closeSync(fd);
-    });
+    // The writers stay open until their readers are done: a FIFO's bytes go when its last end closes.
+    writers.forEach((fd, i) => writeSync(fd, `pipe ${i}`));
     await Promise.all(readers);
+    for (const fd of writers) closeSync(fd);
     assert.deepEqual(done.sort(), paths.map((_, i) => `pipe ${i}`).sort());
   });
 
@@ -71,6 +70,6 @@ describe('WASI guests reading pipes', () => {
     writeSync(writers[0]!, 'left behind');
     closeSync(writers[0]!);
     // No end of the FIFO was open, so the kernel dropped its bytes: a reader sees the end at once.
-    assert.equal(text(await plume.invoke('pipe', `/p/${paths[0]}\n`)), '');
+    assert.equal(text(await plume.invoke('pipe', `/p/${paths[0]} 100\n`)), '');
   });
 });
