@@ -11,14 +11,26 @@ async function post(url: string, input: Uint8Array): Promise<void> {
   if (!res.ok) throw new Error(`${url} answered ${res.status}: ${text}`);
 }
 
-/** One Plume node (plume-node.ts) with every function deployed. */
+/**
+ * One Plume node (plume-node.ts) with every function deployed. Besides its cold starts it reports the
+ * instances its pools made with no call waiting (lean replacements of idle or grown ones), as
+ * process-per-function reports the processes it started.
+ */
 export async function plumeCase(module: string, functions: readonly string[]): Promise<TraceCase> {
   const node = await startChild('./plume-node.ts', { functions, module });
+  let first: number | undefined;
+  let last = 0;
   return {
     name: 'plume',
     pids: () => [node.pid],
     send: (fn, input) => post(`${node.url}/f/${encodeURIComponent(fn)}`, input),
-    counters: async () => (await (await fetch(`${node.url}/stats`)).json()) as { cold: number; calls: number },
+    counters: async () => {
+      const stats = (await (await fetch(`${node.url}/stats`)).json()) as { cold: number; calls: number; replaced: number };
+      first ??= stats.replaced;
+      last = stats.replaced;
+      return stats;
+    },
+    extra: () => ({ instances_replaced: last - (first ?? last) }),
     close: () => stopChild(node.process),
   };
 }

@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CaseResult } from '../report.ts';
+import { lowerBounds } from './bounds.ts';
 import { plumeCase, ppfCase, workerdCase } from './cases.ts';
 import { calibrate, GUEST_WASM } from './guest.ts';
 import { replay, type CaseSeries, type TraceCase } from './replay.ts';
@@ -64,6 +65,12 @@ export async function traceBench(opts: TraceBenchOptions = {}): Promise<TraceBen
   progress('calibrating the guest loop');
   const roundsPerMs = await calibrate();
   const keepAliveMs = KEEP_ALIVE_TRACE_MS / speedup;
+  const bounds = lowerBounds(w, keepAliveMs);
+  progress(
+    `bounds: ${bounds.cold_floor} calls find their function idle past the keep-alive (cold share ≥ ` +
+      `${(bounds.cold_floor / calls).toFixed(4)} for any platform that keeps instances that long and makes them on demand); ` +
+      `p99 of the work on the critical path ${bounds.work_p99_ms} ms`,
+  );
   const ppfConcurrency = opts.ppfConcurrency ?? 10;
   const wanted = opts.cases ?? TRACE_CASES;
 
@@ -114,6 +121,7 @@ export async function traceBench(opts: TraceBenchOptions = {}): Promise<TraceBen
         keep_alive_ms: keepAliveMs,
         ppf_concurrency: ppfConcurrency,
         rounds_per_ms: Math.round(roundsPerMs),
+        ...bounds,
       },
       series,
     },

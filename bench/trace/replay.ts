@@ -5,9 +5,10 @@
  */
 import { setImmediate as setImmediatePromise, setTimeout as sleep } from 'node:timers/promises';
 import { round, type CaseResult } from '../report.ts';
+import { criticalPathMs } from './bounds.ts';
 import { encodeCall } from './call-format.ts';
 import { Meter } from './meter.ts';
-import type { CallNode, Workload } from './workload.ts';
+import type { Workload } from './workload.ts';
 
 /** A platform under replay: sends one arrival's root call, counts what its functions ran. */
 export interface TraceCase {
@@ -35,10 +36,6 @@ export interface CaseSeries {
 
 /** Arrivals beyond this many in flight are dropped (counted): a saturated case must still finish. */
 const MAX_IN_FLIGHT = 4096;
-
-function criticalPathMs(node: CallNode): number {
-  return node.durationMs + Math.max(0, ...node.next.map(criticalPathMs));
-}
 
 function percentile(values: number[], q: number): number {
   const sorted = [...values].sort((x, y) => x - y);

@@ -3,6 +3,8 @@
  * each invocation, so the next one starts clean and fast; a stateful function keeps one instance (an actor)
  * that is never reset. Pools grow on demand and shrink when idle: an instance unused for `def.idleMs` is
  * dropped (down to `def.minWarm`), while the snapshot stays, so the next call restores in microseconds.
+ * An idle instance keeps its memory resident (reset zeroes it in place) only for COMPACT_MS: then it is
+ * replaced by a lean one, restored into a memory of which only the snapshot's pages are resident.
  */
 import { Payload } from '../data/payload.ts';
 import { PlumeError } from '../errors.ts';
@@ -11,6 +13,7 @@ import type { FunctionDefinition } from './definition.ts';
 import { FunctionInstance, newCall, type InvocationResult, type LogSink } from './instance.ts';
 import type { MemoryPool, MemoryShape } from './memory-pool.ts';
 import { Deadlines, type Deadline } from './deadlines.ts';
+import { PAGE_BYTES } from './definition.ts';
 
 export class InstancePool {
   readonly def: FunctionDefinition;
@@ -21,7 +24,18 @@ export class InstancePool {
   readonly #idle: FunctionInstance[] = [];
   /** performance.now() when each #idle instance was parked, in the same order. */
   readonly #idleSince: number[] = [];
-  #trimTimer: NodeJS.Timeout | undefined;
+  /** One timer for the idle instances: the next compaction or trim, whichever comes first. */
+  #idleTimer: NodeJS.Timeout | undefined;
+  #idleTimerAt = Infinity;
+  /**
+   * Instances whose memory holds no page beyond the snapshot's (restored into a fresh, lazily-faulted
+   * memory and not run since). Idle instances not in it hold every page of their memory: compaction's work.
+   */
+  readonly #lean = new WeakSet<FunctionInstance>();
+  /** Idle instances of this pool are worth compacting (see COMPACT_MIN_BYTES). */
+  readonly #compactable: boolean;
+  /** Replacements owed for instances dropped after a call (their memory grew), made on an idle tick. */
+  #owed = 0;
   /** Used instances waiting for their reset, which runs after the result has gone out (see #release). */
   readonly #dirty: FunctionInstance[] = [];
   #resetScheduled = false;
@@ -35,6 +49,8 @@ export class InstancePool {
   coldStarts = 0;
   /** Calls run (a batch is one call). */
   invocations = 0;
+  /** Instances made off the call path: compactions and replacements of grown ones (not in `created`). */
+  replaced = 0;
   busy = 0;
 
   constructor(
@@ -54,6 +70,8 @@ export class InstancePool {
       maximum: def.memoryMaxPages,
       shared: def.sharedMemory,
     };
+    const spare = this.#shape.initial * PAGE_BYTES - (def.snapshot?.data.byteLength ?? 0);
+    this.#compactable = def.memoryImport !== undefined && def.snapshot !== undefined && !def.stateful && spare >= COMPACT_MIN_BYTES;
   }
 
   get idle(): number {
@@ -62,19 +80,57 @@ export class InstancePool {
 
   /** A new instance from the snapshot, in a pre-faulted memory when one is spare (Proto-Faaslet restore). */
   create(): FunctionInstance {
-    const { memory, dirty } = this.def.memoryImport
+    const { memory, dirty, resident } = this.def.memoryImport
       ? this.#memories.take(this.#shape)
-      : { memory: new WebAssembly.Memory({ initial: 0, maximum: 0 }), dirty: false };
-    const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink, this.#services);
-    // Pre-faulted memories are still all zero, like fresh ones; a recycled one is overwritten whole.
-    if (this.def.snapshot) inst.restore(this.def.snapshot, !dirty);
+      : { memory: new WebAssembly.Memory({ initial: 0, maximum: 0 }), dirty: false, resident: false };
+    const inst = this.#instantiate(memory, dirty);
+    if (!resident) this.#lean.add(inst);
     this.created++;
     return inst;
   }
 
-  /** Drop an idle instance, giving its memory back to the pool for the next instance of any function. */
+  /** Pre-faulted memories are still all zero, like fresh ones; a recycled one is overwritten whole. */
+  #instantiate(memory: WebAssembly.Memory, dirty: boolean): FunctionInstance {
+    const inst = new FunctionInstance(this.def, this.#hosts, memory, this.#logSink, this.#services);
+    if (this.def.snapshot) inst.restore(this.def.snapshot, !dirty);
+    return inst;
+  }
+
+  /**
+   * Drop an idle instance, giving its memory back to the pool for the next instance of any function. A lean
+   * one's is left to the collector: a taker would zero it whole, making resident what was not.
+   */
   discard(inst: FunctionInstance): void {
-    if (this.def.memoryImport) this.#memories.give(this.#shape, inst.memory);
+    if (this.def.memoryImport && !this.#lean.has(inst)) this.#memories.give(this.#shape, inst.memory);
+  }
+
+  /**
+   * Replace every idle instance that holds more than its snapshot's pages by a lean one (the timer does this
+   * COMPACT_MS after an instance went idle). The old memory is unmapped when the collector frees it; new
+   * memories count against V8's external-memory budget, so a run of compactions triggers that collection.
+   */
+  compact(olderThanMs = 0): void {
+    if (!this.#compactable) return;
+    const cutoff = performance.now() - olderThanMs;
+    for (let i = 0; i < this.#idle.length; i++) {
+      if (this.#idleSince[i]! > cutoff || this.#lean.has(this.#idle[i]!)) continue;
+      const lean = this.#leanInstance();
+      if (!lean) return;
+      this.#idle[i] = lean;
+    }
+  }
+
+  /** A new instance in a fresh, lazily-faulted memory, off the call path; undefined if one cannot be made now. */
+  #leanInstance(): FunctionInstance | undefined {
+    try {
+      const inst = this.#instantiate(this.#memories.fresh(this.#shape), false);
+      this.#lean.add(inst);
+      this.replaced++;
+      return inst;
+    } catch {
+      // Out of address space for another memory, say: the pool keeps what it has and a call may create later.
+      return undefined;
+    }
   }
 
   /**
@@ -92,6 +148,7 @@ export class InstancePool {
           // A function may reject an empty input; the instance is reset either way.
         }
         inst.restore(this.def.snapshot);
+        this.#lean.delete(inst);
       }
       this.#park(inst, now);
     }
@@ -108,8 +165,10 @@ export class InstancePool {
 
   /** Stop the idle timer and drop every idle instance (the version was removed). */
   close(): void {
-    clearTimeout(this.#trimTimer);
-    this.#trimTimer = undefined;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.#idleTimerAt = Infinity;
+    this.#owed = 0;
     this.#deadlines.close();
     this.trim(0);
   }
@@ -117,6 +176,8 @@ export class InstancePool {
   /** `root`: the executor's id of the outermost invocation (for the watchdog), inherited by chained calls. */
   invoke(input: Payload, root = 0, trace?: Hop[]): InvocationResult | Promise<InvocationResult> {
     const inst = this.#takeIdle() ?? this.#resetOne() ?? this.#createCold();
+    // The call may touch any page of its memory; its reset keeps them resident until compaction.
+    this.#lean.delete(inst);
     const call = newCall(input, this.def.limits.maxOutputBytes, root, trace);
     this.busy++;
     this.invocations++;
@@ -182,15 +243,21 @@ export class InstancePool {
       this.#park(inst, performance.now());
       return;
     }
-    // A memory that grew cannot shrink back; such an instance is dropped and a fresh one made on demand.
-    if (!inst.reusable(snapshot)) return;
-    this.#dirty.push(inst);
+    // A memory that grew cannot shrink back: such an instance is dropped, and its reset is a lean
+    // replacement, made on the same idle tick as the others' (a call that comes first creates one, cold).
+    if (inst.reusable(snapshot)) this.#dirty.push(inst);
+    else if (this.#compactable) this.#owed++;
+    else return;
     if (!this.#resetScheduled) {
       this.#resetScheduled = true;
       setImmediate(() => {
         this.#resetScheduled = false;
         const now = performance.now();
         while (this.#dirty.length > 0) this.#park(this.#resetOne()!, now);
+        for (; this.#owed > 0; this.#owed--) {
+          const lean = this.#leanInstance();
+          if (lean) this.#park(lean, now);
+        }
       });
     }
   }
@@ -208,31 +275,51 @@ export class InstancePool {
   #park(inst: FunctionInstance, now: number): void {
     this.#idle.push(inst);
     this.#idleSince.push(now);
-    if (this.#trimTimer === undefined && this.#idle.length > this.def.minWarm) this.#armTrim(this.def.idleMs);
+    if (this.#idleTimer === undefined) this.#armIdleTimer(this.#nextIdleWork());
+    else if (this.#compactable && !this.#lean.has(inst)) this.#armIdleTimer(now + COMPACT_MS);
   }
 
   /**
-   * One timer per pool, armed only while it holds more idle instances than minWarm: it fires when the
-   * least recently used one has been idle for idleMs. A stateful function's instance holds its state, so it
-   * is never dropped for idleness.
+   * One timer per pool, armed only while there is idle work: an instance to compact, or more idle instances
+   * than minWarm, the least recently used of which is dropped once idle for idleMs. A stateful function's
+   * instance holds its state, so it is never dropped for idleness (nor compacted).
    */
-  #armTrim(delayMs: number): void {
-    if (this.def.stateful || !(this.def.idleMs <= MAX_TIMER_MS)) return;
-    this.#trimTimer = setTimeout(() => this.#trimIdle(), Math.max(0, delayMs));
-    this.#trimTimer.unref();
+  #armIdleTimer(at: number): void {
+    if (!(at < this.#idleTimerAt) || !(at - performance.now() <= MAX_TIMER_MS)) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimerAt = at;
+    this.#idleTimer = setTimeout(() => this.#onIdleTimer(), Math.max(0, at - performance.now()));
+    this.#idleTimer.unref();
   }
 
-  #trimIdle(): void {
-    this.#trimTimer = undefined;
+  /** When the next idle instance is due for compaction or trimming (Infinity: none is). */
+  #nextIdleWork(): number {
+    let at = Infinity;
+    if (!this.def.stateful && this.#idle.length > this.def.minWarm) at = this.#idleSince[0]! + this.def.idleMs;
+    if (this.#compactable) {
+      for (let i = 0; i < this.#idle.length; i++) {
+        if (!this.#lean.has(this.#idle[i]!)) {
+          at = Math.min(at, this.#idleSince[i]! + COMPACT_MS);
+          break;
+        }
+      }
+    }
+    return at;
+  }
+
+  #onIdleTimer(): void {
+    this.#idleTimer = undefined;
+    this.#idleTimerAt = Infinity;
     const cutoff = performance.now() - this.def.idleMs;
     let expired = 0;
     while (expired < this.#idleSince.length && this.#idleSince[expired]! <= cutoff) expired++;
-    const drop = Math.min(expired, this.#idle.length - this.def.minWarm);
+    const drop = this.def.stateful ? 0 : Math.min(expired, this.#idle.length - this.def.minWarm);
     if (drop > 0) {
       for (const inst of this.#idle.splice(0, drop)) this.discard(inst);
       this.#idleSince.splice(0, drop);
     }
-    if (this.#idle.length > this.def.minWarm) this.#armTrim(this.#idleSince[0]! - cutoff);
+    this.compact(COMPACT_MS);
+    this.#armIdleTimer(this.#nextIdleWork());
   }
 
   #resetOne(): FunctionInstance | undefined {
@@ -244,6 +331,15 @@ export class InstancePool {
 
 /** setTimeout's longest delay; a longer idleMs (Infinity included) means never. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * How long an idle instance keeps its memory resident. Calls that come back sooner find it zeroed and in
+ * place (no page faults); later ones fault in the pages they touch, as a fresh instance's first call does,
+ * while the pool holds a few KiB per idle instance instead of its whole memory.
+ */
+export const COMPACT_MS = 1000;
+/** Below this much memory past the snapshot, compaction saves less than the instantiation it costs. */
+export const COMPACT_MIN_BYTES = 1024 * 1024;
 
 export function timeoutError(def: FunctionDefinition): PlumeError {
   return new PlumeError('PLUME_ETIMEOUT', `function '${def.name}' timed out after ${def.limits.timeoutMs} ms`, {

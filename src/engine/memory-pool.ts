@@ -31,16 +31,21 @@ export class MemoryPool {
 
   /**
    * A memory of that shape: a returned one (`dirty`: holds old bytes), else a pre-faulted one, else a
-   * fresh, lazily-faulted one. Only non-dirty memories are all zero.
+   * fresh, lazily-faulted one. Only non-dirty memories are all zero; only the fresh one is not resident.
    */
-  take(shape: MemoryShape): { memory: WebAssembly.Memory; dirty: boolean } {
+  take(shape: MemoryShape): { memory: WebAssembly.Memory; dirty: boolean; resident: boolean } {
     const key = keyOf(shape);
     const recycled = this.#dirty.get(key)?.pop();
-    if (recycled) return { memory: recycled, dirty: true };
+    if (recycled) return { memory: recycled, dirty: true, resident: true };
     this.#wanted.set(key, shape);
     const memory = this.#free.get(key)?.pop();
     this.#scheduleRefill();
-    return { memory: memory ?? create(shape, false), dirty: false };
+    return memory ? { memory, dirty: false, resident: true } : { memory: create(shape, false), dirty: false, resident: false };
+  }
+
+  /** A lazily-faulted memory, none of it resident: for an instance that is to sit idle (see InstancePool). */
+  fresh(shape: MemoryShape): WebAssembly.Memory {
+    return create(shape, false);
   }
 
   /** Take back the memory of a dropped instance; it must still have the shape's size (no grow). */

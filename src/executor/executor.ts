@@ -189,6 +189,7 @@ export class Executor {
         instances: { idle: sum((s) => s.idle), busy: sum((s) => s.busy) },
         coldStarts: sum((s) => s.coldStarts),
         invocations: sum((s) => s.invocations),
+        instancesReplaced: sum((s) => s.instancesReplaced),
         queueDepth: this.#queued.get(id)?.length ?? 0,
       });
     }

@@ -22,6 +22,8 @@ export interface PoolStats {
   readonly coldStarts: number;
   /** Calls the instances ran (a batch counts once; chained calls count too). */
   readonly invocations: number;
+  /** Instances made off the call path, no call waiting for them: lean replacements of idle or grown ones. */
+  readonly instancesReplaced: number;
   /** Calls waiting for a concurrency slot. */
   readonly queueDepth: number;
 }

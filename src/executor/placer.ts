@@ -28,6 +28,8 @@ export class Placer {
   readonly #runTimes: RunTimes;
   /** Functions whose call timed out or ran out of memory lately: version id → the worker their calls go to, and until when. */
   readonly #suspects = new Map<number, { readonly worker: number; until: number }>();
+  /** Version id → the worker its last call went to and when: its pool there may hold an idle instance. */
+  readonly #lastPlaced = new Map<number, { worker: number; at: number }>();
 
   constructor(memoryLimit: number, runTimes: RunTimes) {
     this.#memoryLimit = memoryLimit;
@@ -41,6 +43,7 @@ export class Placer {
 
   forget(id: number): void {
     this.#suspects.delete(id);
+    this.#lastPlaced.delete(id);
   }
 
   /** Every running worker holds more memory than its limit (the runtime then spreads calls to peers that serve them). */
@@ -77,8 +80,23 @@ export class Placer {
     }
     this.#loads.length = this.#avoid.length = this.#joinable.length = slots.length;
     const tiny = (this.#runTimes.meanUs(def.id) ?? Infinity) < TINY_CALL_US;
-    const decision = placeCall(this.#loads, hint, { tiny, avoid: this.#avoid, joinable: this.#joinable });
+    const decision = placeCall(this.#loads, hint, { tiny, avoid: this.#avoid, joinable: this.#joinable, warm: this.#warm(def, now) });
+    this.#remember(def.id, decision.worker, now);
     return { worker: decision.worker, placement: decision.placement, wantsSpare: decision.stuck && hung === slots.length };
+  }
+
+  /** The worker the function's last call went to, unless its instances there have been idle past its idleMs since. */
+  #warm(def: FunctionDefinition, now: number): number | undefined {
+    const last = this.#lastPlaced.get(def.id);
+    return last && now - last.at < def.idleMs ? last.worker : undefined;
+  }
+
+  #remember(id: number, worker: number, now: number): void {
+    const last = this.#lastPlaced.get(id);
+    if (last) {
+      last.worker = worker;
+      last.at = now;
+    } else this.#lastPlaced.set(id, { worker, at: now });
   }
 
   /** The worker a function under suspicion runs on, while it is; the suspicion ends SUSPECT_MS after its last timeout. */

@@ -65,6 +65,7 @@ export interface WorkerPoolStats {
   readonly busy: number;
   readonly coldStarts: number;
   readonly invocations: number;
+  readonly instancesReplaced: number;
 }
 
 export type ToWorker =

@@ -340,6 +340,7 @@ port.on('message', (msg: ToWorker) => {
           busy: sum((p) => p.busy),
           coldStarts: sum((p) => p.coldStarts),
           invocations: sum((p) => p.invocations),
+          instancesReplaced: sum((p) => p.replaced),
         });
       }
       post({ type: 'stats', requestId: msg.requestId, stats });

@@ -62,13 +62,19 @@ export interface PlaceOptions {
   readonly avoid?: readonly boolean[] | undefined;
   /** `joinable[i]`: worker i runs nothing, or a tiny call that just started: a tiny call may queue behind it. */
   readonly joinable?: readonly boolean[] | undefined;
+  /**
+   * The worker that ran this function last, while it may still hold an idle instance of it. A call with no
+   * hint goes there within the slack, as a hinted one does: on another worker it would find no instance
+   * and make one (a cold start, and one more instance's memory on the node).
+   */
+  readonly warm?: number | undefined;
 }
 
 /**
- * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the least loaded
- * worker (the lowest index on a tie, so an idle pool behaves the same every time); a `tiny` call instead
- * joins the busiest joinable worker that holds fewer than TINY_PACK_LIMIT calls (it is awake, or about to
- * be). Avoided workers get no calls (not even hinted ones) while another worker is not avoided; `stuck` in
+ * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the `warm` worker
+ * within the slack, else the least loaded worker (the lowest index on a tie, so an idle pool behaves the
+ * same every time); a `tiny` call instead joins the busiest joinable worker that holds fewer than
+ * TINY_PACK_LIMIT calls (it is awake, or about to be). Avoided workers get no calls (not even hinted ones) while another worker is not avoided; `stuck` in
  * the decision says that every worker was (the executor may then start a spare one).
  */
 export function placeCall(loads: readonly number[], near?: number, options: PlaceOptions = {}): PlacementDecision & { stuck: boolean } {
@@ -79,6 +85,9 @@ export function placeCall(loads: readonly number[], near?: number, options: Plac
   let least = -1;
   for (let i = 0; i < loads.length; i++) if (!avoid?.[i] && (least < 0 || loads[i]! < loads[least]!)) least = i;
   if (near === undefined) {
+    const { warm } = options;
+    if (!tiny && warm !== undefined && !avoid?.[warm] && loads[warm]! - loads[least]! <= slack)
+      return { worker: warm, placement: 'any', stuck };
     if (!tiny) return { worker: least, placement: 'any', stuck };
     let busiest = -1;
     for (let i = 0; i < loads.length; i++) {

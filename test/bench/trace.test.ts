@@ -85,6 +85,11 @@ describe('plume bench trace', () => {
     // Scale-to-zero and a fresh process per instance both start cold at least once.
     assert.ok(Number(doc.results[0]!['cold_starts']) > 0);
     assert.ok(Number(doc.results[1]!['instances_started']) > 0);
+    assert.ok(Number(doc.results[0]!['instances_replaced']) >= 0, 'Plume reports the instances it made off the call path');
+    // The floor counts at least the first call of each function called.
+    const floor = Number(doc.workload['cold_floor']);
+    assert.ok(floor > 0 && floor <= Number(doc.workload['calls']), `cold_floor ${floor}`);
+    assert.ok(Number(doc.workload['work_p99_ms']) > 0);
     assert.equal(doc.series.length, cases.length);
     for (const s of doc.series) {
       assert.ok(s.latency_cdf.length > 0 && s.memory.length > 0);

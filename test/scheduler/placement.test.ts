@@ -62,6 +62,15 @@ describe('placeCall', () => {
     assert.deepEqual(place([2, 1], undefined, { tiny: true, joinable: [false, false] }), { worker: 1, placement: 'any' });
   });
 
+  it('should send a call without a hint to the worker that ran its function last, within the slack', () => {
+    assert.deepEqual(place([2, 0], undefined, { warm: 0 }), { worker: 0, placement: 'any' });
+    assert.deepEqual(place([3, 0], undefined, { warm: 0, slack: 2 }), { worker: 1, placement: 'any' });
+    assert.deepEqual(place([0, 0], undefined, { warm: 1, avoid: [false, true] }), { worker: 0, placement: 'any' });
+    // A hint wins over it, and a tiny call packs as before.
+    assert.deepEqual(place([0, 0], 1, { warm: 0 }), { worker: 1, placement: 'colocated' });
+    assert.deepEqual(place([0, 3], undefined, { warm: 0, tiny: true }), { worker: 1, placement: 'any' });
+  });
+
   it('should say when every worker is avoided (stuck), and only then', () => {
     assert.equal(placeCall([1, 1], undefined, { avoid: [true, false] }).stuck, false);
     assert.equal(placeCall([1, 1], undefined, { avoid: [true, true] }).stuck, true);
@@ -147,6 +156,21 @@ describe('placement through the runtime', () => {
     // Four calls that each wait 20 ms are in flight together: the least loaded worker takes each in turn.
     const slow = await Promise.all(Array.from({ length: 4 }, () => plume.invokeDetailed('conf', 'sleep:20')));
     assert.deepEqual(new Set(slow.map((r) => r.worker)), new Set([0, 1]));
+  });
+
+  it("should send a function's next call to the worker that holds its idle instance, warm", async () => {
+    await plume.deploy('affine', guest('conformance-c.wasm'));
+    // Calls that wait are never tiny (tiny calls pack by their own rule).
+    const first = await plume.invokeDetailed('affine', 'sleep:1', { near: 1 });
+    assert.deepEqual([first.worker, first.cold], [1, true]);
+    // Both workers are idle: without its instance there, the call would go to worker 0 and create one.
+    const next = await plume.invokeDetailed('affine', 'sleep:1');
+    assert.deepEqual([next.worker, next.cold, text(next.output)], [1, false, 'slept']);
+    // Busier than the slack allows, that worker is passed over.
+    const sleepers = Array.from({ length: COLOCATE_SLACK + 1 }, () => plume.invoke('conf', 'sleep:200', { near: 1 }));
+    const away = await plume.invokeDetailed('affine', 'sleep:1');
+    assert.equal(away.worker, 0);
+    await Promise.all(sleepers);
   });
 
   it("should say 'any' when no worker was hinted", async () => {
