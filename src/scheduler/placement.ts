@@ -64,16 +64,17 @@ export interface PlaceOptions {
   readonly joinable?: readonly boolean[] | undefined;
   /**
    * The worker that ran this function last, while it may still hold an idle instance of it. A call with no
-   * hint goes there within the slack, as a hinted one does: on another worker it would find no instance
-   * and make one (a cold start, and one more instance's memory on the node).
+   * hint goes there when it is among the least loaded (on another worker it would find no instance and make
+   * one: a cold start, and one more instance's memory on the node), never to a busier worker: calls of one
+   * function that arrive together still spread over idle workers.
    */
   readonly warm?: number | undefined;
 }
 
 /**
- * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the `warm` worker
- * within the slack, else the least loaded worker (the lowest index on a tie, so an idle pool behaves the
- * same every time); a `tiny` call instead joins the busiest joinable worker that holds fewer than
+ * `loads[i]`: calls in flight on worker i (dispatched, not yet answered). With no hint, the least loaded
+ * worker: the `warm` one when it is among them, else the lowest index (so an idle pool behaves the same
+ * every time); a `tiny` call instead joins the busiest joinable worker that holds fewer than
  * TINY_PACK_LIMIT calls (it is awake, or about to be). Avoided workers get no calls (not even hinted ones) while another worker is not avoided; `stuck` in
  * the decision says that every worker was (the executor may then start a spare one).
  */
@@ -86,8 +87,7 @@ export function placeCall(loads: readonly number[], near?: number, options: Plac
   for (let i = 0; i < loads.length; i++) if (!avoid?.[i] && (least < 0 || loads[i]! < loads[least]!)) least = i;
   if (near === undefined) {
     const { warm } = options;
-    if (!tiny && warm !== undefined && !avoid?.[warm] && loads[warm]! - loads[least]! <= slack)
-      return { worker: warm, placement: 'any', stuck };
+    if (!tiny && warm !== undefined && !avoid?.[warm] && loads[warm]! === loads[least]!) return { worker: warm, placement: 'any', stuck };
     if (!tiny) return { worker: least, placement: 'any', stuck };
     let busiest = -1;
     for (let i = 0; i < loads.length; i++) {
