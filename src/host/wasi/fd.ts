@@ -262,11 +262,6 @@ function transferFile(
 }
 
 /**
- * A read of a pipe, socket or device (no offset): what is there now, or, where the host says EAGAIN, a
- * promise of what arrives (the guest suspends; see ./streams.ts). EAGAIN stays the answer only for a
- * descriptor libuv cannot watch (a terminal, say).
- */
-/**
  * The stream a poll_oneoff on `d` for reading waits on: a pipe or socket's (made now if it has none yet),
  * undefined for anything a read never waits on (files, directories, the call's stdin) or libuv cannot watch.
  */
@@ -275,6 +270,11 @@ export function pollStream(d: Descriptor): HostStream | undefined {
   return (d.stream ??= HostStream.open(d.host));
 }
 
+/**
+ * A read of a pipe, socket or device (no offset): what is there now, or, where the host says EAGAIN, a
+ * promise of what arrives (the guest suspends; see ./streams.ts). EAGAIN stays the answer only for a
+ * descriptor libuv cannot watch (a terminal, say).
+ */
 function readStream(ctx: WasiContext, d: Descriptor, vecs: [number, number][]): number | Promise<number> {
   if (!d.stream) {
     try {
