@@ -89,6 +89,12 @@ export function defineFunction(
   const original = info.original;
   const limits: Limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
   const importModules = new Set<string>();
+  const config: GuestConfig = {
+    name: ids.name,
+    env: { ...options.env },
+    args: [...(options.args ?? [])],
+    dirs: { ...options.dirs },
+  };
   let suspends = false;
   for (const imp of original.imports) {
     if (imp.kind === 'memory') continue;
@@ -102,7 +108,7 @@ export function defineFunction(
       );
     }
     importModules.add(imp.module);
-    suspends ||= host.suspends(imp.name);
+    suspends ||= host.suspends(imp.name, config);
   }
 
   const exports = new Map(original.exports.map((e) => [e.name, e]));
@@ -129,12 +135,6 @@ export function defineFunction(
       `module needs ${mb(memory.min * PAGE_BYTES)} MB of memory at start, over its limit of ${limits.memoryMb} MB`,
     );
   }
-  const config: GuestConfig = {
-    name: ids.name,
-    env: { ...options.env },
-    args: [...(options.args ?? [])],
-    dirs: { ...options.dirs },
-  };
   return {
     ...ids,
     module: compiled.module,

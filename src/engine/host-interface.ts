@@ -158,8 +158,11 @@ export interface HostInterface {
   readonly module: string;
   /** Whether this plugin provides `name`; deploy uses it to refuse unknown imports by name. */
   provides(name: string): boolean;
-  /** Whether `name` may suspend the guest (JSPI); a module importing one is called through `promising`. */
-  suspends(name: string): boolean;
+  /**
+   * Whether `name` may suspend the guest (JSPI) for a function deployed with `config`; a module importing
+   * one is called through `promising`. `bind` must wrap exactly those in `WebAssembly.Suspending`.
+   */
+  suspends(name: string, config: GuestConfig): boolean;
   /** Import functions for one instance. Suspending ones must already be wrapped in `WebAssembly.Suspending`. */
   bind(instance: InstanceHandle): Record<string, unknown>;
   /** Called once the instance exists (for plugins that need its exports). */

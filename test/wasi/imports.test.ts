@@ -304,6 +304,30 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.deepEqual(names.sort(), [[0x2e], [0x2e, 0x2e], [0xff, 0x61]].sort());
   });
 
+  it('should make fd_read a JSPI import only where a directory is granted (without one it never waits)', () => {
+    const config = { name: 'g', env: {}, args: [], dirs: {} };
+    assert.equal(wasiPreview1.suspends('fd_read', config), false);
+    assert.equal(wasiPreview1.suspends('fd_read', { ...config, dirs: { '/sandbox': dir } }), true);
+    assert.equal(wasiPreview1.suspends('poll_oneoff', config), true);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const handle = {
+      memory,
+      config,
+      kind: 'command',
+      stateful: false,
+      call: newCall(new Payload([new TextEncoder().encode('in')]), 1 << 20),
+      calls: undefined,
+      state: undefined,
+      log: () => {},
+    } satisfies InstanceHandle;
+    const fdRead = wasiPreview1.bind(handle).fd_read as Fn;
+    const view = new DataView(memory.buffer);
+    view.setUint32(0, 64, true);
+    view.setUint32(4, 8, true);
+    assert.equal(fdRead(0, 0, 1, 16), E.OK);
+    assert.equal(new TextDecoder().decode(new Uint8Array(memory.buffer, 64, view.getUint32(16, true))), 'in');
+  });
+
   it('should give a reactor an empty stdin (its input comes through plume_v1), a command its input', async () => {
     assert.equal(await guest(dir, 'the input', false, 'reactor').read(0, 100), '');
     assert.equal(await guest(dir, 'the input', false, 'command').read(0, 100), 'the input');

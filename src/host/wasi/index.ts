@@ -67,6 +67,9 @@ export const WASI_FUNCTIONS: ReadonlySet<string> = new Set([
 
 const contexts = new WeakMap<InstanceHandle, WasiContext>();
 
+/** A guest can open a pipe only under a granted directory; suspends() and bind() both ask this. */
+const readsPipes = (config: GuestConfig): boolean => Object.keys(config.dirs).length > 0;
+
 type Import = (...args: never[]) => number;
 /** fd_read and poll_oneoff: four numbers in, an errno or the promise of one out. */
 type Wait = (a: number, b: number, c: number, d: number) => number | Promise<number>;
@@ -132,7 +135,7 @@ function guarded(fn: Import): Import {
 export const wasiPreview1: HostInterface = {
   module: 'wasi_snapshot_preview1',
   provides: (name) => WASI_FUNCTIONS.has(name),
-  suspends: (name) => name === 'poll_oneoff' || name === 'fd_read',
+  suspends: (name, config) => name === 'poll_oneoff' || (name === 'fd_read' && readsPipes(config)),
   bind(instance: InstanceHandle) {
     const ctx = new WasiContext(instance, preopensOf(instance.config));
     contexts.set(instance, ctx);
@@ -140,8 +143,9 @@ export const wasiPreview1: HostInterface = {
     const { fd_read: fdRead, ...fd } = fdImports(ctx);
     const raw = { ...processImports(ctx), ...fd, ...pathImports(ctx) } as Record<string, Import>;
     for (const [name, fn] of Object.entries(raw)) imports[name] = guarded(fn);
-    // The two imports that may wait: a clock in poll_oneoff, a pipe with nothing yet in fd_read.
-    imports.fd_read = suspending(fdRead! as Wait);
+    // The two imports that may wait: a clock in poll_oneoff, a pipe with nothing yet in fd_read (only
+    // where a directory is granted: without one, stdin is all a guest can read, and it never waits).
+    imports.fd_read = readsPipes(instance.config) ? suspending(fdRead! as Wait) : guarded(fdRead! as Import);
     imports.poll_oneoff = suspending((inPtr: number, outPtr: number, nsubs: number, nevents: number) =>
       pollOneoff(ctx, inPtr, outPtr, nsubs, nevents),
     );
