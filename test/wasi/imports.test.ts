@@ -25,6 +25,17 @@ import { GuestExit, type InstanceHandle, type LogLevel } from '../../src/engine/
 import { WASI_FUNCTIONS, wasiPreview1 } from '../../src/host/wasi/index.ts';
 
 const wabt = await (await import('wabt')).default();
+const pollModule = new WebAssembly.Module(
+  wabt
+    .parseWat(
+      'poll.wat',
+      `(module (import "wasi_snapshot_preview1" "poll_oneoff" (func $p (param i32 i32 i32 i32) (result i32)))
+         (import "env" "memory" (memory 2))
+         (func (export "poll") (param i32 i32 i32 i32) (result i32)
+           local.get 0 local.get 1 local.get 2 local.get 3 call $p))`,
+    )
+    .toBinary({}).buffer as Uint8Array<ArrayBuffer>,
+);
 const readerModule = new WebAssembly.Module(
   wabt
     .parseWat(
@@ -112,6 +123,37 @@ function guest(dir: string, input = '', stateful = false, kind: 'command' | 'rea
     return errno === E.OK ? new TextDecoder().decode(u8().subarray(buf, buf + view().getUint32(out, true))) : -errno;
   };
   return { imports, handle, logs, view, u8, alloc, str, iov, open, write, read };
+}
+
+/**
+ * poll_oneoff called as a real module calls it: through a two-line guest under JSPI (WebAssembly.promising),
+ * with room for three subscriptions and their events in `g`'s memory.
+ */
+function poller(g: ReturnType<typeof guest>) {
+  const instance = new WebAssembly.Instance(pollModule, {
+    wasi_snapshot_preview1: { poll_oneoff: g.imports.poll_oneoff },
+    env: { memory: g.handle.memory },
+  });
+  const call = WebAssembly.promising(instance.exports.poll as (...args: number[]) => number) as (...args: number[]) => Promise<number>;
+  const subs = g.alloc(48 * 3);
+  const events = g.alloc(32 * 3);
+  const nevents = g.alloc(4);
+  return {
+    poll: (n: number) => call(subs, events, n, nevents),
+    count: () => g.view().getUint32(nevents, true),
+    sub: (i: number, userdata: bigint, type: number, fdOrClock: number, timeoutNs = 0n) => {
+      g.view().setBigUint64(subs + i * 48, userdata, true);
+      g.view().setUint8(subs + i * 48 + 8, type);
+      g.view().setUint32(subs + i * 48 + 16, fdOrClock, true);
+      g.view().setBigUint64(subs + i * 48 + 24, timeoutNs, true);
+    },
+    event: (i: number) => ({
+      userdata: g.view().getBigUint64(events + i * 32, true),
+      error: g.view().getUint16(events + i * 32 + 8, true),
+      type: g.view().getUint8(events + i * 32 + 10),
+      nbytes: g.view().getBigUint64(events + i * 32 + 16, true),
+    }),
+  };
 }
 
 describe('wasi_snapshot_preview1 imports', () => {
@@ -375,43 +417,12 @@ describe('wasi_snapshot_preview1 imports', () => {
 
   it('should poll descriptors at once, and sleep on a clock by suspending the guest', async () => {
     const g = guest(dir, 'abc');
-    // A two-line guest that calls poll_oneoff, so the import runs under JSPI as in a real module.
-    const module = new WebAssembly.Module(
-      wabt
-        .parseWat(
-          'poll.wat',
-          `(module (import "wasi_snapshot_preview1" "poll_oneoff" (func $p (param i32 i32 i32 i32) (result i32)))
-             (import "env" "memory" (memory 2))
-             (func (export "poll") (param i32 i32 i32 i32) (result i32)
-               local.get 0 local.get 1 local.get 2 local.get 3 call $p))`,
-        )
-        .toBinary({}).buffer as Uint8Array<ArrayBuffer>,
-    );
-    const instance = new WebAssembly.Instance(module, {
-      wasi_snapshot_preview1: { poll_oneoff: g.imports.poll_oneoff },
-      env: { memory: g.handle.memory },
-    });
-    const poll = WebAssembly.promising(instance.exports.poll as (...args: number[]) => number) as (...args: number[]) => Promise<number>;
-    const subs = g.alloc(48 * 3);
-    const events = g.alloc(32 * 3);
-    const count = g.alloc(4);
-    const sub = (i: number, userdata: bigint, type: number, fdOrClock: number, timeoutNs = 0n) => {
-      g.view().setBigUint64(subs + i * 48, userdata, true);
-      g.view().setUint8(subs + i * 48 + 8, type);
-      g.view().setUint32(subs + i * 48 + 16, fdOrClock, true);
-      g.view().setBigUint64(subs + i * 48 + 24, timeoutNs, true);
-    };
-    const event = (i: number) => ({
-      userdata: g.view().getBigUint64(events + i * 32, true),
-      error: g.view().getUint16(events + i * 32 + 8, true),
-      type: g.view().getUint8(events + i * 32 + 10),
-      nbytes: g.view().getBigUint64(events + i * 32 + 16, true),
-    });
+    const { poll, sub, event, count } = poller(g);
     sub(0, 7n, 1, 0);
     sub(1, 8n, 2, 99);
     sub(2, 9n, 0, 1, 60_000_000_000n);
-    assert.equal(await poll(subs, events, 3, count), E.OK);
-    assert.equal(g.view().getUint32(count, true), 2);
+    assert.equal(await poll(3), E.OK);
+    assert.equal(count(), 2);
     assert.deepEqual(
       [event(0), event(1)],
       [
@@ -420,7 +431,7 @@ describe('wasi_snapshot_preview1 imports', () => {
       ],
     );
     sub(0, 5n, 0, 1, 300_000_000n);
-    const pending = poll(subs, events, 1, count);
+    const pending = poll(1);
     let settled = false;
     void pending.then(() => (settled = true));
     await new Promise((r) => setImmediate(r));
@@ -428,42 +439,28 @@ describe('wasi_snapshot_preview1 imports', () => {
     assert.equal(await pending, E.OK);
     assert.deepEqual(event(0), { userdata: 5n, error: 0, type: 0, nbytes: 0n });
     sub(0, 6n, 0, 42, 1n);
-    assert.equal(await poll(subs, events, 1, count), E.OK);
+    assert.equal(await poll(1), E.OK);
     assert.equal(event(0).error, E.INVAL);
-    assert.equal(await poll(subs, events, 0, count), E.INVAL);
+    assert.equal(await poll(0), E.INVAL);
+  });
 
-    // A pipe is ready once bytes come: an empty one beside a short clock gives the clock only; beside a
-    // long clock, the pipe wakes the guest as soon as it is written.
+  it('should poll a pipe as ready once bytes come, an empty one beside a clock waiting for either', async () => {
     const where = mkdtempSync(join(tmpdir(), 'plume-wasi-poll-pipe-'));
     execFileSync('mkfifo', [join(where, 'pipe')]);
     const writer = openSync(join(where, 'pipe'), constants.O_RDWR | constants.O_NONBLOCK);
-    const p = guest(where);
-    const pipe = p.open('pipe', 0, FD_READ | (1n << 27n)); // fd_read, poll_fd_readwrite
-    const instance2 = new WebAssembly.Instance(module, {
-      wasi_snapshot_preview1: { poll_oneoff: p.imports.poll_oneoff },
-      env: { memory: p.handle.memory },
-    });
-    const poll2 = WebAssembly.promising(instance2.exports.poll as (...args: number[]) => number) as (...args: number[]) => Promise<number>;
-    const psubs = p.alloc(48 * 2);
-    const pevents = p.alloc(32 * 2);
-    const pcount = p.alloc(4);
-    const psub = (i: number, userdata: bigint, type: number, fdOrClock: number, timeoutNs = 0n) => {
-      p.view().setBigUint64(psubs + i * 48, userdata, true);
-      p.view().setUint8(psubs + i * 48 + 8, type);
-      p.view().setUint32(psubs + i * 48 + 16, fdOrClock, true);
-      p.view().setBigUint64(psubs + i * 48 + 24, timeoutNs, true);
-    };
-    const pevent = (i: number) => [p.view().getBigUint64(pevents + i * 32, true), p.view().getUint8(pevents + i * 32 + 10)];
-    psub(0, 1n, 1, pipe);
-    psub(1, 2n, 0, 1, 30_000_000n);
-    assert.equal(await poll2(psubs, pevents, 2, pcount), E.OK);
-    assert.deepEqual([p.view().getUint32(pcount, true), pevent(0)], [1, [2n, 0]]);
-    psub(1, 2n, 0, 1, 60_000_000_000n);
-    const woken = poll2(psubs, pevents, 2, pcount);
+    const g = guest(where);
+    const pipe = g.open('pipe', 0, FD_READ | (1n << 27n)); // fd_read, poll_fd_readwrite
+    const { poll, sub, event, count } = poller(g);
+    sub(0, 1n, 1, pipe);
+    sub(1, 2n, 0, 1, 30_000_000n);
+    assert.equal(await poll(2), E.OK);
+    assert.deepEqual([count(), event(0)], [1, { userdata: 2n, error: 0, type: 0, nbytes: 0n }]);
+    sub(1, 2n, 0, 1, 60_000_000_000n);
+    const woken = poll(2);
     setTimeout(() => writeSync(writer, 'ping'), 20);
     assert.equal(await woken, E.OK);
-    assert.deepEqual([p.view().getUint32(pcount, true), pevent(0), p.view().getBigUint64(pevents + 16, true)], [1, [1n, 1], 4n]);
-    assert.equal(await p.read(pipe, 10), 'ping');
+    assert.deepEqual([count(), event(0)], [1, { userdata: 1n, error: 0, type: 1, nbytes: 4n }]);
+    assert.equal(await g.read(pipe, 10), 'ping');
     closeSync(writer);
   });
 
