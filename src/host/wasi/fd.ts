@@ -284,17 +284,7 @@ function readStream(ctx: WasiContext, d: Descriptor, vecs: [number, number][]): 
     }
     d.stream = HostStream.open(d.host) ?? fail(E.AGAIN);
   }
-  const stream = d.stream;
-  const n = stream.take(ctx.mem.u8, vecs);
-  if (n !== undefined) return n;
-  const next = async (): Promise<number> => {
-    for (;;) {
-      await stream.wait();
-      const got = stream.take(ctx.mem.u8, vecs);
-      if (got !== undefined) return got;
-    }
-  };
-  return next();
+  return d.stream.read(() => ctx.mem.u8, vecs);
 }
 
 /**
@@ -305,20 +295,17 @@ function readStream(ctx: WasiContext, d: Descriptor, vecs: [number, number][]): 
  */
 function readUntyped(ctx: WasiContext, d: Descriptor, iovs: number, iovsLen: number): number | undefined {
   if (!d.untyped || (d.asked & R.FD_READ) === 0) return undefined;
-  let vecs: [number, number][];
-  let i = 0;
-  let first: number;
+  let n: number;
   try {
-    vecs = ctx.iovecs(iovs, iovsLen);
-    while (i < vecs.length && vecs[i]![1] === 0) i++;
-    if (i === vecs.length) return undefined;
-    first = readSync(d.host, ctx.mem.u8, vecs[i]![0], vecs[i]![1], d.position);
+    const vecs = ctx.iovecs(iovs, iovsLen);
+    // Only a read that reached the host proves anything; positioned reads move nothing, so on a failure
+    // the usual way may read the same bytes again.
+    if (vecs.every(([, len]) => len === 0)) return undefined;
+    n = transferFile(readSync, ctx, d, vecs, d.position, true);
   } catch {
     return undefined;
   }
   d.readSucceeded();
-  let n = first;
-  if (first === vecs[i]![1] && i + 1 < vecs.length) n += transferFile(readSync, ctx, d, vecs.slice(i + 1), d.position + first, true);
   d.position += n;
   return n;
 }

@@ -10,7 +10,7 @@ export class HostStream {
   readonly #socket: Socket;
   #ended = false;
   #error: Error | undefined;
-  /** 'readable' came since the last take(): bytes, or the end, are there to be read without waiting. */
+  /** 'readable' came since the last #take(): bytes, or the end, are there to be read without waiting. */
   #readable = false;
 
   private constructor(socket: Socket) {
@@ -42,10 +42,28 @@ export class HostStream {
   }
 
   /**
-   * Copies what has arrived into `vecs` (ranges of `u8`, already checked): the bytes copied, 0 at the end,
-   * undefined when nothing has arrived and the stream is still open.
+   * Reads into `vecs` (ranges of the guest memory `u8()` gives, already checked; asked again after a wait,
+   * as the memory may have grown): the bytes copied, 0 at the end, or the promise of them once they come.
    */
-  take(u8: Uint8Array, vecs: readonly (readonly [number, number])[]): number | undefined {
+  read(u8: () => Uint8Array, vecs: readonly (readonly [number, number])[]): number | Promise<number> {
+    const n = this.#take(u8(), vecs);
+    if (n !== undefined) return n;
+    return new Promise((done, fail) => {
+      const again = (): void => {
+        try {
+          const got = this.#take(u8(), vecs);
+          if (got === undefined) this.whenReady(again);
+          else done(got);
+        } catch (err) {
+          fail(err as Error);
+        }
+      };
+      this.whenReady(again);
+    });
+  }
+
+  /** Copies what has arrived into `vecs`: the bytes copied, 0 at the end, undefined while nothing has come. */
+  #take(u8: Uint8Array, vecs: readonly (readonly [number, number])[]): number | undefined {
     if (this.#error) throw this.#error;
     this.#readable = false;
     const chunk = this.#socket.read() as Buffer | null;
@@ -59,11 +77,6 @@ export class HostStream {
     }
     if (at < chunk.length) this.#socket.unshift(chunk.subarray(at));
     return at;
-  }
-
-  /** Settles once there is something to take: bytes, the end, or an error. */
-  wait(): Promise<void> {
-    return new Promise((done) => this.whenReady(done));
   }
 
   /** Calls `then` once, when the stream is ready (at once if it is); the function returned cancels that. */
